@@ -1,0 +1,63 @@
+#!/usr/bin/env node
+/** The rerank-mcp binary: picks a subcommand, parses its options, reports errors in one line. */
+import { ConfigError, helpFor, parseConfig } from './config.js';
+import { ModelLoadError } from './model/model-dir.js';
+import { runScore } from './commands/score.js';
+import { runServe } from './commands/serve.js';
+import { runTokenize } from './commands/tokenize.js';
+import { log } from './log.js';
+import { PACKAGE_VERSION } from './version.js';
+
+const COMMANDS = {
+  serve: { run: runServe, summary: 'Run the MCP server (stdio by default, --http for Streamable HTTP).', usage: 'rerank-mcp [serve] --model <dir> [--http [--port N] [--host H]]' },
+  score: { run: runScore, summary: 'Score JSON Lines of {"query","document"}: one {"score","logit","truncated"} line per input, in order.', usage: 'rerank-mcp score --model <dir> [--input FILE]' },
+  tokenize: { run: runTokenize, summary: 'Tokenize JSON Lines of {"query","document"}: one {"input_ids","token_type_ids","truncated"} line per input.', usage: 'rerank-mcp tokenize --model <dir> [--input FILE]' },
+} as const;
+
+type CommandName = keyof typeof COMMANDS;
+
+const OVERVIEW = `rerank-mcp ${PACKAGE_VERSION}: a local cross-encoder reranker as an MCP server.
+
+Commands:
+  serve      run the MCP server (default)
+  score      score query/document pairs from JSON Lines
+  tokenize   show the token ids of query/document pairs
+
+Run rerank-mcp <command> --help for its options.
+`;
+
+async function main(argv: string[]): Promise<number> {
+  const first = argv[0];
+  if (first === '--version' || first === '-v') {
+    process.stdout.write(`${PACKAGE_VERSION}\n`);
+    return 0;
+  }
+  const named = first !== undefined && first in COMMANDS;
+  const name: CommandName = named ? (first as CommandName) : 'serve';
+  const rest = named ? argv.slice(1) : argv;
+  if (!named && first !== undefined && !first.startsWith('-')) {
+    throw new ConfigError(`unknown command "${first}" (expected ${Object.keys(COMMANDS).join(', ')})`);
+  }
+  if (!named && (first === '--help' || first === '-h')) {
+    process.stdout.write(OVERVIEW + '\n' + helpFor('serve', COMMANDS.serve.summary, COMMANDS.serve.usage));
+    return 0;
+  }
+  const command = COMMANDS[name];
+  const config = parseConfig(rest.map((a) => (a === '-h' ? '--help' : a)), process.env, name);
+  if (config.help) {
+    process.stdout.write(helpFor(name, command.summary, command.usage));
+    return 0;
+  }
+  return command.run(config);
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err) => {
+    const known = err instanceof ConfigError || err instanceof ModelLoadError;
+    log(`error: ${known ? err.message : (err as Error).stack ?? String(err)}`);
+    process.exit(2);
+  },
+);

@@ -1,0 +1,32 @@
+/** `rerank-mcp serve`: the MCP server, over stdio or Streamable HTTP. */
+import type { Config } from '../config.js';
+import { EngineHost } from '../engine/engine-host.js';
+import { resolveModelFiles } from '../model/model-dir.js';
+import { serveStdio } from '../transports/stdio.js';
+import { serveHttp } from '../transports/http.js';
+import { log } from '../log.js';
+import { modelOptionsFrom } from './load-engine.js';
+
+export async function runServe(config: Config): Promise<number> {
+  const modelOptions = modelOptionsFrom(config);
+  // Missing files fail here, before a client is told the server is up.
+  resolveModelFiles(modelOptions.model, modelOptions.variant);
+  const host = new EngineHost(modelOptions, { maxBatchTokens: config.maxBatchTokens, batchWaitMs: config.batchWaitMs });
+  const started = performance.now();
+  host.ready().then(
+    (engine) => log(`model loaded in ${Math.round(performance.now() - started)} ms: ${engine.model.files.onnxPath} (${engine.model.activation}, max_length ${engine.model.maxLength})`),
+    (err) => {
+      log(`error: ${(err as Error).message}`);
+      process.exit(1);
+    },
+  );
+  if (config.http) {
+    const running = await serveHttp(host, { host: config.host, port: config.port, token: config.token });
+    const stop = () => void running.close().then(() => process.exit(0));
+    process.once('SIGTERM', stop);
+    process.once('SIGINT', stop);
+  } else {
+    await serveStdio(host);
+  }
+  return new Promise<number>(() => undefined);
+}

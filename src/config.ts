@@ -1,0 +1,110 @@
+/**
+ * Every setting of rerank-mcp, from flags first, then environment variables, then defaults.
+ * The same table drives parsing, validation and the help text, so they cannot drift apart.
+ */
+import { parseArgs } from 'node:util';
+import type { Variant } from './model/model-dir.js';
+import type { Activation } from './model/activation.js';
+import { DEFAULT_ENGINE_OPTIONS } from './engine/scoring-engine.js';
+
+export interface Config {
+  model: string | undefined;
+  variant: Variant;
+  maxLength: number | undefined;
+  activation: Activation | undefined;
+  threads: number | undefined;
+  maxBatchTokens: number;
+  batchWaitMs: number;
+  http: boolean;
+  host: string;
+  port: number;
+  token: string | undefined;
+  input: string | undefined;
+  help: boolean;
+}
+
+type Kind = 'string' | 'int' | 'boolean' | { oneOf: readonly string[] };
+
+interface OptionSpec {
+  key: keyof Config;
+  flag: string;
+  env?: string;
+  kind: Kind;
+  help: string;
+  default?: string | number | boolean;
+  /** Subcommands that take the option; all when absent. */
+  only?: readonly string[];
+}
+
+export const OPTIONS: readonly OptionSpec[] = [
+  { key: 'model', flag: 'model', env: 'RERANK_MODEL', kind: 'string', help: 'model directory (Hugging Face layout: config.json, tokenizer.json, onnx/model.onnx)' },
+  { key: 'variant', flag: 'variant', env: 'RERANK_VARIANT', kind: { oneOf: ['fp32', 'int8'] }, default: 'fp32', help: 'ONNX file: fp32 = model.onnx, int8 = model_quantized.onnx' },
+  { key: 'maxLength', flag: 'max-length', env: 'RERANK_MAX_LENGTH', kind: 'int', help: "lower the model's maximum tokens per pair (default: tokenizer_config model_max_length, capped at max_position_embeddings)" },
+  { key: 'activation', flag: 'activation', env: 'RERANK_ACTIVATION', kind: { oneOf: ['identity', 'sigmoid', 'tanh'] }, help: "force the score activation (default: config.json's sentence_transformers.activation_fn, else sigmoid)" },
+  { key: 'threads', flag: 'threads', env: 'RERANK_THREADS', kind: 'int', help: 'ONNX Runtime intra-op threads (default: available cores)' },
+  { key: 'maxBatchTokens', flag: 'max-batch-tokens', env: 'RERANK_MAX_BATCH_TOKENS', kind: 'int', default: DEFAULT_ENGINE_OPTIONS.maxBatchTokens, help: 'token budget of one inference batch (pairs x longest pair)' },
+  { key: 'batchWaitMs', flag: 'batch-wait-ms', env: 'RERANK_BATCH_WAIT_MS', kind: 'int', default: DEFAULT_ENGINE_OPTIONS.batchWaitMs, help: 'how long an idle batcher waits for concurrent calls to share a batch' },
+  { key: 'http', flag: 'http', env: 'RERANK_HTTP', kind: 'boolean', default: false, only: ['serve'], help: 'serve Streamable HTTP on /mcp instead of stdio' },
+  { key: 'host', flag: 'host', env: 'RERANK_HOST', kind: 'string', default: '127.0.0.1', only: ['serve'], help: 'HTTP bind address (a non-loopback address needs RERANK_MCP_TOKEN)' },
+  { key: 'port', flag: 'port', env: 'RERANK_PORT', kind: 'int', default: 8765, only: ['serve'], help: 'HTTP port (0 picks a free one)' },
+  { key: 'token', flag: 'token', env: 'RERANK_MCP_TOKEN', kind: 'string', only: ['serve'], help: 'bearer token HTTP clients must send (prefer the env var: flags show in ps)' },
+  { key: 'input', flag: 'input', kind: 'string', only: ['score', 'tokenize'], help: 'JSON Lines file of {"query","document"} (default: stdin)' },
+  { key: 'help', flag: 'help', kind: 'boolean', default: false, help: 'show this help' },
+];
+
+export class ConfigError extends Error {}
+
+function convert(spec: OptionSpec, raw: string | boolean, origin: string): unknown {
+  const kind = spec.kind;
+  if (kind === 'boolean') {
+    if (typeof raw === 'boolean') return raw;
+    if (/^(1|true|yes|on)$/i.test(raw)) return true;
+    if (/^(0|false|no|off|)$/i.test(raw)) return false;
+    throw new ConfigError(`${origin}: expected true or false, got "${raw}"`);
+  }
+  const value = String(raw);
+  if (kind === 'int') {
+    if (!/^\d+$/.test(value)) throw new ConfigError(`${origin}: expected a whole number, got "${value}"`);
+    return Number(value);
+  }
+  if (typeof kind === 'object' && !kind.oneOf.includes(value)) {
+    throw new ConfigError(`${origin}: expected one of ${kind.oneOf.join(', ')}, got "${value}"`);
+  }
+  return value;
+}
+
+export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv, command: string): Config {
+  const usable = OPTIONS.filter((o) => !o.only || o.only.includes(command));
+  let values: Record<string, string | boolean | undefined>;
+  try {
+    ({ values } = parseArgs({
+      args: [...argv],
+      options: Object.fromEntries(usable.map((o) => [o.flag, { type: o.kind === 'boolean' ? 'boolean' : 'string' }])),
+      allowPositionals: false,
+      strict: true,
+    }));
+  } catch (err) {
+    throw new ConfigError(`${(err as Error).message} (see rerank-mcp ${command} --help)`);
+  }
+  const config: Record<string, unknown> = {};
+  for (const spec of OPTIONS) {
+    const fromFlag = usable.includes(spec) ? values[spec.flag] : undefined;
+    const fromEnv = spec.env ? env[spec.env] : undefined;
+    if (fromFlag !== undefined) config[spec.key] = convert(spec, fromFlag, `--${spec.flag}`);
+    else if (fromEnv !== undefined && fromEnv !== '') config[spec.key] = convert(spec, fromEnv, spec.env!);
+    else config[spec.key] = spec.default;
+  }
+  const result = config as unknown as Config;
+  if (result.maxBatchTokens < 1) throw new ConfigError('--max-batch-tokens must be at least 1');
+  if (result.threads !== undefined && result.threads < 1) throw new ConfigError('--threads must be at least 1');
+  return result;
+}
+
+export function helpFor(command: string, summary: string, usage: string): string {
+  const lines = OPTIONS.filter((o) => !o.only || o.only.includes(command)).map((o) => {
+    const arg = o.kind === 'boolean' ? '' : typeof o.kind === 'object' ? ` <${o.kind.oneOf.join('|')}>` : o.kind === 'int' ? ' <n>' : ' <value>';
+    const extra = [o.env ? `env ${o.env}` : '', o.default !== undefined && o.kind !== 'boolean' ? `default ${o.default}` : ''].filter(Boolean).join(', ');
+    return `  --${o.flag}${arg}\n      ${o.help}${extra ? ` (${extra})` : ''}`;
+  });
+  return `${summary}\n\nUsage: ${usage}\n\nOptions:\n${lines.join('\n')}\n`;
+}

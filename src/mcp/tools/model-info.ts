@@ -1,0 +1,29 @@
+import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
+import type { EngineHost } from '../../engine/engine-host.js';
+import { modelInfoOutput } from '../schemas.js';
+import { structuredResult } from '../tool-context.js';
+
+export function registerModelInfoTool(server: McpServer, host: EngineHost): void {
+  server.registerTool(
+    'model_info',
+    {
+      title: 'Reranker model information',
+      description:
+        'Describe the loaded cross-encoder: model path, ONNX variant and inputs, max tokens per pair, score activation, label count, ' +
+        'ONNX Runtime version, threads and batching counters. Use it to tell which model produced scores or to explain a score range.',
+      inputSchema: {},
+      outputSchema: modelInfoOutput,
+      annotations: { title: 'Reranker model information', readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false },
+    },
+    async () => {
+      const engine = await host.ready();
+      return structuredResult({
+        ...engine.model.info(),
+        max_batch_tokens: engine.options.maxBatchTokens,
+        batch_wait_ms: engine.options.batchWaitMs,
+        batches_run: engine.queue.counters.batches,
+        pairs_scored: engine.queue.counters.pairs,
+      });
+    },
+  );
+}

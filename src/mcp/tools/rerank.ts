@@ -1,0 +1,43 @@
+import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
+import type { EngineHost } from '../../engine/engine-host.js';
+import { rerankInput, rerankOutput } from '../schemas.js';
+import { structuredResult, submitOptionsFor } from '../tool-context.js';
+
+export function registerRerankTool(server: McpServer, host: EngineHost): void {
+  server.registerTool(
+    'rerank',
+    {
+      title: 'Rerank passages',
+      description:
+        'Order candidate passages (code chunks, docs, search hits) by true relevance to a query with a local cross-encoder. ' +
+        'Use it after a first-stage retrieval (vector, BM25, grep) returned 10-1000 candidates and you need the best few: it reads query and passage together, ' +
+        'so it is far more precise than embedding similarity. Returns results sorted best first with the input index, score and logit.',
+      inputSchema: rerankInput,
+      outputSchema: rerankOutput,
+      annotations: { title: 'Rerank passages', readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false },
+    },
+    async (args, extra) => {
+      const engine = await host.ready();
+      const texts = args.documents.map((d) => (typeof d === 'string' ? d : d.text));
+      const ranked = await engine.rerank(args.query, texts, submitOptionsFor(extra));
+      const returnDocuments = args.return_documents ?? true;
+      let results = ranked.filter((r) => args.min_score === undefined || r.score >= args.min_score);
+      if (args.top_k !== undefined) results = results.slice(0, args.top_k);
+      return structuredResult({
+        model: engine.model.files.dir,
+        results: results.map((r) => {
+          const input = args.documents[r.index];
+          const id = typeof input === 'string' ? undefined : input.id;
+          return {
+            index: r.index,
+            ...(id !== undefined ? { id } : {}),
+            score: r.score,
+            logit: r.logit,
+            truncated: r.truncated,
+            ...(returnDocuments ? { document: input } : {}),
+          };
+        }),
+      });
+    },
+  );
+}

@@ -1,0 +1,121 @@
+/**
+ * A loaded cross-encoder: tokenizer, ONNX session and the rules (max length, activation,
+ * labels) that turn a (query, document) pair into the score sentence-transformers gives.
+ */
+import { statSync } from 'node:fs';
+import { PairTokenizer, type PairEncoding } from '../tokenizer/pair-tokenizer.js';
+import { activationFromConfig, applyActivation, pairLogit, type Activation } from './activation.js';
+import { ModelLoadError, readJsonFile, resolveModelFiles, type ModelFiles, type Variant } from './model-dir.js';
+import { CrossEncoderSession, onnxRuntimeVersion } from './onnx-session.js';
+
+export interface ModelOptions {
+  model: string;
+  variant: Variant;
+  /** Lowers the model's own maximum; never raises it. */
+  maxLength?: number;
+  /** Overrides the activation from config.json. */
+  activation?: Activation;
+  threads?: number;
+}
+
+export interface ModelInfo {
+  path: string;
+  onnx_file: string;
+  variant: Variant;
+  input_names: string[];
+  max_length: number;
+  activation: Activation;
+  num_labels: number;
+  onnxruntime_version: string;
+  threads: number;
+}
+
+export class CrossEncoder {
+  private constructor(
+    readonly files: ModelFiles,
+    readonly tokenizer: PairTokenizer,
+    readonly session: CrossEncoderSession,
+    readonly maxLength: number,
+    readonly activation: Activation,
+    readonly numLabels: number,
+    /** Changes whenever the ONNX file does: scores cached under another id are not reused. */
+    readonly id: string,
+  ) {}
+
+  static async load(options: ModelOptions): Promise<CrossEncoder> {
+    const files = resolveModelFiles(options.model, options.variant);
+    const config = readJsonFile(files.configPath);
+    const tokenizerConfig = files.tokenizerConfigPath ? readJsonFile(files.tokenizerConfigPath) : {};
+    let tokenizer: PairTokenizer;
+    try {
+      tokenizer = new PairTokenizer(readJsonFile(files.tokenizerPath), tokenizerConfig);
+    } catch (err) {
+      throw new ModelLoadError(`${files.tokenizerPath}: ${(err as Error).message}`);
+    }
+    const maxLength = resolveMaxLength(config, tokenizerConfig, options.maxLength);
+    if (maxLength <= tokenizer.template.addedTokens + 1) {
+      throw new ModelLoadError(`max length ${maxLength} leaves no room for a query and a document after ${tokenizer.template.addedTokens} special tokens`);
+    }
+    const session = await CrossEncoderSession.open(files.onnxPath, options.threads);
+    // One pair through the graph proves its output shape before any request depends on it.
+    const probe = tokenizer.encodePair('query', 'document', maxLength);
+    let numLabels: number;
+    try {
+      numLabels = (await session.run([probe])).labels;
+    } catch (err) {
+      await session.release();
+      throw new ModelLoadError(`${files.onnxPath}: test inference failed: ${(err as Error).message}`);
+    }
+    if (numLabels !== 1 && numLabels !== 2) {
+      await session.release();
+      throw new ModelLoadError(`${files.onnxPath}: logits have ${numLabels} labels; expected 1 (relevance logit) or 2 (softmax, label 1 = relevant)`);
+    }
+    let activation: Activation;
+    try {
+      activation = options.activation ?? activationFromConfig(config, numLabels);
+    } catch (err) {
+      await session.release();
+      throw new ModelLoadError(`${files.configPath}: ${(err as Error).message}`);
+    }
+    const stat = statSync(files.onnxPath);
+    const id = `${files.onnxPath}:${stat.size}:${stat.mtimeMs}:${activation}:${maxLength}`;
+    return new CrossEncoder(files, tokenizer, session, maxLength, activation, numLabels, id);
+  }
+
+  encode(query: string, document: string): PairEncoding {
+    return this.tokenizer.encodePair(query, document, this.maxLength);
+  }
+
+  /** The pair's logit (log-odds for two labels) and its score under the activation. */
+  scoreRow(row: ArrayLike<number>): { logit: number; score: number } {
+    const logit = pairLogit(row);
+    return { logit, score: applyActivation(this.activation, logit) };
+  }
+
+  info(): ModelInfo {
+    return {
+      path: this.files.dir,
+      onnx_file: this.files.onnxPath,
+      variant: this.files.variant,
+      input_names: [...this.session.inputNames],
+      max_length: this.maxLength,
+      activation: this.activation,
+      num_labels: this.numLabels,
+      onnxruntime_version: onnxRuntimeVersion,
+      threads: this.session.threads,
+    };
+  }
+
+  release(): Promise<void> {
+    return this.session.release();
+  }
+}
+
+function resolveMaxLength(config: Record<string, unknown>, tokenizerConfig: Record<string, unknown>, requested?: number): number {
+  const positions = typeof config.max_position_embeddings === 'number' ? config.max_position_embeddings : Infinity;
+  const declared = typeof tokenizerConfig.model_max_length === 'number' ? tokenizerConfig.model_max_length : Infinity;
+  let maxLength = Math.min(positions, declared);
+  if (!Number.isFinite(maxLength)) maxLength = 512;
+  if (requested !== undefined) maxLength = Math.min(maxLength, requested);
+  return maxLength;
+}

@@ -1,0 +1,58 @@
+/**
+ * A model directory in Hugging Face layout, resolved and checked before anything is loaded,
+ * so that a wrong path fails at start-up with one line naming the file and what was expected.
+ */
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+
+export type Variant = 'fp32' | 'int8';
+
+export interface ModelFiles {
+  dir: string;
+  variant: Variant;
+  onnxPath: string;
+  configPath: string;
+  tokenizerPath: string;
+  tokenizerConfigPath: string | null;
+}
+
+export class ModelLoadError extends Error {}
+
+const ONNX_CANDIDATES: Record<Variant, string[]> = {
+  fp32: ['onnx/model.onnx', 'model.onnx'],
+  int8: ['onnx/model_quantized.onnx', 'model_quantized.onnx'],
+};
+
+export function resolveModelFiles(dirArg: string, variant: Variant): ModelFiles {
+  const dir = resolve(dirArg);
+  if (!existsSync(dir) || !statSync(dir).isDirectory()) {
+    throw new ModelLoadError(`model directory not found: ${dir} (expected a directory with config.json, tokenizer.json and onnx/model.onnx)`);
+  }
+  const need = (name: string): string => {
+    const path = join(dir, name);
+    if (!existsSync(path)) throw new ModelLoadError(`model file missing: ${path} (a cross-encoder directory needs config.json and tokenizer.json)`);
+    return path;
+  };
+  const candidates = ONNX_CANDIDATES[variant];
+  const onnxPath = candidates.map((c) => join(dir, c)).find((p) => existsSync(p));
+  if (!onnxPath) {
+    throw new ModelLoadError(`ONNX file missing for variant ${variant}: looked for ${candidates.map((c) => join(dir, c)).join(' and ')}`);
+  }
+  const tokenizerConfig = join(dir, 'tokenizer_config.json');
+  return {
+    dir,
+    variant,
+    onnxPath,
+    configPath: need('config.json'),
+    tokenizerPath: need('tokenizer.json'),
+    tokenizerConfigPath: existsSync(tokenizerConfig) ? tokenizerConfig : null,
+  };
+}
+
+export function readJsonFile(path: string): Record<string, unknown> {
+  try {
+    return JSON.parse(readFileSync(path, 'utf8'));
+  } catch (err) {
+    throw new ModelLoadError(`cannot read ${path}: ${(err as Error).message}`);
+  }
+}

@@ -1,0 +1,61 @@
+/**
+ * Request checks for the HTTP transport: a browser page on another site must not reach a
+ * localhost server (DNS rebinding through Host, cross-site fetches through Origin), and
+ * with a token configured, nobody without it.
+ */
+import { timingSafeEqual, createHash } from 'node:crypto';
+import type { NextFunction, Request, Response } from 'express';
+
+const LOOPBACK_NAMES = new Set(['localhost', '127.0.0.1', '[::1]', '::1']);
+
+export function isLoopbackHost(host: string): boolean {
+  return LOOPBACK_NAMES.has(host) || /^127(\.\d{1,3}){3}$/.test(host);
+}
+
+/** The hostname of a Host header value ("[::1]:8080" → "[::1]"). */
+function hostnameOf(hostHeader: string): string {
+  const match = /^(\[[^\]]+\]|[^:]+)(?::\d+)?$/.exec(hostHeader.trim().toLowerCase());
+  return match ? match[1] : '';
+}
+
+export function localOnly(extraHosts: readonly string[] = []) {
+  const allowed = new Set(extraHosts.map((h) => h.toLowerCase()));
+  const ok = (name: string) => isLoopbackHost(name) || allowed.has(name);
+  return (req: Request, res: Response, next: NextFunction): void => {
+    const host = req.headers.host;
+    if (!host || !ok(hostnameOf(host))) {
+      res.status(403).json({ error: `Host ${host ?? '(none)'} is not allowed: this server answers local requests only` });
+      return;
+    }
+    const origin = req.headers.origin;
+    if (origin !== undefined) {
+      let name = '';
+      try {
+        name = new URL(origin).hostname.toLowerCase();
+      } catch {
+        name = '';
+      }
+      if (!ok(name) && !ok(`[${name}]`)) {
+        res.status(403).json({ error: `Origin ${origin} is not allowed: this server answers local requests only` });
+        return;
+      }
+    }
+    next();
+  };
+}
+
+const digest = (value: string) => createHash('sha256').update(value).digest();
+
+export function bearerToken(token: string) {
+  const expected = digest(token);
+  return (req: Request, res: Response, next: NextFunction): void => {
+    const header = req.headers.authorization ?? '';
+    const match = /^Bearer\s+(.+)$/i.exec(header);
+    if (!match || !timingSafeEqual(digest(match[1].trim()), expected)) {
+      res.setHeader('WWW-Authenticate', 'Bearer realm="rerank-mcp"');
+      res.status(401).json({ error: 'missing or wrong bearer token (set Authorization: Bearer <RERANK_MCP_TOKEN>)' });
+      return;
+    }
+    next();
+  };
+}
