@@ -20,6 +20,7 @@ export interface Config {
   port: number;
   token: string | undefined;
   input: string | undefined;
+  batchSize: number;
   help: boolean;
 }
 
@@ -49,6 +50,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   { key: 'port', flag: 'port', env: 'RERANK_PORT', kind: 'int', default: 8765, only: ['serve'], help: 'HTTP port (0 picks a free one)' },
   { key: 'token', flag: 'token', env: 'RERANK_MCP_TOKEN', kind: 'string', only: ['serve'], help: 'bearer token HTTP clients must send (prefer the env var: flags show in ps)' },
   { key: 'input', flag: 'input', kind: 'string', only: ['score', 'tokenize'], help: 'JSON Lines file of {"query","document"} (default: stdin)' },
+  { key: 'batchSize', flag: 'batch-size', kind: 'int', default: 16, only: ['score'], help: "pairs per batch in input order, as sentence-transformers' predict batches (0: length-sorted batches under --max-batch-tokens)" },
   { key: 'help', flag: 'help', kind: 'boolean', default: false, help: 'show this help' },
 ];
 

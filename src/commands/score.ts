@@ -1,21 +1,23 @@
 /**
  * `rerank-mcp score`: one JSON line of {score, logit, truncated} per input pair, in order.
- * Pairs go to the engine in groups so batching pays off without reading the whole input.
+ * By default it batches like sentence-transformers' predict (input order, fixed batch size),
+ * so an offline run reproduces a Python run even for int8; --batch-size 0 uses the server's
+ * length-sorted token-budget batching instead.
  */
 import type { Config } from '../config.js';
 import type { Pair } from '../engine/scoring-engine.js';
 import { loadEngine } from './load-engine.js';
 import { readPairs, writeLine, type InputLine } from './jsonl-input.js';
 
-const GROUP = 256;
 
 export async function runScore(config: Config): Promise<number> {
   const engine = await loadEngine(config);
   let failures = 0;
   let group: InputLine[] = [];
+  let pending = 0;
   const flush = async () => {
     const pairs = group.flatMap((g) => ('pair' in g ? [g.pair] : [])) as Pair[];
-    const scores = await engine.scorePairs(pairs);
+    const scores = config.batchSize > 0 ? await engine.scoreInInputOrder(pairs, config.batchSize) : await engine.scorePairs(pairs);
     let next = 0;
     for (const g of group) {
       if ('pair' in g) await writeLine(scores[next++]);
@@ -29,7 +31,11 @@ export async function runScore(config: Config): Promise<number> {
   };
   for await (const item of readPairs(config.input)) {
     group.push(item);
-    if (group.length >= GROUP) await flush();
+    // Whole batches per flush, so batch boundaries fall where an all-at-once run puts them.
+    if ('pair' in item && ++pending >= Math.max(config.batchSize, 1) * 16) {
+      await flush();
+      pending = 0;
+    }
   }
   await flush();
   await engine.model.release();

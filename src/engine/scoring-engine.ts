@@ -45,6 +45,22 @@ export class ScoringEngine {
     return rows.map((row, i) => ({ ...this.model.scoreRow(row), truncated: encoded[i].truncated }));
   }
 
+  /**
+   * Scores in fixed batches of `batchSize` in input order, bypassing the length-sorted queue,
+   * as sentence-transformers' predict(batch_size=N) does. Dynamic int8 quantization scales
+   * each batch by its own value range, so only the same batch composition reproduces a
+   * Python int8 run to the last digits; fp32 scores do not depend on it.
+   */
+  async scoreInInputOrder(pairs: readonly Pair[], batchSize: number): Promise<PairScore[]> {
+    const scores: PairScore[] = [];
+    for (let start = 0; start < pairs.length; start += batchSize) {
+      const encoded = pairs.slice(start, start + batchSize).map((p) => this.model.encode(p.query, p.document));
+      const { logits, labels } = await this.model.session.run(encoded);
+      encoded.forEach((e, row) => scores.push({ ...this.model.scoreRow(logits.subarray(row * labels, (row + 1) * labels)), truncated: e.truncated }));
+    }
+    return scores;
+  }
+
   /** Scores of every document, best first; equal scores keep input order. */
   async rerank(query: string, documents: readonly string[], options: SubmitOptions = {}): Promise<RankedDocument[]> {
     const scores = await this.scorePairs(

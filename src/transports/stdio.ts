@@ -7,10 +7,17 @@ import { log } from '../log.js';
 export async function serveStdio(host: EngineHost): Promise<void> {
   const server = createRerankServer(host);
   const transport = new StdioServerTransport();
-  // A client that goes away closes our stdin; nothing else will end the process.
+  // A client that goes away closes our stdin; nothing else will end the process. A model
+  // load still under way settles first, so a broken model is reported, not hidden by exit 0.
   process.stdin.on('end', () => {
-    log('stdin closed, exiting');
-    void server.close().finally(() => process.exit(0));
+    void host
+      .ready()
+      .catch(() => undefined)
+      .then(() => {
+        log('stdin closed, exiting');
+        return server.close();
+      })
+      .finally(() => process.exit(0));
   });
   await server.connect(transport);
   log('serving MCP over stdio');
