@@ -56,8 +56,10 @@ main(process.argv.slice(2)).then(
     process.exitCode = code;
   },
   (err) => {
-    const known = err instanceof ConfigError || err instanceof ModelLoadError;
-    log(`error: ${known ? err.message : (err as Error).stack ?? String(err)}`);
+    // Expected failures (bad flags, missing files) are one line; RERANK_DEBUG=1 adds the stack of anything else.
+    const expected = err instanceof ConfigError || err instanceof ModelLoadError;
+    log(`error: ${err instanceof Error ? err.message : String(err)}`);
+    if (!expected && process.env.RERANK_DEBUG) log((err as Error).stack ?? '');
     process.exit(2);
   },
 );

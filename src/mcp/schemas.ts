@@ -7,16 +7,26 @@ import { z } from 'zod';
 export const MAX_DOCUMENTS = 1000;
 export const MAX_TEXT_CHARS = 100_000;
 
-export const text = (what: string) => z.string({ invalid_type_error: `${what} must be a string` }).max(MAX_TEXT_CHARS, `${what} is limited to ${MAX_TEXT_CHARS} characters`);
+export const text = (what: string) => z.string({ invalid_type_error: `${what} must be a string`, required_error: `${what} is required` }).max(MAX_TEXT_CHARS, `${what} is limited to ${MAX_TEXT_CHARS} characters`);
 
-export const documentInput = z.union([
-  text('a document'),
-  z.object({
-    id: z.string().max(1000, 'a document id is limited to 1000 characters').optional(),
-    text: text('a document text'),
-    metadata: z.record(z.unknown()).optional(),
-  }),
-]);
+const documentObject = z.object({
+  id: z.string().max(1000, 'a document id is limited to 1000 characters').optional(),
+  text: text('a document text'),
+  metadata: z.record(z.unknown()).optional(),
+});
+
+// A failed union reports only "Invalid input"; say which rule the document broke instead.
+export const documentInput = z.union([text('a document'), documentObject], {
+  errorMap: (_issue, ctx) => {
+    const data = ctx.data as unknown;
+    if (typeof data === 'string') return { message: `a document is limited to ${MAX_TEXT_CHARS} characters` };
+    const parsed = documentObject.safeParse(data);
+    if (!parsed.success && typeof data === 'object' && data !== null) {
+      return { message: `a document object must be {id?: string, text: string, metadata?: object}: ${parsed.error.issues.map((i) => `${i.path.join('.') || 'value'}: ${i.message}`).join('; ')}` };
+    }
+    return { message: 'a document must be a string or an object {id?, text, metadata?}' };
+  },
+});
 
 export const scoreFields = {
   score: z.number().describe("relevance score: the model's activation applied to the logit (what sentence-transformers' CrossEncoder.predict returns)"),
