@@ -1,0 +1,151 @@
+/**
+ * `rerank-mcp feedback export|stats`: the training set built from recorded feedback, and a
+ * summary of what the feedback database holds. argv is what follows `feedback`.
+ */
+import { createWriteStream, existsSync } from 'node:fs';
+import { rename, rm } from 'node:fs/promises';
+import { finished } from 'node:stream/promises';
+import { parseArgs } from 'node:util';
+import { DB_ENV, defaultDbPath, resolveDbPath } from '../feedback/db-path.js';
+import { writeCsv, writeJsonl } from '../feedback/export.js';
+import { FeedbackError, FeedbackStore } from '../feedback/feedback-store.js';
+import { log } from '../log.js';
+
+interface Flag {
+  name: string;
+  /** The value's placeholder; a flag without one is a boolean. */
+  arg?: string;
+  help: string;
+}
+
+const DB_FLAG: Flag = { name: 'db', arg: '<path>', help: `feedback database (env ${DB_ENV}; default ${defaultDbPath()})` };
+const HELP_FLAG: Flag = { name: 'help', help: 'show this help' };
+
+const SUBCOMMANDS = {
+  export: {
+    summary: 'Write the training set: one row per distinct (query, document) pair, with the columns sentence_0 (query), sentence_1 (document) and label (0 to 1).',
+    usage: 'rerank-mcp feedback export [--format jsonl|csv] [--out FILE] [--aggregate latest|mean] [--mine-negatives N] [--db PATH]',
+    flags: [
+      { name: 'format', arg: '<jsonl|csv>', help: 'JSON Lines, or RFC 4180 CSV with a header row (default jsonl)' },
+      { name: 'out', arg: '<file>', help: 'write to this file, through a temporary file renamed into place (default: stdout)' },
+      { name: 'aggregate', arg: '<latest|mean>', help: "a pair's label: its newest label, or the mean of all its labels (default latest)" },
+      { name: 'mine-negatives', arg: '<n>', help: 'per labeled rerank call, add up to n candidates nobody labeled that ranked above a relevant one, as label 0 (default 0)' },
+      DB_FLAG,
+      HELP_FLAG,
+    ],
+  },
+  stats: {
+    summary: 'Print, as JSON, the events by label, source, day and model, the rerank calls logged and the pairs ready for training.',
+    usage: 'rerank-mcp feedback stats [--db PATH]',
+    flags: [DB_FLAG, HELP_FLAG],
+  },
+} as const satisfies Record<string, { summary: string; usage: string; flags: readonly Flag[] }>;
+
+type Subcommand = keyof typeof SUBCOMMANDS;
+
+const OVERVIEW = `Feedback: relevance labels recorded by agents, turned into training data.
+
+Commands:
+  export   write the training set (JSON Lines or CSV)
+  stats    summarize the feedback database
+
+Run rerank-mcp feedback <command> --help for its options.
+`;
+
+export async function runFeedback(argv: string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
+  try {
+    const [name, ...rest] = argv;
+    if (name === '--help' || name === '-h') {
+      process.stdout.write(OVERVIEW);
+      return 0;
+    }
+    if (name === undefined || !(name in SUBCOMMANDS)) {
+      throw new FeedbackError(`${name === undefined ? 'missing command' : `unknown command "${name}"`}: expected export or stats (see rerank-mcp feedback --help)`);
+    }
+    const command = name as Subcommand;
+    const values = parseFlags(command, rest);
+    if (values.help) {
+      process.stdout.write(helpText(command));
+      return 0;
+    }
+    const dbPath = resolveDbPath(values.db as string | undefined, env);
+    return command === 'export' ? await exportCommand(dbPath, values) : statsCommand(dbPath);
+  } catch (err) {
+    log(`error: ${(err as Error).message.replace(/\s*\n\s*/g, ' ')}`);
+    return 2;
+  }
+}
+
+async function exportCommand(dbPath: string, values: Record<string, string | boolean | undefined>): Promise<number> {
+  const format = oneOf(values.format, 'format', ['jsonl', 'csv'] as const, 'jsonl');
+  const aggregate = oneOf(values.aggregate, 'aggregate', ['latest', 'mean'] as const, 'latest');
+  const mine = (values['mine-negatives'] as string | undefined) ?? '0';
+  if (!/^\d+$/.test(mine)) throw new FeedbackError(`--mine-negatives: expected a whole number, got "${mine}"`);
+  const rows = withStore(dbPath, (store) => store.exportRows({ aggregate, mineNegatives: Number(mine) }));
+  const write = format === 'csv' ? writeCsv : writeJsonl;
+  const out = values.out as string | undefined;
+  if (out) await writeAtomically(out, (stream) => write(rows, stream));
+  else await write(rows, process.stdout);
+  log(`exported ${rows.length} rows from ${dbPath}${out ? ` to ${out}` : ''}`);
+  return 0;
+}
+
+function statsCommand(dbPath: string): number {
+  const stats = withStore(dbPath, (store) => store.stats());
+  process.stdout.write(JSON.stringify({ db: dbPath, ...stats }, null, 2) + '\n');
+  return 0;
+}
+
+/** Read commands never create a database: a missing file is far more likely a wrong path. */
+function withStore<T>(dbPath: string, use: (store: FeedbackStore) => T): T {
+  if (!existsSync(dbPath)) throw new FeedbackError(`no feedback database at ${dbPath} (nothing recorded yet, or pass --db / set ${DB_ENV})`);
+  const store = FeedbackStore.open(dbPath);
+  try {
+    return use(store);
+  } finally {
+    store.close();
+  }
+}
+
+/** Readers of `file` see the old content or the complete new one, never a partial export. */
+async function writeAtomically(file: string, fill: (stream: NodeJS.WritableStream) => Promise<void>): Promise<void> {
+  const tmp = `${file}.${process.pid}.tmp`;
+  // flush: fsync before close, so the rename never installs a file whose data is not on disk.
+  const stream = createWriteStream(tmp, { flush: true });
+  try {
+    await fill(stream);
+    stream.end();
+    await finished(stream);
+    await rename(tmp, file);
+  } catch (err) {
+    stream.destroy();
+    await rm(tmp, { force: true });
+    throw new FeedbackError(`cannot write ${file}: ${(err as Error).message}`);
+  }
+}
+
+function parseFlags(command: Subcommand, args: string[]): Record<string, string | boolean | undefined> {
+  const flags: readonly Flag[] = SUBCOMMANDS[command].flags;
+  try {
+    return parseArgs({
+      args,
+      options: Object.fromEntries(flags.map((f) => [f.name, f.arg ? { type: 'string' as const } : { type: 'boolean' as const, ...(f.name === 'help' ? { short: 'h' } : {}) }])),
+      allowPositionals: false,
+      strict: true,
+    }).values;
+  } catch (err) {
+    throw new FeedbackError(`${(err as Error).message} (see rerank-mcp feedback ${command} --help)`);
+  }
+}
+
+function oneOf<T extends string>(value: string | boolean | undefined, flag: string, allowed: readonly T[], fallback: T): T {
+  if (value === undefined) return fallback;
+  if (!allowed.includes(value as T)) throw new FeedbackError(`--${flag}: expected one of ${allowed.join(', ')}, got "${String(value)}"`);
+  return value as T;
+}
+
+function helpText(command: Subcommand): string {
+  const { summary, usage, flags } = SUBCOMMANDS[command];
+  const lines = (flags as readonly Flag[]).map((f) => `  --${f.name}${f.arg ? ` ${f.arg}` : ''}\n      ${f.help}`);
+  return `${summary}\n\nUsage: ${usage}\n\nOptions:\n${lines.join('\n')}\n`;
+}

@@ -1,0 +1,330 @@
+/**
+ * The feedback database: append-only relevance labels, plus a bounded log of rerank calls so
+ * an agent can label results by index or id afterwards. Every write is one IMMEDIATE
+ * transaction (the write lock is taken up front, so concurrent writers queue on the busy
+ * timeout instead of failing mid-transaction) and commits with synchronous=FULL, so a
+ * recorded label survives power loss.
+ */
+import { randomUUID } from 'node:crypto';
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import Database from 'better-sqlite3';
+import { migrate, schemaVersion, SCHEMA_VERSION } from './schema.js';
+import { selectTrainingRows, type ExportOptions, type TrainingRow } from './export.js';
+import { readStats, type FeedbackStats } from './stats.js';
+
+export type { ExportOptions, TrainingRow } from './export.js';
+export type { FeedbackStats } from './stats.js';
+
+export class FeedbackError extends Error {}
+
+export interface FeedbackInput {
+  query: string;
+  document: string;
+  documentId?: string;
+  label: number;
+  source?: string;
+  sessionId?: string;
+  metadata?: Record<string, unknown>;
+  modelId?: string;
+  modelScore?: number | null;
+}
+
+/** `repeats`: how many written events repeat a (query, document) pair stored before this write. */
+export interface RecordResult {
+  ids: number[];
+  count: number;
+  repeats: number;
+}
+
+export interface RerankCandidate {
+  index: number;
+  id?: string;
+  text: string;
+  score: number;
+  logit: number;
+}
+
+export interface RerankCall {
+  query: string;
+  candidates: RerankCandidate[];
+  modelId: string;
+  source?: string;
+  sessionId?: string;
+}
+
+export interface OpenOptions {
+  /** The clock for timestamps and pruning; tests pass a fixed one. */
+  now?: () => Date;
+}
+
+/** What the connection is actually running with, as SQLite reports it. */
+export interface ConnectionInfo {
+  journalMode: string;
+  synchronous: number;
+  busyTimeoutMs: number;
+  foreignKeys: boolean;
+  schemaVersion: number;
+}
+
+const BUSY_TIMEOUT_MS = 10_000;
+const DAY_MS = 86_400_000;
+
+/** One feedback_events row, as both record() and labelRerank() write it. */
+interface EventRow {
+  query: string;
+  document: string;
+  documentId: string | null;
+  label: number;
+  source: string | null;
+  sessionId: string | null;
+  modelId: string | null;
+  modelScore: number | null;
+  metadata: string | null;
+  rerankId: string | null;
+}
+
+interface CallRow {
+  query: string;
+  model_id: string;
+  source: string | null;
+  session_id: string | null;
+}
+
+interface CandidateRow {
+  idx: number;
+  doc_id: string | null;
+  text: string;
+  score: number;
+}
+
+const SQL = {
+  pairExists: 'SELECT 1 FROM feedback_events WHERE query = ? AND document = ? LIMIT 1',
+  insertEvent: `INSERT INTO feedback_events
+    (created_at, source, session_id, model_id, model_score, query, document, document_id, label, metadata, rerank_id)
+    VALUES (@createdAt, @source, @sessionId, @modelId, @modelScore, @query, @document, @documentId, @label, @metadata, @rerankId)`,
+  insertCall: `INSERT INTO rerank_calls (rerank_id, created_at, query, model_id, source, session_id)
+    VALUES (@rerankId, @createdAt, @query, @modelId, @source, @sessionId)`,
+  insertCandidate: `INSERT INTO rerank_candidates (rerank_id, idx, doc_id, text, score, logit, rank)
+    VALUES (@rerankId, @idx, @docId, @text, @score, @logit, @rank)`,
+  getCall: 'SELECT query, model_id, source, session_id FROM rerank_calls WHERE rerank_id = ?',
+  getCandidates: 'SELECT idx, doc_id, text, score FROM rerank_candidates WHERE rerank_id = ? ORDER BY idx',
+  // LIMIT -1 means no limit; an empty cutoff is older than every timestamp. Candidates go by ON DELETE CASCADE.
+  prune: `DELETE FROM rerank_calls
+    WHERE created_at < @cutoff OR id NOT IN (SELECT id FROM rerank_calls ORDER BY id DESC LIMIT @keep)`,
+} as const;
+
+export class FeedbackStore {
+  private readonly statements: { [K in keyof typeof SQL]: Database.Statement };
+
+  private constructor(
+    readonly path: string,
+    private readonly db: Database.Database,
+    private readonly now: () => Date,
+  ) {
+    this.statements = Object.fromEntries(Object.entries(SQL).map(([name, sql]) => [name, db.prepare(sql)])) as FeedbackStore['statements'];
+  }
+
+  /** Opens (creating the file and its directory if needed) and migrates the schema forward. */
+  static open(path: string, options: OpenOptions = {}): FeedbackStore {
+    mkdirSync(dirname(path), { recursive: true });
+    // The busy timeout is set before anything else, so even switching to WAL waits for other processes.
+    const db = new Database(path, { timeout: BUSY_TIMEOUT_MS });
+    try {
+      db.pragma('journal_mode = WAL');
+      db.pragma('synchronous = FULL');
+      db.pragma('foreign_keys = ON');
+      const found = schemaVersion(db);
+      if (found > SCHEMA_VERSION) {
+        throw new FeedbackError(`${path} has feedback schema version ${found}; this rerank-mcp knows up to ${SCHEMA_VERSION}, upgrade it`);
+      }
+      migrate(db);
+      return new FeedbackStore(path, db, options.now ?? (() => new Date()));
+    } catch (err) {
+      db.close();
+      throw err;
+    }
+  }
+
+  /** Appends every item or, if any is invalid, none. */
+  record(items: FeedbackInput[]): RecordResult {
+    const rows = items.map((item, i) => eventRow(item, `item ${i}`));
+    return this.db.transaction(() => this.insertEvents(rows)).immediate();
+  }
+
+  /** Logs a rerank call and its candidates; returns the rerank_id to label them by later. */
+  logRerank(call: RerankCall): string {
+    checkText(call.query, 'query');
+    checkText(call.modelId, 'modelId');
+    const seen = new Set<number>();
+    for (const c of call.candidates) {
+      if (!Number.isInteger(c.index) || c.index < 0 || seen.has(c.index)) throw new FeedbackError(`candidate index ${c.index} is not a distinct non-negative integer`);
+      seen.add(c.index);
+      checkText(c.text, `candidate ${c.index} text`);
+    }
+    const rerankId = randomUUID();
+    // Rank as the rerank tool orders its results: best score first, ties by input position.
+    const ranked = [...call.candidates].sort((a, b) => b.score - a.score || a.index - b.index);
+    this.db
+      .transaction(() => {
+        this.statements.insertCall.run({ rerankId, createdAt: this.timestamp(), query: call.query, modelId: call.modelId, source: call.source ?? null, sessionId: call.sessionId ?? null });
+        ranked.forEach((c, i) => {
+          this.statements.insertCandidate.run({ rerankId, idx: c.index, docId: c.id ?? null, text: c.text, score: c.score, logit: c.logit, rank: i + 1 });
+        });
+      })
+      .immediate();
+    return rerankId;
+  }
+
+  /**
+   * Labels candidates of a logged rerank call: `relevant` get 1, `irrelevant` 0. Entries are
+   * candidate indexes (numbers) or candidate ids (strings). The events copy the call's query
+   * and the candidates' text and score, so they outlive the call's pruning.
+   */
+  labelRerank(rerankId: string, relevant: (number | string)[], irrelevant: (number | string)[], meta: { source?: string; sessionId?: string } = {}): RecordResult {
+    // Looked up inside the write transaction, so a concurrent prune cannot remove the call halfway.
+    return this.db
+      .transaction(() => {
+        const call = this.statements.getCall.get(rerankId) as CallRow | undefined;
+        if (!call) throw new FeedbackError(`unknown rerank_id "${rerankId}" (never logged here, or pruned from the rerank log)`);
+        const candidates = this.statements.getCandidates.all(rerankId) as CandidateRow[];
+        const labels = new Map<CandidateRow, number>();
+        for (const [refs, label] of [[relevant, 1], [irrelevant, 0]] as const) {
+          for (const ref of refs) {
+            const candidate = findCandidate(candidates, ref, rerankId);
+            if (labels.get(candidate) === 1 - label) throw new FeedbackError(`candidate ${describeRef(ref)} of rerank_id "${rerankId}" is listed as both relevant and irrelevant`);
+            labels.set(candidate, label);
+          }
+        }
+        const rows = [...labels].map(([c, label]): EventRow => ({
+          query: call.query,
+          document: c.text,
+          documentId: c.doc_id,
+          label,
+          source: meta.source ?? call.source,
+          sessionId: meta.sessionId ?? call.session_id,
+          modelId: call.model_id,
+          modelScore: c.score,
+          metadata: null,
+          rerankId,
+        }));
+        return this.insertEvents(rows);
+      })
+      .immediate();
+  }
+
+  /**
+   * Deletes rerank calls (with their candidates) beyond the newest `maxCalls` or older than
+   * `maxDays`; Infinity turns a limit off. Returns how many calls went. Labels are untouched.
+   */
+  pruneRerankLog(limits: { maxCalls: number; maxDays: number }): number {
+    const { maxCalls, maxDays } = limits;
+    if (!(maxCalls >= 0) || !(maxDays >= 0)) throw new FeedbackError(`pruneRerankLog: maxCalls and maxDays must be >= 0, got ${maxCalls} and ${maxDays}`);
+    const cutoff = Number.isFinite(maxDays) ? new Date(this.now().getTime() - maxDays * DAY_MS).toISOString() : '';
+    const keep = Number.isFinite(maxCalls) ? Math.floor(maxCalls) : -1;
+    return this.db.transaction(() => this.statements.prune.run({ cutoff, keep }).changes).immediate();
+  }
+
+  /** Training rows: one per distinct (query, document) pair, plus mined hard negatives if asked. */
+  exportRows(options: ExportOptions): TrainingRow[] {
+    const { aggregate, mineNegatives = 0 } = options;
+    if (aggregate !== 'latest' && aggregate !== 'mean') throw new FeedbackError(`aggregate must be latest or mean, got ${String(aggregate)}`);
+    if (!Number.isInteger(mineNegatives) || mineNegatives < 0) throw new FeedbackError(`mineNegatives must be a whole number >= 0, got ${mineNegatives}`);
+    // A read transaction, so the rows and the mined negatives come from one snapshot.
+    return this.db.transaction(() => selectTrainingRows(this.db, options))();
+  }
+
+  stats(): FeedbackStats {
+    return this.db.transaction(() => readStats(this.db))();
+  }
+
+  connectionInfo(): ConnectionInfo {
+    const get = (name: string) => this.db.pragma(name, { simple: true });
+    return {
+      journalMode: get('journal_mode') as string,
+      synchronous: get('synchronous') as number,
+      busyTimeoutMs: get('busy_timeout') as number,
+      foreignKeys: get('foreign_keys') === 1,
+      schemaVersion: schemaVersion(this.db),
+    };
+  }
+
+  close(): void {
+    this.db.close();
+  }
+
+  /** Must run inside a write transaction. */
+  private insertEvents(rows: EventRow[]): RecordResult {
+    // Judged before inserting, so a pair sent twice in one batch is not a repeat of itself.
+    const repeats = rows.filter((r) => this.statements.pairExists.get(r.query, r.document) !== undefined).length;
+    const createdAt = this.timestamp();
+    const ids = rows.map((r) => Number(this.statements.insertEvent.run({ ...r, createdAt }).lastInsertRowid));
+    return { ids, count: ids.length, repeats };
+  }
+
+  /** ISO 8601 UTC: sorts as text, and its first 10 characters are the day. */
+  private timestamp(): string {
+    return this.now().toISOString();
+  }
+}
+
+/** Validates one input up front, so a bad item fails the batch before anything is written. */
+function eventRow(item: FeedbackInput, where: string): EventRow {
+  checkText(item.query, `${where}: query`);
+  checkText(item.document, `${where}: document`);
+  const { label, modelScore, metadata } = item;
+  if (typeof label !== 'number' || !Number.isFinite(label) || label < 0 || label > 1) {
+    throw new FeedbackError(`${where}: label must be a number from 0 to 1, got ${String(label)}`);
+  }
+  if (modelScore != null && (typeof modelScore !== 'number' || !Number.isFinite(modelScore))) {
+    throw new FeedbackError(`${where}: modelScore must be a finite number or null, got ${String(modelScore)}`);
+  }
+  return {
+    query: item.query,
+    document: item.document,
+    documentId: optionalText(item.documentId, `${where}: documentId`),
+    label,
+    source: optionalText(item.source, `${where}: source`),
+    sessionId: optionalText(item.sessionId, `${where}: sessionId`),
+    modelId: optionalText(item.modelId, `${where}: modelId`),
+    modelScore: modelScore ?? null,
+    metadata: metadata === undefined ? null : metadataJson(metadata, where),
+    rerankId: null,
+  };
+}
+
+// A lone surrogate cannot be encoded as UTF-8: SQLite would silently store U+FFFD instead.
+const LONE_SURROGATE = /\p{Surrogate}/u;
+
+function checkText(value: unknown, what: string): asserts value is string {
+  if (typeof value !== 'string') throw new FeedbackError(`${what} must be a string`);
+  if (LONE_SURROGATE.test(value)) throw new FeedbackError(`${what} contains a lone UTF-16 surrogate, which cannot be stored as UTF-8`);
+}
+
+function optionalText(value: string | undefined, what: string): string | null {
+  if (value === undefined) return null;
+  checkText(value, what);
+  return value;
+}
+
+function metadataJson(metadata: unknown, where: string): string {
+  if (typeof metadata !== 'object' || metadata === null || Array.isArray(metadata)) throw new FeedbackError(`${where}: metadata must be a JSON object`);
+  try {
+    return JSON.stringify(metadata);
+  } catch (err) {
+    throw new FeedbackError(`${where}: metadata is not serializable as JSON (${(err as Error).message})`);
+  }
+}
+
+function findCandidate(candidates: CandidateRow[], ref: number | string, rerankId: string): CandidateRow {
+  const matches = typeof ref === 'number' ? candidates.filter((c) => c.idx === ref) : candidates.filter((c) => c.doc_id === ref);
+  if (matches.length === 1) return matches[0];
+  if (matches.length > 1) throw new FeedbackError(`candidate id "${ref}" matches ${matches.length} candidates of rerank_id "${rerankId}"; label them by index`);
+  const indexes = candidates.map((c) => c.idx);
+  const known = candidates.length === 0 ? 'it has no candidates' : `its ${candidates.length} candidates have indexes ${Math.min(...indexes)} to ${Math.max(...indexes)}`;
+  throw new FeedbackError(`rerank_id "${rerankId}" has no candidate ${describeRef(ref)} (${known})`);
+}
+
+function describeRef(ref: number | string): string {
+  return typeof ref === 'number' ? `with index ${ref}` : `with id "${ref}"`;
+}
