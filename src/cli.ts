@@ -5,6 +5,7 @@ import { ModelLoadError } from './model/model-dir.js';
 import { runScore } from './commands/score.js';
 import { runServe } from './commands/serve.js';
 import { runTokenize } from './commands/tokenize.js';
+import { runFeedback } from './commands/feedback.js';
 import { log } from './log.js';
 import { PACKAGE_VERSION } from './version.js';
 
@@ -22,6 +23,7 @@ Commands:
   serve      run the MCP server (default)
   score      score query/document pairs from JSON Lines
   tokenize   show the token ids of query/document pairs
+  feedback   export recorded feedback as training data, or show its stats
 
 Run rerank-mcp <command> --help for its options.
 `;
@@ -32,11 +34,13 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(`${PACKAGE_VERSION}\n`);
     return 0;
   }
+  // feedback has subcommands of its own and parses its own flags.
+  if (first === 'feedback') return runFeedback(argv.slice(1));
   const named = first !== undefined && first in COMMANDS;
   const name: CommandName = named ? (first as CommandName) : 'serve';
   const rest = named ? argv.slice(1) : argv;
   if (!named && first !== undefined && !first.startsWith('-')) {
-    throw new ConfigError(`unknown command "${first}" (expected ${Object.keys(COMMANDS).join(', ')})`);
+    throw new ConfigError(`unknown command "${first}" (expected ${[...Object.keys(COMMANDS), 'feedback'].join(', ')})`);
   }
   if (!named && (first === '--help' || first === '-h')) {
     process.stdout.write(OVERVIEW + '\n' + helpFor('serve', COMMANDS.serve.summary, COMMANDS.serve.usage));

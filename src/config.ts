@@ -20,6 +20,9 @@ export interface Config {
   port: number;
   token: string | undefined;
   input: string | undefined;
+  db: string | undefined;
+  rerankLogMaxCalls: number;
+  rerankLogMaxDays: number;
   batchSize: number;
   help: boolean;
 }
@@ -49,6 +52,9 @@ export const OPTIONS: readonly OptionSpec[] = [
   { key: 'host', flag: 'host', env: 'RERANK_HOST', kind: 'string', default: '127.0.0.1', only: ['serve'], help: 'HTTP bind address (a non-loopback address needs RERANK_MCP_TOKEN)' },
   { key: 'port', flag: 'port', env: 'RERANK_PORT', kind: 'int', default: 8765, only: ['serve'], help: 'HTTP port (0 picks a free one)' },
   { key: 'token', flag: 'token', env: 'RERANK_MCP_TOKEN', kind: 'string', only: ['serve'], help: 'bearer token HTTP clients must send (prefer the env var: flags show in ps)' },
+  { key: 'db', flag: 'db', env: 'RERANK_FEEDBACK_DB', kind: 'string', only: ['serve'], help: 'feedback database (default: the user data dir, e.g. ~/.local/share/rerank-mcp/feedback.db)' },
+  { key: 'rerankLogMaxCalls', flag: 'rerank-log-max-calls', env: 'RERANK_LOG_MAX_CALLS', kind: 'int', default: 10000, only: ['serve'], help: 'rerank calls kept for labeling by rerank_id (0: no log, no rerank_id)' },
+  { key: 'rerankLogMaxDays', flag: 'rerank-log-max-days', env: 'RERANK_LOG_MAX_DAYS', kind: 'int', default: 30, only: ['serve'], help: 'days a logged rerank call stays labelable' },
   { key: 'input', flag: 'input', kind: 'string', only: ['score', 'tokenize'], help: 'JSON Lines file of {"query","document"} (default: stdin)' },
   { key: 'batchSize', flag: 'batch-size', kind: 'int', default: 16, only: ['score'], help: "pairs per batch in input order, as sentence-transformers' predict batches (0: length-sorted batches under --max-batch-tokens)" },
   { key: 'help', flag: 'help', kind: 'boolean', default: false, help: 'show this help' },

@@ -3,7 +3,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { CLI, TINY_CE, readParity, type TinyParity } from './helpers/fixtures.js';
-import { connectStdio, type StdioConnection } from './helpers/mcp.js';
+import { connectStdio, freshDbPath, type StdioConnection } from './helpers/mcp.js';
 import { call, checkBadInputs, checkModelInfo, checkRerank, checkScorePair, checkToolList } from './helpers/tool-checks.js';
 
 const tiny = readParity<TinyParity>('tiny-ce.json');
@@ -53,7 +53,7 @@ test('stdio: a cancelled call stops between batches', async () => {
 });
 
 test('stdio: stdout carries only JSON-RPC, logs go to stderr, a cancelled request gets no reply', async () => {
-  const child = spawn(process.execPath, [CLI, '--model', TINY_CE, '--max-batch-tokens', '1024'], { stdio: ['pipe', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [CLI, '--model', TINY_CE, '--max-batch-tokens', '1024'], { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, RERANK_FEEDBACK_DB: freshDbPath() } });
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (d) => (stdout += d));

@@ -6,6 +6,8 @@ import { serveStdio } from '../transports/stdio.js';
 import { serveHttp } from '../transports/http.js';
 import { log } from '../log.js';
 import { modelOptionsFrom } from './load-engine.js';
+import { FeedbackService } from '../feedback/feedback-service.js';
+import { resolveDbPath } from '../feedback/db-path.js';
 
 export async function runServe(config: Config): Promise<number> {
   const modelOptions = modelOptionsFrom(config);
@@ -20,13 +22,14 @@ export async function runServe(config: Config): Promise<number> {
       process.exit(1);
     },
   );
+  const feedback = new FeedbackService(resolveDbPath(config.db), { maxCalls: config.rerankLogMaxCalls, maxDays: config.rerankLogMaxDays });
   if (config.http) {
-    const running = await serveHttp(host, { host: config.host, port: config.port, token: config.token });
+    const running = await serveHttp(host, feedback, { host: config.host, port: config.port, token: config.token });
     const stop = () => void running.close().then(() => process.exit(0));
     process.once('SIGTERM', stop);
     process.once('SIGINT', stop);
   } else {
-    await serveStdio(host);
+    await serveStdio(host, feedback);
   }
   return new Promise<number>(() => undefined);
 }

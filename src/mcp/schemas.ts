@@ -48,6 +48,7 @@ export const rerankInput = {
 
 export const rerankOutput = {
   model: z.string(),
+  rerank_id: z.string().optional().describe('pass to feedback with the indexes or ids of relevant results'),
   results: z.array(
     z.object({
       index: z.number().int().describe('position of the document in the input'),
@@ -90,4 +91,43 @@ export const modelInfoOutput = {
   batch_wait_ms: z.number(),
   batches_run: z.number().int(),
   pairs_scored: z.number().int(),
+};
+
+const LABEL_RULE = 'label must be a finite number from 0 to 1, or a boolean';
+const label = z.union([z.number().finite(LABEL_RULE).min(0, LABEL_RULE).max(1, LABEL_RULE), z.boolean()], {
+  errorMap: () => ({ message: LABEL_RULE }),
+});
+const shortText = (what: string) => z.string().max(200, `${what} is limited to 200 characters`);
+const resultRef = z.union([z.number().int().min(0), z.string().max(1000)], {
+  errorMap: () => ({ message: 'relevant and irrelevant hold result indexes (whole numbers) or document ids (strings)' }),
+});
+const feedbackItem = z.object({
+  query: text('query'),
+  document: z.union([text('document'), z.object({ id: z.string().max(1000).optional(), text: text('document text') })]),
+  label,
+  source: shortText('source').optional(),
+  session_id: shortText('session_id').optional(),
+  metadata: z.record(z.unknown()).optional(),
+});
+
+export const feedbackInput = {
+  query: text('query').optional(),
+  document: feedbackItem.shape.document.optional().describe('the passage judged: a string or {id?, text}'),
+  label: label.optional().describe('1 or true = relevant, 0 or false = not relevant, or a grade in between'),
+  items: z.array(feedbackItem).min(1, 'items must hold at least 1 item').max(MAX_DOCUMENTS, `items is limited to ${MAX_DOCUMENTS} per call`).optional(),
+  rerank_id: z.string().max(100).optional().describe('the rerank_id of a rerank result, to label its candidates without resending text'),
+  relevant: z.array(resultRef).max(MAX_DOCUMENTS).optional().describe('with rerank_id: indexes or ids of the relevant results'),
+  irrelevant: z.array(resultRef).max(MAX_DOCUMENTS).optional().describe('with rerank_id: indexes or ids of results that were not relevant'),
+  source: shortText('source').optional().describe('who judged (default: the MCP client name)'),
+  session_id: shortText('session_id').optional(),
+  metadata: z.record(z.unknown()).optional(),
+};
+
+const feedbackArgs = z.object(feedbackInput);
+export type FeedbackArgs = z.infer<typeof feedbackArgs>;
+
+export const feedbackOutput = {
+  stored: z.number().int().describe('events written'),
+  ids: z.array(z.number().int()),
+  repeats: z.number().int().describe('how many repeat a (query, document) pair already recorded'),
 };

@@ -4,23 +4,29 @@
  */
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import type { EngineHost } from '../engine/engine-host.js';
+import type { FeedbackService } from '../feedback/feedback-service.js';
+import { registerFeedbackTool } from './tools/feedback.js';
+import { registerFeedbackStatsResource } from './feedback-stats-resource.js';
 import { registerModelInfoTool } from './tools/model-info.js';
 import { registerRerankTool } from './tools/rerank.js';
 import { registerScorePairTool } from './tools/score-pair.js';
 import { PACKAGE_VERSION } from '../version.js';
 
-export function createRerankServer(host: EngineHost): McpServer {
+export function createRerankServer(host: EngineHost, feedback: FeedbackService): McpServer {
   const server = new McpServer(
     { name: 'rerank-mcp', version: PACKAGE_VERSION },
     {
-      capabilities: { tools: {}, logging: {} },
+      capabilities: { tools: {}, resources: {}, logging: {} },
       instructions:
         'Local cross-encoder reranker. After retrieving candidate passages, call rerank with the query and candidates to get them best first; ' +
-        'use score_pair to judge single pairs; model_info tells which model is loaded.',
+        'use score_pair to judge single pairs; once you know which results were right, call feedback with the rerank_id so the model can learn; ' +
+        'model_info tells which model is loaded; the resource feedback://stats summarizes recorded feedback.',
     },
   );
-  registerRerankTool(server, host);
+  registerRerankTool(server, host, feedback);
   registerScorePairTool(server, host);
   registerModelInfoTool(server, host);
+  registerFeedbackTool(server, host, feedback);
+  registerFeedbackStatsResource(server, feedback);
   return server;
 }

@@ -78,7 +78,7 @@ export class CrossEncoder {
       throw new ModelLoadError(`${files.configPath}: ${(err as Error).message}`);
     }
     const stat = statSync(files.onnxPath);
-    const id = `${files.onnxPath}:${stat.size}:${stat.mtimeMs}:${activation}:${maxLength}`;
+    const id = `${files.dir}#${options.variant}@${stat.mtime.toISOString()}/${stat.size}`;
     return new CrossEncoder(files, tokenizer, session, maxLength, activation, numLabels, id);
   }
 

@@ -8,6 +8,7 @@ import express, { type NextFunction, type Request, type Response } from 'express
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import { isInitializeRequest } from '@modelcontextprotocol/sdk/types.js';
 import type { EngineHost } from '../engine/engine-host.js';
+import type { FeedbackService } from '../feedback/feedback-service.js';
 import { createRerankServer } from '../mcp/server.js';
 import { log } from '../log.js';
 import { bearerToken, isLoopbackHost, localOnly } from './http-guards.js';
@@ -26,7 +27,7 @@ export interface RunningHttpServer {
   close(): Promise<void>;
 }
 
-export async function serveHttp(host: EngineHost, options: HttpOptions): Promise<RunningHttpServer> {
+export async function serveHttp(host: EngineHost, feedback: FeedbackService, options: HttpOptions): Promise<RunningHttpServer> {
   if (!isLoopbackHost(options.host) && !options.token) {
     throw new Error(`refusing to listen on ${options.host} without a token: set RERANK_MCP_TOKEN, or bind 127.0.0.1`);
   }
@@ -65,7 +66,7 @@ export async function serveHttp(host: EngineHost, options: HttpOptions): Promise
     transport.onclose = () => {
       if (transport.sessionId) sessions.delete(transport.sessionId);
     };
-    const server = createRerankServer(host);
+    const server = createRerankServer(host, feedback);
     await server.connect(transport);
     await transport.handleRequest(req, res, req.body);
   });

@@ -3,21 +3,28 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { CLI } from './fixtures.js';
+
+/** A feedback database of its own for each server a test starts, never the user's. */
+export const freshDbPath = (): string => join(mkdtempSync(join(tmpdir(), 'rerank-db-')), 'feedback.db');
 
 export interface StdioConnection {
   client: Client;
+  pid: number | null;
   stderr: () => string;
   close(): Promise<void>;
 }
 
 export async function connectStdio(args: string[], env: Record<string, string> = {}): Promise<StdioConnection> {
-  const transport = new StdioClientTransport({ command: process.execPath, args: [CLI, ...args], env: { ...(process.env as Record<string, string>), ...env }, stderr: 'pipe' });
+  const transport = new StdioClientTransport({ command: process.execPath, args: [CLI, ...args], env: { ...(process.env as Record<string, string>), RERANK_FEEDBACK_DB: freshDbPath(), ...env }, stderr: 'pipe' });
   let stderr = '';
   transport.stderr?.on('data', (d) => (stderr += d));
   const client = new Client({ name: 'rerank-mcp-test', version: '0.0.0' });
   await client.connect(transport);
-  return { client, stderr: () => stderr, close: () => client.close() };
+  return { client, pid: transport.pid, stderr: () => stderr, close: () => client.close() };
 }
 
 export interface HttpServerProcess {
@@ -30,7 +37,7 @@ export interface HttpServerProcess {
 /** Starts `rerank-mcp --http --port 0` and waits for the line that gives its URL. */
 export function startHttpServer(args: string[], env: Record<string, string> = {}): Promise<HttpServerProcess> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, '--http', '--port', '0', ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [CLI, '--http', '--port', '0', ...args], { env: { ...process.env, RERANK_FEEDBACK_DB: freshDbPath(), ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
     let stderr = '';
     let resolved = false;
     const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));

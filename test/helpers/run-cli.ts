@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
 import { CLI } from './fixtures.js';
+import { freshDbPath } from './mcp.js';
 
 export interface CliResult {
   code: number | null;
@@ -10,7 +11,7 @@ export interface CliResult {
 /** Runs the built binary with `stdin` piped in, as a user's shell would. */
 export function runCli(args: string[], options: { stdin?: string; env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): Promise<CliResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, ...args], { env: { ...process.env, ...options.env }, stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [CLI, ...args], { env: { ...process.env, RERANK_FEEDBACK_DB: freshDbPath(), ...options.env }, stdio: ['pipe', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d) => (stdout += d));

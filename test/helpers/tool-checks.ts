@@ -28,7 +28,7 @@ function checked<T extends z.ZodRawShape>(result: ToolResult, shape: T): z.infer
 
 export async function checkToolList(client: Client): Promise<void> {
   const { tools } = await client.listTools();
-  assert.deepEqual(tools.map((t) => t.name).sort(), ['model_info', 'rerank', 'score_pair']);
+  assert.deepEqual(tools.map((t) => t.name).sort(), ['feedback', 'model_info', 'rerank', 'score_pair']);
   for (const tool of tools) {
     assert.ok(tool.title, `${tool.name} has a title`);
     assert.ok((tool.description ?? '').length > 80, `${tool.name} says when to use it`);
