@@ -12,7 +12,7 @@ import { resolveDbPath } from '../feedback/db-path.js';
 export async function runServe(config: Config): Promise<number> {
   const modelOptions = modelOptionsFrom(config);
   // Missing files fail here, before a client is told the server is up.
-  resolveModelFiles(modelOptions.model, modelOptions.variant);
+  const files = resolveModelFiles(modelOptions.model, modelOptions.variant);
   const host = new EngineHost(modelOptions, { maxBatchTokens: config.maxBatchTokens, batchWaitMs: config.batchWaitMs });
   const started = performance.now();
   host.ready().then(
@@ -22,6 +22,9 @@ export async function runServe(config: Config): Promise<number> {
       process.exit(1);
     },
   );
+  if (!config.noWatch) host.watchModelDir(files.dir);
+  // SIGHUP reloads the model in place, as daemons reload their configuration.
+  process.on('SIGHUP', () => void host.reload('SIGHUP').catch(() => undefined));
   const feedback = new FeedbackService(resolveDbPath(config.db), { maxCalls: config.rerankLogMaxCalls, maxDays: config.rerankLogMaxDays });
   if (config.http) {
     const running = await serveHttp(host, feedback, { host: config.host, port: config.port, token: config.token });

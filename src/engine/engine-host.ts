@@ -1,27 +1,34 @@
 /**
- * Owns the engine's lifetime: the server answers the MCP handshake at once while the model
- * loads in the background, and every tool call waits here for it.
+ * Owns the engine's lifetime. The server answers the MCP handshake at once while the model
+ * loads in the background, and every tool call waits here for it. A reload (SIGHUP, or the
+ * model directory changing) loads the new model beside the old one and switches atomically:
+ * calls already running finish on the old engine, which is released after them.
  */
+import { watch, type FSWatcher } from 'node:fs';
+import { join } from 'node:path';
 import { CrossEncoder, type ModelOptions } from '../model/cross-encoder.js';
 import { ScoringEngine, type EngineOptions } from './scoring-engine.js';
+import { log } from '../log.js';
 
 export class EngineHost {
   private engine: ScoringEngine | undefined;
-  private readonly loading: Promise<ScoringEngine>;
+  private loading: Promise<ScoringEngine>;
+  private reloads: Promise<unknown> = Promise.resolve();
+  private watchers: FSWatcher[] = [];
 
-  constructor(modelOptions: ModelOptions, engineOptions: EngineOptions) {
-    this.loading = CrossEncoder.load(modelOptions).then((model) => {
-      this.engine = new ScoringEngine(model, engineOptions);
-      return this.engine;
-    });
+  constructor(
+    private readonly modelOptions: ModelOptions,
+    private readonly engineOptions: EngineOptions,
+  ) {
+    this.loading = this.load();
     // A failed load is reported by whoever awaits ready(); this keeps it from being unhandled meanwhile.
     this.loading.catch(() => undefined);
   }
 
-  static fromEngine(engine: ScoringEngine): EngineHost {
-    const host = Object.create(EngineHost.prototype) as EngineHost;
-    Object.assign(host, { engine, loading: Promise.resolve(engine) });
-    return host;
+  private async load(): Promise<ScoringEngine> {
+    const engine = new ScoringEngine(await CrossEncoder.load(this.modelOptions), this.engineOptions);
+    this.engine = engine;
+    return engine;
   }
 
   /** The engine, once its model has loaded. */
@@ -31,5 +38,46 @@ export class EngineHost {
 
   get loaded(): boolean {
     return this.engine !== undefined;
+  }
+
+  /**
+   * Loads the model directory again and switches to it. Reloads run one at a time; a
+   * failed one leaves the current model serving.
+   */
+  reload(reason: string): Promise<ScoringEngine> {
+    const next = this.reloads.then(async () => {
+      const old = await this.loading.catch(() => undefined);
+      const started = performance.now();
+      const engine = await this.load();
+      this.loading = Promise.resolve(engine);
+      log(`model reloaded (${reason}) in ${Math.round(performance.now() - started)} ms: ${engine.model.id}`);
+      if (old) void old.retire();
+      return engine;
+    });
+    this.reloads = next.catch((err) => log(`error: reload (${reason}) failed, the previous model keeps serving: ${(err as Error).message}`));
+    return next;
+  }
+
+  /** Reloads when files in the model directory change, once writes have been quiet for `quietMs`. */
+  watchModelDir(dir: string, quietMs = 1000): void {
+    let timer: NodeJS.Timeout | undefined;
+    const changed = () => {
+      clearTimeout(timer);
+      timer = setTimeout(() => void this.reload('model files changed').catch(() => undefined), quietMs);
+    };
+    for (const path of [dir, join(dir, 'onnx')]) {
+      try {
+        const watcher = watch(path, changed);
+        watcher.on('error', () => undefined);
+        this.watchers.push(watcher);
+      } catch {
+        // onnx/ is optional: a model may keep model.onnx at the top level
+      }
+    }
+  }
+
+  close(): void {
+    for (const w of this.watchers) w.close();
+    this.watchers = [];
   }
 }

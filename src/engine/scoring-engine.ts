@@ -31,6 +31,8 @@ export const DEFAULT_ENGINE_OPTIONS: EngineOptions = { maxBatchTokens: 4096, bat
 
 export class ScoringEngine {
   readonly queue: BatchQueue;
+  private inFlight = 0;
+  private retired: (() => void) | undefined;
 
   constructor(
     readonly model: CrossEncoder,
@@ -40,9 +42,26 @@ export class ScoringEngine {
   }
 
   async scorePairs(pairs: readonly Pair[], options: SubmitOptions = {}): Promise<PairScore[]> {
-    const encoded = await mapInSlices(pairs, (p) => this.model.encode(p.query, p.document), options.signal);
-    const rows = await this.queue.submit(encoded, options);
-    return rows.map((row, i) => ({ ...this.model.scoreRow(row), truncated: encoded[i].truncated }));
+    this.inFlight++;
+    try {
+      const encoded = await mapInSlices(pairs, (p) => this.model.encode(p.query, p.document), options.signal);
+      const rows = await this.queue.submit(encoded, options);
+      return rows.map((row, i) => ({ ...this.model.scoreRow(row), truncated: encoded[i].truncated }));
+    } finally {
+      this.inFlight--;
+      if (this.inFlight === 0) this.retired?.();
+    }
+  }
+
+  /** Releases the model once the calls already running on it have finished. */
+  retire(): Promise<void> {
+    return new Promise<void>((resolve) => {
+      this.retired = () => {
+        this.retired = undefined;
+        resolve(this.model.release());
+      };
+      if (this.inFlight === 0) this.retired();
+    });
   }
 
   /**
