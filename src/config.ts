@@ -15,6 +15,8 @@ export interface Config {
   threads: number | undefined;
   maxBatchTokens: number;
   batchWaitMs: number;
+  chunkOverlap: number;
+  cacheSize: number;
   http: boolean;
   host: string;
   port: number;
@@ -49,6 +51,8 @@ export const OPTIONS: readonly OptionSpec[] = [
   { key: 'threads', flag: 'threads', env: 'RERANK_THREADS', kind: 'int', help: 'ONNX Runtime intra-op threads (default: available cores)' },
   { key: 'maxBatchTokens', flag: 'max-batch-tokens', env: 'RERANK_MAX_BATCH_TOKENS', kind: 'int', default: DEFAULT_ENGINE_OPTIONS.maxBatchTokens, help: 'token budget of one inference batch (pairs x longest pair)' },
   { key: 'batchWaitMs', flag: 'batch-wait-ms', env: 'RERANK_BATCH_WAIT_MS', kind: 'int', default: DEFAULT_ENGINE_OPTIONS.batchWaitMs, help: 'how long an idle batcher waits for concurrent calls to share a batch' },
+  { key: 'chunkOverlap', flag: 'chunk-overlap', env: 'RERANK_CHUNK_OVERLAP', kind: 'int', default: DEFAULT_ENGINE_OPTIONS.chunkOverlap, help: 'tokens shared by neighbouring windows when rerank chunks a long document' },
+  { key: 'cacheSize', flag: 'cache-size', env: 'RERANK_CACHE_SIZE', kind: 'int', default: 20000, only: ['serve'], help: 'scores kept in the in-memory LRU cache (0 turns it off)' },
   { key: 'http', flag: 'http', env: 'RERANK_HTTP', kind: 'boolean', default: false, only: ['serve'], help: 'serve Streamable HTTP on /mcp instead of stdio' },
   { key: 'host', flag: 'host', env: 'RERANK_HOST', kind: 'string', default: '127.0.0.1', only: ['serve'], help: 'HTTP bind address (a non-loopback address needs RERANK_MCP_TOKEN)' },
   { key: 'port', flag: 'port', env: 'RERANK_PORT', kind: 'int', default: 8765, only: ['serve'], help: 'HTTP port (0 picks a free one)' },

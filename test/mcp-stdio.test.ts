@@ -33,7 +33,8 @@ test('stdio: progress notifications arrive per batch', async () => {
 
 test('stdio: a cancelled call stops between batches', async () => {
   const infoBefore = (await call(conn.client, 'model_info', {})).structuredContent as { pairs_scored: number };
-  const documents = Array.from({ length: 1000 }, (_, i) => tiny.pairs[i % tiny.pairs.length][1]);
+  // distinct documents: repeats would be scored once and make the count meaningless
+  const documents = Array.from({ length: 1000 }, (_, i) => `${i}: ${tiny.pairs[i % tiny.pairs.length][1]}`);
   const controller = new AbortController();
   let progressCount = 0;
   const pending = conn.client.callTool({ name: 'rerank', arguments: { query: 'search', documents } }, undefined, {

@@ -20,7 +20,10 @@ export async function runScore(config: Config): Promise<number> {
     const scores = config.batchSize > 0 ? await engine.scoreInInputOrder(pairs, config.batchSize) : await engine.scorePairs(pairs);
     let next = 0;
     for (const g of group) {
-      if ('pair' in g) await writeLine(scores[next++]);
+      if ('pair' in g) {
+        const { score, logit, truncated } = scores[next++];
+        await writeLine({ score, logit, truncated });
+      }
       else {
         failures++;
         process.stderr.write(`${g.error}\n`);

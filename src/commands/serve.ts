@@ -1,11 +1,12 @@
 /** `rerank-mcp serve`: the MCP server, over stdio or Streamable HTTP. */
 import type { Config } from '../config.js';
 import { EngineHost } from '../engine/engine-host.js';
+import { ScoreCache } from '../engine/score-cache.js';
 import { resolveModelFiles } from '../model/model-dir.js';
 import { serveStdio } from '../transports/stdio.js';
 import { serveHttp } from '../transports/http.js';
 import { log } from '../log.js';
-import { modelOptionsFrom } from './load-engine.js';
+import { engineOptionsFrom, modelOptionsFrom } from './load-engine.js';
 import { FeedbackService } from '../feedback/feedback-service.js';
 import { resolveDbPath } from '../feedback/db-path.js';
 
@@ -13,7 +14,7 @@ export async function runServe(config: Config): Promise<number> {
   const modelOptions = modelOptionsFrom(config);
   // Missing files fail here, before a client is told the server is up.
   const files = resolveModelFiles(modelOptions.model, modelOptions.variant);
-  const host = new EngineHost(modelOptions, { maxBatchTokens: config.maxBatchTokens, batchWaitMs: config.batchWaitMs });
+  const host = new EngineHost(modelOptions, engineOptionsFrom(config), new ScoreCache(config.cacheSize));
   const started = performance.now();
   host.ready().then(
     (engine) => log(`model loaded in ${Math.round(performance.now() - started)} ms: ${engine.model.files.onnxPath} (${engine.model.activation}, max_length ${engine.model.maxLength})`),

@@ -8,6 +8,7 @@ import { watch, type FSWatcher } from 'node:fs';
 import { join } from 'node:path';
 import { CrossEncoder, type ModelOptions } from '../model/cross-encoder.js';
 import { ScoringEngine, type EngineOptions } from './scoring-engine.js';
+import { ScoreCache } from './score-cache.js';
 import { log } from '../log.js';
 
 export class EngineHost {
@@ -19,6 +20,8 @@ export class EngineHost {
   constructor(
     private readonly modelOptions: ModelOptions,
     private readonly engineOptions: EngineOptions,
+    /** Shared by successive models: entries are keyed by model identity, so none is served stale. */
+    readonly cache: ScoreCache = new ScoreCache(0),
   ) {
     this.loading = this.load();
     // A failed load is reported by whoever awaits ready(); this keeps it from being unhandled meanwhile.
@@ -26,7 +29,7 @@ export class EngineHost {
   }
 
   private async load(): Promise<ScoringEngine> {
-    const engine = new ScoringEngine(await CrossEncoder.load(this.modelOptions), this.engineOptions);
+    const engine = new ScoringEngine(await CrossEncoder.load(this.modelOptions), this.engineOptions, this.cache);
     this.engine = engine;
     return engine;
   }

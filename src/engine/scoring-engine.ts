@@ -1,10 +1,12 @@
 /**
- * The reranking engine, independent of MCP: tokenizes pairs, scores them through the
- * shared batch queue and ranks documents. Everything a transport or a CLI needs goes
- * through here.
+ * The reranking engine, independent of MCP: tokenizes pairs, answers what it can from the
+ * score cache, scores the rest through the shared batch queue and ranks documents.
+ * Everything a transport or a CLI needs goes through here.
  */
 import type { CrossEncoder } from '../model/cross-encoder.js';
+import type { PairEncoding } from '../tokenizer/pair-tokenizer.js';
 import { BatchQueue, type SubmitOptions } from './batch-queue.js';
+import { ScoreCache, textHash, type CachedScore } from './score-cache.js';
 import { mapInSlices } from './yield.js';
 
 export interface Pair {
@@ -12,22 +14,33 @@ export interface Pair {
   document: string;
 }
 
+/** `truncate` cuts a long document to fit; `chunk` scores overlapping windows and keeps the best. */
+export type LongDocuments = 'truncate' | 'chunk';
+
 export interface PairScore {
   score: number;
   logit: number;
   truncated: boolean;
+  /** How many windows of the document were scored (1 unless chunked). */
+  windows: number;
 }
 
 export interface RankedDocument extends PairScore {
   index: number;
 }
 
+export interface ScoreOptions extends SubmitOptions {
+  longDocuments?: LongDocuments;
+}
+
 export interface EngineOptions {
   maxBatchTokens: number;
   batchWaitMs: number;
+  /** Tokens shared by neighbouring windows when a long document is chunked. */
+  chunkOverlap: number;
 }
 
-export const DEFAULT_ENGINE_OPTIONS: EngineOptions = { maxBatchTokens: 4096, batchWaitMs: 2 };
+export const DEFAULT_ENGINE_OPTIONS: EngineOptions = { maxBatchTokens: 4096, batchWaitMs: 2, chunkOverlap: 64 };
 
 export class ScoringEngine {
   readonly queue: BatchQueue;
@@ -37,20 +50,93 @@ export class ScoringEngine {
   constructor(
     readonly model: CrossEncoder,
     readonly options: EngineOptions = DEFAULT_ENGINE_OPTIONS,
+    readonly cache: ScoreCache = new ScoreCache(0),
   ) {
     this.queue = new BatchQueue((batch) => model.session.run(batch), options);
   }
 
-  async scorePairs(pairs: readonly Pair[], options: SubmitOptions = {}): Promise<PairScore[]> {
+  /** Scores in input order. Repeated pairs, within the call or from earlier calls, are scored once. */
+  async scorePairs(pairs: readonly Pair[], options: ScoreOptions = {}): Promise<PairScore[]> {
     this.inFlight++;
     try {
-      const encoded = await mapInSlices(pairs, (p) => this.model.encode(p.query, p.document), options.signal);
-      const rows = await this.queue.submit(encoded, options);
-      return rows.map((row, i) => ({ ...this.model.scoreRow(row), truncated: encoded[i].truncated }));
+      const mode = options.longDocuments ?? 'truncate';
+      const keys = this.cacheKeys(pairs, mode);
+      const results: (CachedScore | undefined)[] = keys.map((key) => this.cache.get(key));
+      const firstOfKey = new Map<string, number>();
+      pairs.forEach((_, i) => {
+        if (results[i] === undefined && !firstOfKey.has(keys[i])) firstOfKey.set(keys[i], i);
+      });
+      const todo = [...firstOfKey.values()];
+      const encoded = await mapInSlices(todo, (i) => this.encode(pairs[i], mode), options.signal);
+      const rows = await this.queue.submit(encoded.flat(), { ...options, onProgress: pairProgress(options.onProgress, pairs.length, results.filter(Boolean).length) });
+      let row = 0;
+      todo.forEach((pairIndex, n) => {
+        const windows = encoded[n];
+        const scored = this.best(rows.slice(row, row + windows.length), windows);
+        row += windows.length;
+        this.cache.set(keys[pairIndex], scored);
+        results[pairIndex] = scored;
+      });
+      return pairs.map((_, i) => results[i] ?? results[firstOfKey.get(keys[i])!]!);
     } finally {
       this.inFlight--;
       if (this.inFlight === 0) this.retired?.();
     }
+  }
+
+  private encode(pair: Pair, mode: LongDocuments): PairEncoding[] {
+    return mode === 'chunk'
+      ? this.model.tokenizer.encodeWindows(pair.query, pair.document, this.model.maxLength, this.options.chunkOverlap)
+      : [this.model.encode(pair.query, pair.document)];
+  }
+
+  /** The best window's logit and score: activations are monotonic, so the highest logit wins. */
+  private best(rows: Float32Array[], windows: PairEncoding[]): CachedScore {
+    let bestIndex = 0;
+    let bestLogit = -Infinity;
+    rows.forEach((row, i) => {
+      const { logit } = this.model.scoreRow(row);
+      if (logit > bestLogit) {
+        bestLogit = logit;
+        bestIndex = i;
+      }
+    });
+    return { ...this.model.scoreRow(rows[bestIndex]), truncated: windows[bestIndex].truncated, windows: windows.length };
+  }
+
+  private cacheKeys(pairs: readonly Pair[], mode: LongDocuments): string[] {
+    const prefix = `${this.model.id}|${this.model.maxLength}|${mode}|${mode === 'chunk' ? this.options.chunkOverlap : 0}`;
+    const queryHashes = new Map<string, string>();
+    return pairs.map((p) => {
+      let q = queryHashes.get(p.query);
+      if (q === undefined) queryHashes.set(p.query, (q = textHash(p.query)));
+      return `${prefix}|${q}|${textHash(p.document)}`;
+    });
+  }
+
+  /**
+   * Scores in fixed batches of `batchSize` in input order, bypassing the length-sorted queue
+   * and the cache, as sentence-transformers' predict(batch_size=N) does. Dynamic int8
+   * quantization scales each batch by its own value range, so only the same batch
+   * composition reproduces a Python int8 run to the last digits; fp32 scores do not depend on it.
+   */
+  async scoreInInputOrder(pairs: readonly Pair[], batchSize: number): Promise<PairScore[]> {
+    const scores: PairScore[] = [];
+    for (let start = 0; start < pairs.length; start += batchSize) {
+      const encoded = pairs.slice(start, start + batchSize).map((p) => this.model.encode(p.query, p.document));
+      const { logits, labels } = await this.model.session.run(encoded);
+      encoded.forEach((e, row) => scores.push({ ...this.model.scoreRow(logits.subarray(row * labels, (row + 1) * labels)), truncated: e.truncated, windows: 1 }));
+    }
+    return scores;
+  }
+
+  /** Scores of every document, best first; equal scores keep input order. */
+  async rerank(query: string, documents: readonly string[], options: ScoreOptions = {}): Promise<RankedDocument[]> {
+    const scores = await this.scorePairs(
+      documents.map((document) => ({ query, document })),
+      options,
+    );
+    return rankByScore(scores.map((s, index) => ({ ...s, index })));
   }
 
   /** Releases the model once the calls already running on it have finished. */
@@ -63,31 +149,19 @@ export class ScoringEngine {
       if (this.inFlight === 0) this.retired();
     });
   }
+}
 
-  /**
-   * Scores in fixed batches of `batchSize` in input order, bypassing the length-sorted queue,
-   * as sentence-transformers' predict(batch_size=N) does. Dynamic int8 quantization scales
-   * each batch by its own value range, so only the same batch composition reproduces a
-   * Python int8 run to the last digits; fp32 scores do not depend on it.
-   */
-  async scoreInInputOrder(pairs: readonly Pair[], batchSize: number): Promise<PairScore[]> {
-    const scores: PairScore[] = [];
-    for (let start = 0; start < pairs.length; start += batchSize) {
-      const encoded = pairs.slice(start, start + batchSize).map((p) => this.model.encode(p.query, p.document));
-      const { logits, labels } = await this.model.session.run(encoded);
-      encoded.forEach((e, row) => scores.push({ ...this.model.scoreRow(logits.subarray(row * labels, (row + 1) * labels)), truncated: e.truncated }));
-    }
-    return scores;
-  }
-
-  /** Scores of every document, best first; equal scores keep input order. */
-  async rerank(query: string, documents: readonly string[], options: SubmitOptions = {}): Promise<RankedDocument[]> {
-    const scores = await this.scorePairs(
-      documents.map((document) => ({ query, document })),
-      options,
-    );
-    return rankByScore(scores.map((s, index) => ({ ...s, index })));
-  }
+/**
+ * Progress in the caller's terms: pairs of the call, cache hits counted as done from the
+ * start, windows and repeats spread over the rest; reported only when it moves forward.
+ */
+function pairProgress(report: SubmitOptions['onProgress'], total: number, done: number): SubmitOptions['onProgress'] {
+  if (!report) return undefined;
+  let last = -1;
+  return (windowsDone, windowsTotal) => {
+    const progress = done + Math.floor(((total - done) * windowsDone) / windowsTotal);
+    if (progress > last) report((last = progress), total);
+  };
 }
 
 export function rankByScore<T extends { score: number; index: number }>(results: T[]): T[] {

@@ -32,7 +32,13 @@ export const scoreFields = {
   score: z.number().describe("relevance score: the model's activation applied to the logit (what sentence-transformers' CrossEncoder.predict returns)"),
   logit: z.number().describe('raw model output before the activation'),
   truncated: z.boolean().describe('true when query + document exceeded max_length and were cut'),
+  windows: z.number().int().describe('windows of the document scored: 1, or more when long_documents is chunk and it did not fit'),
 };
+
+const longDocuments = z
+  .enum(['truncate', 'chunk'])
+  .optional()
+  .describe('truncate (default): cut what does not fit in max_length; chunk: score overlapping windows of a long document and keep the best');
 
 export const rerankInput = {
   query: text('query').describe('what the agent is looking for'),
@@ -44,6 +50,7 @@ export const rerankInput = {
   top_k: z.number().int().min(1, 'top_k must be at least 1').optional().describe('return only the best k results'),
   min_score: z.number().optional().describe('drop results scoring below this'),
   return_documents: z.boolean().optional().describe('echo each document in its result (default true)'),
+  long_documents: longDocuments,
 };
 
 export const rerankOutput = {
@@ -70,6 +77,7 @@ export const scorePairInput = {
     .max(MAX_DOCUMENTS, `pairs is limited to ${MAX_DOCUMENTS} per call`)
     .optional()
     .describe('several pairs at once, scored in input order'),
+  long_documents: longDocuments,
 };
 
 export const scorePairOutput = {
@@ -91,6 +99,8 @@ export const modelInfoOutput = {
   batch_wait_ms: z.number(),
   batches_run: z.number().int(),
   pairs_scored: z.number().int(),
+  chunk_overlap: z.number().int(),
+  cache: z.object({ entries: z.number().int(), capacity: z.number().int(), hits: z.number().int(), misses: z.number().int() }),
 };
 
 const LABEL_RULE = 'label must be a finite number from 0 to 1, or a boolean';

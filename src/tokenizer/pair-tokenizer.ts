@@ -85,6 +85,29 @@ export class PairTokenizer {
     return this.assembleTruncated(a.ids, b.ids, budget);
   }
 
+  /**
+   * A pair whose document does not fit next to the query, as overlapping windows of the
+   * document's tokens, each with the query; a pair that fits is one window, encoded exactly
+   * as encodePair does. The query keeps at most half the budget, as longest_first would
+   * leave it against a long document.
+   */
+  encodeWindows(query: string, document: string, maxLength: number, overlap: number): PairEncoding[] {
+    const budget = this.budget(maxLength);
+    const q = this.encodeTextPrefix(query, budget + 1).ids;
+    const d = this.encodeText(document);
+    if (q.length + d.length <= budget) return [this.assembleTruncated(q, d, budget)];
+    const queryIds = q.slice(0, Math.min(q.length, Math.max(budget - d.length, Math.floor(budget / 2))));
+    const window = budget - queryIds.length;
+    const step = Math.max(1, window - Math.min(overlap, Math.floor(window / 2)));
+    const windows: PairEncoding[] = [];
+    for (let start = 0; ; start += step) {
+      const { inputIds, typeIds } = this.template.assemble(queryIds, d.slice(start, start + window));
+      windows.push({ inputIds, typeIds, truncated: queryIds.length < q.length });
+      if (start + window >= d.length) break;
+    }
+    return windows;
+  }
+
   assembleTruncated(a: number[], b: number[], budget: number): PairEncoding {
     const [lenA, lenB] = longestFirstLengths(a.length, b.length, budget);
     const truncated = lenA < a.length || lenB < b.length;

@@ -23,6 +23,8 @@ export function registerModelInfoTool(server: McpServer, host: EngineHost): void
         batch_wait_ms: engine.options.batchWaitMs,
         batches_run: engine.queue.counters.batches,
         pairs_scored: engine.queue.counters.pairs,
+        chunk_overlap: engine.options.chunkOverlap,
+        cache: engine.cache.stats(),
       });
     },
   );

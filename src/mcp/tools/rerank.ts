@@ -21,7 +21,7 @@ export function registerRerankTool(server: McpServer, host: EngineHost, feedback
     async (args, extra) => {
       const engine = await host.ready();
       const texts = args.documents.map((d) => (typeof d === 'string' ? d : d.text));
-      const ranked = await engine.rerank(args.query, texts, submitOptionsFor(extra));
+      const ranked = await engine.rerank(args.query, texts, { ...submitOptionsFor(extra), longDocuments: args.long_documents });
       // Every candidate is logged, not only those returned, so unlabeled ones can be mined as negatives.
       const rerankId = feedback.logRerank({
         query: args.query,
@@ -45,6 +45,7 @@ export function registerRerankTool(server: McpServer, host: EngineHost, feedback
             score: r.score,
             logit: r.logit,
             truncated: r.truncated,
+            windows: r.windows,
             ...(returnDocuments ? { document: input } : {}),
           };
         }),

@@ -26,7 +26,7 @@ export function registerScorePairTool(server: McpServer, host: EngineHost): void
       }
       const pairs = args.pairs ?? [{ query: args.query!, document: args.document! }];
       const engine = await host.ready();
-      const scores = await engine.scorePairs(pairs, submitOptionsFor(extra));
+      const scores = await engine.scorePairs(pairs, { ...submitOptionsFor(extra), longDocuments: args.long_documents });
       return structuredResult({ model: engine.model.files.dir, results: scores });
     },
   );

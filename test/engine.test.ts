@@ -1,0 +1,99 @@
+/**
+ * The engine in-process on the real tiny-ce session: the shared batching queue (order,
+ * cancellation, error isolation), the score cache and repeated documents.
+ */
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { CrossEncoder } from '../src/model/cross-encoder.js';
+import { DEFAULT_ENGINE_OPTIONS, ScoringEngine } from '../src/engine/scoring-engine.js';
+import { ScoreCache } from '../src/engine/score-cache.js';
+import { BatchQueue } from '../src/engine/batch-queue.js';
+import { planBatches } from '../src/engine/batch-plan.js';
+import { maxAbsDiff, readParity, TINY_CE, type TinyParity } from './helpers/fixtures.js';
+
+const tiny = readParity<TinyParity>('tiny-ce.json');
+const pairs = tiny.pairs.map(([query, document]) => ({ query, document }));
+let model: CrossEncoder;
+
+before(async () => {
+  model = await CrossEncoder.load({ model: TINY_CE, variant: 'fp32' });
+});
+after(() => model.release());
+
+test('planBatches sorts by length and keeps every batch under the token budget', () => {
+  const items = [5, 100, 7, 50, 50, 3, 400, 9].map((length, id) => ({ length, id }));
+  const batches = planBatches(items, 120);
+  assert.deepEqual(batches.map((b) => b.map((i) => i.length)), [[3, 5, 7, 9], [50, 50], [100], [400]]);
+  for (const b of batches) assert.ok(b.length === 1 || b.length * Math.max(...b.map((i) => i.length)) <= 120);
+});
+
+test('concurrent calls share batches and each gets its own results in its own order', async () => {
+  const engine = new ScoringEngine(model, { ...DEFAULT_ENGINE_OPTIONS, batchWaitMs: 5 });
+  const calls = [0, 1, 2, 3, 4, 5, 6, 7].map((c) => pairs.slice(c * 40, c * 40 + 40));
+  const results = await Promise.all(calls.map((c) => engine.scorePairs(c)));
+  results.forEach((r, c) => assert.ok(maxAbsDiff(r.map((s) => s.score), tiny.st_predict_default.slice(c * 40, c * 40 + 40)) < 1e-4));
+  const shared = engine.queue.counters.batches;
+  const alone = new ScoringEngine(model, { ...DEFAULT_ENGINE_OPTIONS, batchWaitMs: 0 });
+  for (const c of calls) await alone.scorePairs(c);
+  assert.ok(shared < alone.queue.counters.batches, `shared ${shared} batches vs ${alone.queue.counters.batches} one call at a time`);
+});
+
+test('a cancelled call stops at a batch boundary; the others are untouched', async () => {
+  const engine = new ScoringEngine(model, { ...DEFAULT_ENGINE_OPTIONS, maxBatchTokens: 1024, batchWaitMs: 0 });
+  const controller = new AbortController();
+  const doomed = engine.scorePairs(pairs, { signal: controller.signal, onProgress: () => controller.abort() });
+  const survivor = engine.scorePairs(pairs.slice(0, 30));
+  await assert.rejects(doomed, { name: 'AbortError' });
+  const ok = await survivor;
+  assert.ok(maxAbsDiff(ok.map((s) => s.score), tiny.st_predict_default.slice(0, 30)) < 1e-4);
+  assert.ok(engine.queue.counters.pairs < pairs.length, `${engine.queue.counters.pairs} pairs scored`);
+});
+
+test("one call's failing batch does not fail another call sharing it", async () => {
+  const queue = new BatchQueue((batch) => model.session.run(batch), { maxBatchTokens: 1 << 20, batchWaitMs: 5 });
+  const good = pairs.slice(0, 5).map((p) => model.encode(p.query, p.document));
+  // a token id past the vocabulary makes the embedding lookup fail inside ONNX Runtime
+  const bad = [{ inputIds: [101, 10_000_000, 102], typeIds: [0, 0, 0] }];
+  const [goodResult, badResult] = await Promise.allSettled([queue.submit(good), queue.submit(bad)]);
+  assert.equal(badResult.status, 'rejected');
+  assert.equal(goodResult.status, 'fulfilled');
+  const logits = (goodResult as PromiseFulfilledResult<Float32Array[]>).value.map((r) => r[0]);
+  assert.ok(maxAbsDiff(logits, tiny.torch_logits.slice(0, 5)) < 1e-4);
+});
+
+test('the cache answers a repeated call with identical scores and no inference', async () => {
+  const cache = new ScoreCache(1000);
+  const engine = new ScoringEngine(model, DEFAULT_ENGINE_OPTIONS, cache);
+  const first = await engine.scorePairs(pairs.slice(0, 50));
+  const pairsRun = engine.queue.counters.pairs;
+  const second = await engine.scorePairs(pairs.slice(0, 50));
+  assert.deepEqual(second, first);
+  assert.equal(engine.queue.counters.pairs, pairsRun, 'no pair went to the model again');
+  assert.equal(cache.hits, 50);
+});
+
+test('the cache evicts the least recently used entries beyond its capacity', async () => {
+  const cache = new ScoreCache(2);
+  const engine = new ScoringEngine(model, DEFAULT_ENGINE_OPTIONS, cache);
+  const [a, b, c] = pairs;
+  await engine.scorePairs([a, b]);
+  await engine.scorePairs([a]); // a is now the most recent
+  await engine.scorePairs([c]); // evicts b
+  assert.equal(cache.size, 2);
+  const before = engine.queue.counters.pairs;
+  await engine.scorePairs([a, c]);
+  assert.equal(engine.queue.counters.pairs, before, 'a and c were cached');
+  await engine.scorePairs([b]);
+  assert.equal(engine.queue.counters.pairs, before + 1, 'b had been evicted');
+});
+
+test('a document repeated inside one call is scored once', async () => {
+  const engine = new ScoringEngine(model, DEFAULT_ENGINE_OPTIONS);
+  const query = pairs[0].query;
+  const docs = [pairs[0].document, pairs[1].document, pairs[0].document, pairs[0].document];
+  const ranked = await engine.rerank(query, docs);
+  assert.equal(engine.queue.counters.pairs, 2);
+  const byIndex = new Map(ranked.map((r) => [r.index, r.score]));
+  assert.equal(byIndex.get(0), byIndex.get(2));
+  assert.equal(byIndex.get(0), byIndex.get(3));
+});
