@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 /** The rerank-mcp binary: picks a subcommand, parses its options, reports errors in one line. */
-import { ConfigError, helpFor, parseConfig } from './config.js';
+import { ConfigError, helpFor, parseConfig, printableConfig } from './config.js';
+import { resolveDbPath } from './feedback/db-path.js';
 import { ModelLoadError } from './model/model-dir.js';
 import { runScore } from './commands/score.js';
 import { runServe } from './commands/serve.js';
@@ -50,6 +51,11 @@ async function main(argv: string[]): Promise<number> {
   const config = parseConfig(rest.map((a) => (a === '-h' ? '--help' : a)), process.env, name);
   if (config.help) {
     process.stdout.write(helpFor(name, command.summary, command.usage));
+    return 0;
+  }
+  if (config.printConfig) {
+    const derived = name === 'serve' ? { 'feedback-db (resolved)': resolveDbPath(config.db) } : {};
+    process.stdout.write(JSON.stringify(printableConfig(config, name, derived), null, 2) + '\n');
     return 0;
   }
   return command.run(config);

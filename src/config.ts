@@ -21,6 +21,9 @@ export interface Config {
   host: string;
   port: number;
   token: string | undefined;
+  maxBodyMb: number;
+  sessionIdleSeconds: number;
+  printConfig: boolean;
   input: string | undefined;
   db: string | undefined;
   noWatch: boolean;
@@ -61,6 +64,9 @@ export const OPTIONS: readonly OptionSpec[] = [
   { key: 'db', flag: 'db', env: 'RERANK_FEEDBACK_DB', kind: 'string', only: ['serve'], help: 'feedback database (default: the user data dir, e.g. ~/.local/share/rerank-mcp/feedback.db)' },
   { key: 'rerankLogMaxCalls', flag: 'rerank-log-max-calls', env: 'RERANK_LOG_MAX_CALLS', kind: 'int', default: 10000, only: ['serve'], help: 'rerank calls kept for labeling by rerank_id (0: no log, no rerank_id)' },
   { key: 'rerankLogMaxDays', flag: 'rerank-log-max-days', env: 'RERANK_LOG_MAX_DAYS', kind: 'int', default: 30, only: ['serve'], help: 'days a logged rerank call stays labelable' },
+  { key: 'maxBodyMb', flag: 'max-body-mb', env: 'RERANK_MAX_BODY_MB', kind: 'int', default: 32, only: ['serve'], help: 'largest HTTP request body in MiB; larger ones get 413' },
+  { key: 'sessionIdleSeconds', flag: 'session-idle-seconds', env: 'RERANK_SESSION_IDLE_SECONDS', kind: 'int', default: 1800, only: ['serve'], help: 'close an HTTP session after this long without a request' },
+  { key: 'printConfig', flag: 'print-config', kind: 'boolean', default: false, help: 'print the effective configuration (secrets masked) and exit' },
   { key: 'input', flag: 'input', kind: 'string', only: ['score', 'tokenize'], help: 'JSON Lines file of {"query","document"} (default: stdin)' },
   { key: 'batchSize', flag: 'batch-size', kind: 'int', default: 16, only: ['score'], help: "pairs per batch in input order, as sentence-transformers' predict batches (0: length-sorted batches under --max-batch-tokens)" },
   { key: 'help', flag: 'help', kind: 'boolean', default: false, help: 'show this help' },
@@ -112,6 +118,19 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv, com
   if (result.maxBatchTokens < 1) throw new ConfigError('--max-batch-tokens must be at least 1');
   if (result.threads !== undefined && result.threads < 1) throw new ConfigError('--threads must be at least 1');
   return result;
+}
+
+const SECRET_KEYS: readonly (keyof Config)[] = ['token'];
+
+/** The effective settings of `command`, by flag name, with secrets masked, for --print-config. */
+export function printableConfig(config: Config, command: string, extra: Record<string, unknown> = {}): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const spec of OPTIONS) {
+    if ((spec.only && !spec.only.includes(command)) || spec.key === 'help' || spec.key === 'printConfig') continue;
+    const value = config[spec.key];
+    out[spec.flag] = SECRET_KEYS.includes(spec.key) && value !== undefined ? '***' : value ?? null;
+  }
+  return { command, ...out, ...extra };
 }
 
 export function helpFor(command: string, summary: string, usage: string): string {

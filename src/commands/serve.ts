@@ -9,6 +9,11 @@ import { log } from '../log.js';
 import { engineOptionsFrom, modelOptionsFrom } from './load-engine.js';
 import { FeedbackService } from '../feedback/feedback-service.js';
 import { resolveDbPath } from '../feedback/db-path.js';
+import { InFlight } from '../mcp/in-flight.js';
+import type { ServerContext } from '../mcp/server.js';
+
+/** How long a shutdown waits for calls under way before it exits anyway. */
+const DRAIN_TIMEOUT_MS = 10_000;
 
 export async function runServe(config: Config): Promise<number> {
   const modelOptions = modelOptionsFrom(config);
@@ -26,14 +31,42 @@ export async function runServe(config: Config): Promise<number> {
   if (!config.noWatch) host.watchModelDir(files.dir);
   // SIGHUP reloads the model in place, as daemons reload their configuration.
   process.on('SIGHUP', () => void host.reload('SIGHUP').catch(() => undefined));
-  const feedback = new FeedbackService(resolveDbPath(config.db), { maxCalls: config.rerankLogMaxCalls, maxDays: config.rerankLogMaxDays });
+  const ctx: ServerContext = {
+    host,
+    feedback: new FeedbackService(resolveDbPath(config.db), { maxCalls: config.rerankLogMaxCalls, maxDays: config.rerankLogMaxDays }),
+    inFlight: new InFlight(),
+  };
+
+  let stopAccepting = () => {};
+  let shuttingDown = false;
+  const shutdown = async (why: string) => {
+    if (shuttingDown) return;
+    shuttingDown = true;
+    stopAccepting();
+    if (ctx.inFlight.size > 0) log(`${why}: finishing ${ctx.inFlight.size} call(s) in flight`);
+    const drained = await ctx.inFlight.idle(DRAIN_TIMEOUT_MS);
+    if (!drained) log(`${why}: ${ctx.inFlight.size} call(s) still running after ${DRAIN_TIMEOUT_MS / 1000} s, exiting anyway`);
+    // A turn of the event loop lets the last replies leave before the process does.
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    host.close();
+    ctx.feedback.close();
+    log(`${why}: exiting`);
+    process.exit(0);
+  };
+
   if (config.http) {
-    const running = await serveHttp(host, feedback, { host: config.host, port: config.port, token: config.token });
-    const stop = () => void running.close().then(() => process.exit(0));
-    process.once('SIGTERM', stop);
-    process.once('SIGINT', stop);
+    const running = await serveHttp(ctx, {
+      host: config.host,
+      port: config.port,
+      token: config.token,
+      maxBodyBytes: config.maxBodyMb * 1024 * 1024,
+      sessionIdleMs: config.sessionIdleSeconds * 1000,
+    });
+    stopAccepting = () => running.stopListening();
   } else {
-    await serveStdio(host, feedback);
+    await serveStdio(ctx, () => void shutdown('stdin closed'));
   }
+  process.once('SIGTERM', () => void shutdown('SIGTERM'));
+  process.once('SIGINT', () => void shutdown('SIGINT'));
   return new Promise<number>(() => undefined);
 }

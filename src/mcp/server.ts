@@ -5,6 +5,7 @@
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import type { EngineHost } from '../engine/engine-host.js';
 import type { FeedbackService } from '../feedback/feedback-service.js';
+import type { InFlight } from './in-flight.js';
 import { registerFeedbackTool } from './tools/feedback.js';
 import { registerFeedbackStatsResource } from './feedback-stats-resource.js';
 import { registerModelInfoTool } from './tools/model-info.js';
@@ -12,7 +13,14 @@ import { registerRerankTool } from './tools/rerank.js';
 import { registerScorePairTool } from './tools/score-pair.js';
 import { PACKAGE_VERSION } from '../version.js';
 
-export function createRerankServer(host: EngineHost, feedback: FeedbackService): McpServer {
+/** What every session's server shares: the engine, the feedback database, the calls under way. */
+export interface ServerContext {
+  host: EngineHost;
+  feedback: FeedbackService;
+  inFlight: InFlight;
+}
+
+export function createRerankServer(ctx: ServerContext): McpServer {
   const server = new McpServer(
     { name: 'rerank-mcp', version: PACKAGE_VERSION },
     {
@@ -23,10 +31,10 @@ export function createRerankServer(host: EngineHost, feedback: FeedbackService):
         'model_info tells which model is loaded; the resource feedback://stats summarizes recorded feedback.',
     },
   );
-  registerRerankTool(server, host, feedback);
-  registerScorePairTool(server, host);
-  registerModelInfoTool(server, host);
-  registerFeedbackTool(server, host, feedback);
-  registerFeedbackStatsResource(server, feedback);
+  registerRerankTool(server, ctx);
+  registerScorePairTool(server, ctx);
+  registerModelInfoTool(server, ctx);
+  registerFeedbackTool(server, ctx);
+  registerFeedbackStatsResource(server, ctx.feedback);
   return server;
 }

@@ -1,4 +1,5 @@
 import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
+import type { ServerContext } from '../server.js';
 import type { EngineHost } from '../../engine/engine-host.js';
 import type { FeedbackService } from '../../feedback/feedback-service.js';
 import type { FeedbackInput } from '../../feedback/feedback-store.js';
@@ -7,7 +8,7 @@ import { errorResult, structuredResult, submitOptionsFor, type ToolExtra } from 
 
 const FORMS = 'feedback takes one of: {query, document, label}, {items: [{query, document, label}, ...]}, or {rerank_id, relevant: [...], irrelevant?: [...]}';
 
-export function registerFeedbackTool(server: McpServer, host: EngineHost, feedback: FeedbackService): void {
+export function registerFeedbackTool(server: McpServer, { host, feedback, inFlight }: ServerContext): void {
   server.registerTool(
     'feedback',
     {
@@ -20,24 +21,25 @@ export function registerFeedbackTool(server: McpServer, host: EngineHost, feedba
       outputSchema: feedbackOutput,
       annotations: { title: 'Record relevance feedback', readOnlyHint: false, destructiveHint: false, idempotentHint: false, openWorldHint: false },
     },
-    async (args, extra) => {
-      const byText = args.query !== undefined || args.document !== undefined || args.label !== undefined;
-      const forms = [byText, args.items !== undefined, args.rerank_id !== undefined].filter(Boolean).length;
-      if (forms !== 1) return errorResult(FORMS);
-      const meta = { source: args.source ?? server.server.getClientVersion()?.name, sessionId: args.session_id ?? extra.sessionId };
-      if (args.rerank_id !== undefined) {
-        if (!args.relevant?.length && !args.irrelevant?.length) return errorResult('feedback by rerank_id needs relevant and/or irrelevant result indexes or ids');
-        const stored = feedback.open().labelRerank(args.rerank_id, args.relevant ?? [], args.irrelevant ?? [], meta);
+    (args, extra) =>
+      inFlight.track(async () => {
+        const byText = args.query !== undefined || args.document !== undefined || args.label !== undefined;
+        const forms = [byText, args.items !== undefined, args.rerank_id !== undefined].filter(Boolean).length;
+        if (forms !== 1) return errorResult(FORMS);
+        const meta = { source: args.source ?? server.server.getClientVersion()?.name, sessionId: args.session_id ?? extra.sessionId };
+        if (args.rerank_id !== undefined) {
+          if (!args.relevant?.length && !args.irrelevant?.length) return errorResult('feedback by rerank_id needs relevant and/or irrelevant result indexes or ids');
+          const stored = feedback.open().labelRerank(args.rerank_id, args.relevant ?? [], args.irrelevant ?? [], meta);
+          return structuredResult({ stored: stored.count, ids: stored.ids, repeats: stored.repeats });
+        }
+        if (byText && (args.query === undefined || args.document === undefined || args.label === undefined)) {
+          return errorResult('feedback by text needs query, document and label');
+        }
+        const items = args.items ?? [{ query: args.query!, document: args.document!, label: args.label!, metadata: args.metadata }];
+        const inputs = await withModelScores(items, host, extra, meta);
+        const stored = feedback.open().record(inputs);
         return structuredResult({ stored: stored.count, ids: stored.ids, repeats: stored.repeats });
-      }
-      if (byText && (args.query === undefined || args.document === undefined || args.label === undefined)) {
-        return errorResult('feedback by text needs query, document and label');
-      }
-      const items = args.items ?? [{ query: args.query!, document: args.document!, label: args.label!, metadata: args.metadata }];
-      const inputs = await withModelScores(items, host, extra, meta);
-      const stored = feedback.open().record(inputs);
-      return structuredResult({ stored: stored.count, ids: stored.ids, repeats: stored.repeats });
-    },
+      }),
   );
 }
 

@@ -1,9 +1,10 @@
 import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
+import type { ServerContext } from '../server.js';
 import type { EngineHost } from '../../engine/engine-host.js';
 import { modelInfoOutput } from '../schemas.js';
 import { structuredResult } from '../tool-context.js';
 
-export function registerModelInfoTool(server: McpServer, host: EngineHost): void {
+export function registerModelInfoTool(server: McpServer, { host, inFlight }: ServerContext): void {
   server.registerTool(
     'model_info',
     {
@@ -15,17 +16,18 @@ export function registerModelInfoTool(server: McpServer, host: EngineHost): void
       outputSchema: modelInfoOutput,
       annotations: { title: 'Reranker model information', readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false },
     },
-    async () => {
-      const engine = await host.ready();
-      return structuredResult({
-        ...engine.model.info(),
-        max_batch_tokens: engine.options.maxBatchTokens,
-        batch_wait_ms: engine.options.batchWaitMs,
-        batches_run: engine.queue.counters.batches,
-        pairs_scored: engine.queue.counters.pairs,
-        chunk_overlap: engine.options.chunkOverlap,
-        cache: engine.cache.stats(),
-      });
-    },
+    () =>
+      inFlight.track(async () => {
+        const engine = await host.ready();
+        return structuredResult({
+          ...engine.model.info(),
+          max_batch_tokens: engine.options.maxBatchTokens,
+          batch_wait_ms: engine.options.batchWaitMs,
+          batches_run: engine.queue.counters.batches,
+          pairs_scored: engine.queue.counters.pairs,
+          chunk_overlap: engine.options.chunkOverlap,
+          cache: engine.cache.stats(),
+        });
+      }),
   );
 }

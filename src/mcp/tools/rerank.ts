@@ -1,10 +1,11 @@
 import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
+import type { ServerContext } from '../server.js';
 import type { EngineHost } from '../../engine/engine-host.js';
 import type { FeedbackService } from '../../feedback/feedback-service.js';
 import { rerankInput, rerankOutput } from '../schemas.js';
 import { structuredResult, submitOptionsFor } from '../tool-context.js';
 
-export function registerRerankTool(server: McpServer, host: EngineHost, feedback: FeedbackService): void {
+export function registerRerankTool(server: McpServer, { host, feedback, inFlight }: ServerContext): void {
   server.registerTool(
     'rerank',
     {
@@ -18,39 +19,40 @@ export function registerRerankTool(server: McpServer, host: EngineHost, feedback
       outputSchema: rerankOutput,
       annotations: { title: 'Rerank passages', readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false },
     },
-    async (args, extra) => {
-      const engine = await host.ready();
-      const texts = args.documents.map((d) => (typeof d === 'string' ? d : d.text));
-      const ranked = await engine.rerank(args.query, texts, { ...submitOptionsFor(extra), longDocuments: args.long_documents });
-      // Every candidate is logged, not only those returned, so unlabeled ones can be mined as negatives.
-      const rerankId = feedback.logRerank({
-        query: args.query,
-        candidates: ranked.map((r) => ({ index: r.index, id: documentId(args.documents[r.index]), text: texts[r.index], score: r.score, logit: r.logit })),
-        modelId: engine.model.id,
-        source: server.server.getClientVersion()?.name,
-        sessionId: extra.sessionId,
-      });
-      const returnDocuments = args.return_documents ?? true;
-      let results = ranked.filter((r) => args.min_score === undefined || r.score >= args.min_score);
-      if (args.top_k !== undefined) results = results.slice(0, args.top_k);
-      return structuredResult({
-        model: engine.model.files.dir,
-        ...(rerankId ? { rerank_id: rerankId } : {}),
-        results: results.map((r) => {
-          const input = args.documents[r.index];
-          const id = documentId(input);
-          return {
-            index: r.index,
-            ...(id !== undefined ? { id } : {}),
-            score: r.score,
-            logit: r.logit,
-            truncated: r.truncated,
-            windows: r.windows,
-            ...(returnDocuments ? { document: input } : {}),
-          };
-        }),
-      });
-    },
+    (args, extra) =>
+      inFlight.track(async () => {
+        const engine = await host.ready();
+        const texts = args.documents.map((d) => (typeof d === 'string' ? d : d.text));
+        const ranked = await engine.rerank(args.query, texts, { ...submitOptionsFor(extra), longDocuments: args.long_documents });
+        // Every candidate is logged, not only those returned, so unlabeled ones can be mined as negatives.
+        const rerankId = feedback.logRerank({
+          query: args.query,
+          candidates: ranked.map((r) => ({ index: r.index, id: documentId(args.documents[r.index]), text: texts[r.index], score: r.score, logit: r.logit })),
+          modelId: engine.model.id,
+          source: server.server.getClientVersion()?.name,
+          sessionId: extra.sessionId,
+        });
+        const returnDocuments = args.return_documents ?? true;
+        let results = ranked.filter((r) => args.min_score === undefined || r.score >= args.min_score);
+        if (args.top_k !== undefined) results = results.slice(0, args.top_k);
+        return structuredResult({
+          model: engine.model.files.dir,
+          ...(rerankId ? { rerank_id: rerankId } : {}),
+          results: results.map((r) => {
+            const input = args.documents[r.index];
+            const id = documentId(input);
+            return {
+              index: r.index,
+              ...(id !== undefined ? { id } : {}),
+              score: r.score,
+              logit: r.logit,
+              truncated: r.truncated,
+              windows: r.windows,
+              ...(returnDocuments ? { document: input } : {}),
+            };
+          }),
+        });
+      }),
   );
 }
 

@@ -1,9 +1,10 @@
 import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
+import type { ServerContext } from '../server.js';
 import type { EngineHost } from '../../engine/engine-host.js';
 import { scorePairInput, scorePairOutput } from '../schemas.js';
 import { errorResult, structuredResult, submitOptionsFor } from '../tool-context.js';
 
-export function registerScorePairTool(server: McpServer, host: EngineHost): void {
+export function registerScorePairTool(server: McpServer, { host, inFlight }: ServerContext): void {
   server.registerTool(
     'score_pair',
     {
@@ -16,18 +17,19 @@ export function registerScorePairTool(server: McpServer, host: EngineHost): void
       outputSchema: scorePairOutput,
       annotations: { title: 'Score query-passage pairs', readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false },
     },
-    async (args, extra) => {
-      const single = args.query !== undefined || args.document !== undefined;
-      if (single === (args.pairs !== undefined)) {
-        return errorResult('score_pair takes either {query, document} or {pairs: [{query, document}, ...]}, not both and not neither');
-      }
-      if (single && (args.query === undefined || args.document === undefined)) {
-        return errorResult('score_pair needs both query and document');
-      }
-      const pairs = args.pairs ?? [{ query: args.query!, document: args.document! }];
-      const engine = await host.ready();
-      const scores = await engine.scorePairs(pairs, { ...submitOptionsFor(extra), longDocuments: args.long_documents });
-      return structuredResult({ model: engine.model.files.dir, results: scores });
-    },
+    (args, extra) =>
+      inFlight.track(async () => {
+        const single = args.query !== undefined || args.document !== undefined;
+        if (single === (args.pairs !== undefined)) {
+          return errorResult('score_pair takes either {query, document} or {pairs: [{query, document}, ...]}, not both and not neither');
+        }
+        if (single && (args.query === undefined || args.document === undefined)) {
+          return errorResult('score_pair needs both query and document');
+        }
+        const pairs = args.pairs ?? [{ query: args.query!, document: args.document! }];
+        const engine = await host.ready();
+        const scores = await engine.scorePairs(pairs, { ...submitOptionsFor(extra), longDocuments: args.long_documents });
+        return structuredResult({ model: engine.model.files.dir, results: scores });
+      }),
   );
 }
