@@ -64,7 +64,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   { key: 'db', flag: 'db', env: 'RERANK_FEEDBACK_DB', kind: 'string', only: ['serve'], help: 'feedback database (default: the user data dir, e.g. ~/.local/share/rerank-mcp/feedback.db)' },
   { key: 'rerankLogMaxCalls', flag: 'rerank-log-max-calls', env: 'RERANK_LOG_MAX_CALLS', kind: 'int', default: 10000, only: ['serve'], help: 'rerank calls kept for labeling by rerank_id (0: no log, no rerank_id)' },
   { key: 'rerankLogMaxDays', flag: 'rerank-log-max-days', env: 'RERANK_LOG_MAX_DAYS', kind: 'int', default: 30, only: ['serve'], help: 'days a logged rerank call stays labelable' },
-  { key: 'maxBodyMb', flag: 'max-body-mb', env: 'RERANK_MAX_BODY_MB', kind: 'int', default: 32, only: ['serve'], help: 'largest HTTP request body in MiB; larger ones get 413' },
+  { key: 'maxBodyMb', flag: 'max-body-mb', env: 'RERANK_MAX_BODY_MB', kind: 'int', default: 32, only: ['serve'], help: 'largest request in MiB: an HTTP body (larger ones get 413) or a stdio message (larger ones are refused with an error)' },
   { key: 'sessionIdleSeconds', flag: 'session-idle-seconds', env: 'RERANK_SESSION_IDLE_SECONDS', kind: 'int', default: 1800, only: ['serve'], help: 'close an HTTP session after this long without a request' },
   { key: 'printConfig', flag: 'print-config', kind: 'boolean', default: false, help: 'print the effective configuration (secrets masked) and exit' },
   { key: 'input', flag: 'input', kind: 'string', only: ['score', 'tokenize'], help: 'JSON Lines file of {"query","document"} (default: stdin)' },

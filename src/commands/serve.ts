@@ -64,7 +64,7 @@ export async function runServe(config: Config): Promise<number> {
     });
     stopAccepting = () => running.stopListening();
   } else {
-    await serveStdio(ctx, () => void shutdown('stdin closed'));
+    await serveStdio(ctx, config.maxBodyMb * 1024 * 1024, () => void shutdown('stdin closed'));
   }
   process.once('SIGTERM', () => void shutdown('SIGTERM'));
   process.once('SIGINT', () => void shutdown('SIGINT'));
