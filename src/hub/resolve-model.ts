@@ -92,7 +92,7 @@ export async function resolveModel(spec: string | undefined, options: ResolveOpt
     accessToken: checkedToken(hub.token),
     fetch: (input, init) => fetch(input, { ...init, signal: options.signal }),
   };
-  for (let i = start; i <= last; i++) {
+  for (let i = start; ; i++) {
     const c = candidates[i];
     const fetched = await withHubErrors(c, spec, hub, () => fetchSnapshot(new RepoCache(hub.cacheDir, c.repo), c, wanted, access, options, log));
     if (fetched.missing.length === 0) return { dir: fetched.dir, repo: c.repo, revision: c.revision, commit: fetched.commit, fromCache: fetched.downloaded === 0 };
@@ -102,7 +102,6 @@ export async function resolveModel(spec: string | undefined, options: ResolveOpt
     }
     throw new ModelFetchError(`${c.repo}@${c.revision} has no ${fetched.missing.join(' or ')}; pick a repo with ONNX weights for --variant ${options.variant}, or pass --model <dir> with a local export`);
   }
-  throw new Error('unreachable');
 }
 
 function parseOrThrow(spec: string): RepoSpec {

@@ -42,7 +42,7 @@ export function guardLines(input: Readable, maxLineBytes: number, onOversized: (
         start = end;
         if (!dropping && size + piece.length > maxLineBytes + 1) {
           dropping = true;
-          head = Buffer.concat(parts).subarray(0, KEEP).toString('utf8');
+          head = Buffer.concat([...parts, piece]).subarray(0, KEEP).toString('utf8');
           parts = [];
         }
         size += piece.length;
