@@ -88,7 +88,7 @@ async function assertStartupError(args: string[], pattern: RegExp) {
 }
 
 test('start-up errors: one clear stderr line naming the path, non-zero exit', async () => {
-  await assertStartupError(['--model', join(work, 'nope')], /model directory not found: .*nope/);
+  await assertStartupError(['--model', join(work, 'nope')], /--model .*nope: no such directory, and not a Hugging Face repo id/);
   await assertStartupError(['--model', modelDirWith('no-tokenizer', undefined, ['tokenizer.json'])], /model file missing: .*no-tokenizer\/tokenizer\.json/);
   await assertStartupError(['--model', TINY_CE, '--variant', 'int8'], /ONNX file missing for variant int8: .*model_quantized\.onnx/);
   const badInputs = modelDirWith('bad-inputs', { inputs: ['input_ids', 'pixel_values'], outputs: [{ name: 'logits', elemType: 'float' }], nodes: [{ op: 'Cast', inputs: ['input_ids'], output: 'logits', castTo: CAST_TO_FLOAT }] });
@@ -97,7 +97,6 @@ test('start-up errors: one clear stderr line naming the path, non-zero exit', as
   await assertStartupError(['--model', badOutput], /bad-output\/onnx\/model\.onnx: graph outputs are \[scores\]; expected logits/);
   const badShape = modelDirWith('bad-shape', { inputs: ['input_ids', 'attention_mask'], outputs: [{ name: 'logits', elemType: 'float' }], nodes: [{ op: 'Cast', inputs: ['input_ids'], output: 'logits', castTo: CAST_TO_FLOAT }] });
   await assertStartupError(['--model', badShape], /bad-shape\/onnx\/model\.onnx: logits have \d+ labels; expected 1/);
-  await assertStartupError([], /no model given: pass --model <dir> or set RERANK_MODEL/);
   await assertStartupError(['--model', TINY_CE, '--variant', 'fp16'], /--variant: expected one of fp32, int8/);
 });
 

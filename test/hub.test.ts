@@ -213,6 +213,16 @@ test('the default model falls back to its ONNX mirror when it has no ONNX file, 
   assert.ok(logs.some((l) => l.includes('using its ONNX mirror')));
 });
 
+test('offline, the default model is taken from whichever of the two repos is cached', async () => {
+  const { hub, env, resolve } = await setup([singleCommitRepo(DEFAULT_MODEL_MIRROR, TINY)]);
+  const offline = { env: { ...env, HF_HUB_OFFLINE: '1' } };
+  await assert.rejects(resolve(undefined, offline), new RegExp(`HF_HUB_OFFLINE is set and neither ${DEFAULT_MODEL}@main nor its mirror ${DEFAULT_MODEL_MIRROR}@main \\(onnx/model\\.onnx\\) is in the cache`));
+  await resolve(DEFAULT_MODEL_MIRROR);
+  const before = hub.requests.length;
+  assert.equal((await resolve(undefined, offline)).repo, DEFAULT_MODEL_MIRROR);
+  assert.equal(hub.requests.length, before);
+});
+
 test('the default model is used when it has the ONNX file for the variant', async () => {
   const { hub, resolve } = await setup([
     singleCommitRepo(DEFAULT_MODEL, TINY),

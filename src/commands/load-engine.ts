@@ -1,15 +1,29 @@
 import type { Config } from '../config.js';
-import { ConfigError } from '../config.js';
 import { CrossEncoder, type ModelOptions } from '../model/cross-encoder.js';
 import { ScoringEngine, type EngineOptions } from '../engine/scoring-engine.js';
+import { resolveModel } from '../hub/resolve-model.js';
+import { progressPrinter, type ProgressEvent } from '../hub/progress.js';
+import { log } from '../log.js';
 
-export function modelOptionsFrom(config: Config): ModelOptions {
-  if (!config.model) throw new ConfigError('no model given: pass --model <dir> or set RERANK_MODEL');
-  return { model: config.model, variant: config.variant, maxLength: config.maxLength, activation: config.activation, threads: config.threads };
+/**
+ * The model directory for --model: a local directory as it is, or a Hugging Face repo id
+ * (the default model when none is given) fetched into the HF cache. Progress goes to stderr.
+ */
+export async function prepareModel(config: Config, onProgress?: (p: ProgressEvent) => void): Promise<ModelOptions> {
+  const printer = progressPrinter();
+  const resolved = await resolveModel(config.model, {
+    variant: config.variant,
+    log,
+    onProgress: (p) => {
+      printer(p);
+      onProgress?.(p);
+    },
+  });
+  return { model: resolved.dir, variant: config.variant, maxLength: config.maxLength, activation: config.activation, threads: config.threads };
 }
 
-export function loadModel(config: Config): Promise<CrossEncoder> {
-  return CrossEncoder.load(modelOptionsFrom(config));
+export async function loadModel(config: Config): Promise<CrossEncoder> {
+  return CrossEncoder.load(await prepareModel(config));
 }
 
 export function engineOptionsFrom(config: Config): EngineOptions {

@@ -1,4 +1,5 @@
 /** `rerank-mcp serve`: the MCP server, over stdio or Streamable HTTP. */
+import { existsSync } from 'node:fs';
 import type { Config } from '../config.js';
 import { EngineHost } from '../engine/engine-host.js';
 import { ScoreCache } from '../engine/score-cache.js';
@@ -6,7 +7,7 @@ import { resolveModelFiles } from '../model/model-dir.js';
 import { serveStdio } from '../transports/stdio.js';
 import { serveHttp } from '../transports/http.js';
 import { log } from '../log.js';
-import { engineOptionsFrom, modelOptionsFrom } from './load-engine.js';
+import { engineOptionsFrom, prepareModel } from './load-engine.js';
 import { FeedbackService } from '../feedback/feedback-service.js';
 import { resolveDbPath } from '../feedback/db-path.js';
 import { InFlight } from '../mcp/in-flight.js';
@@ -16,10 +17,10 @@ import type { ServerContext } from '../mcp/server.js';
 const DRAIN_TIMEOUT_MS = 10_000;
 
 export async function runServe(config: Config): Promise<number> {
-  const modelOptions = modelOptionsFrom(config);
-  // Missing files fail here, before a client is told the server is up.
-  const files = resolveModelFiles(modelOptions.model, modelOptions.variant);
-  const host = new EngineHost(modelOptions, engineOptionsFrom(config), new ScoreCache(config.cacheSize));
+  // A local directory with missing files fails here, before a client is told the server is up;
+  // a repo id is fetched in the background while the handshake is answered.
+  if (config.model !== undefined && existsSync(config.model)) resolveModelFiles(config.model, config.variant);
+  const host = new EngineHost((onProgress) => prepareModel(config, onProgress), engineOptionsFrom(config), new ScoreCache(config.cacheSize));
   const started = performance.now();
   host.ready().then(
     (engine) => log(`model loaded in ${Math.round(performance.now() - started)} ms: ${engine.model.files.onnxPath} (${engine.model.activation}, max_length ${engine.model.maxLength})`),
@@ -28,7 +29,7 @@ export async function runServe(config: Config): Promise<number> {
       process.exit(1);
     },
   );
-  if (!config.noWatch) host.watchModelDir(files.dir);
+  if (!config.noWatch) void host.watchModelDir().catch(() => undefined);
   // SIGHUP reloads the model in place, as daemons reload their configuration.
   process.on('SIGHUP', () => void host.reload('SIGHUP').catch(() => undefined));
   const ctx: ServerContext = {

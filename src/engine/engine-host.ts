@@ -1,35 +1,45 @@
 /**
  * Owns the engine's lifetime. The server answers the MCP handshake at once while the model
- * loads in the background, and every tool call waits here for it. A reload (SIGHUP, or the
- * model directory changing) loads the new model beside the old one and switches atomically:
- * calls already running finish on the old engine, which is released after them.
+ * is fetched (if it is named by repo id) and loaded in the background; every tool call waits
+ * here for it. A reload (SIGHUP, or the model directory changing) loads the new model beside
+ * the old one and switches atomically: calls already running finish on the old engine, which
+ * is released after them.
  */
+import { EventEmitter } from 'node:events';
 import { watch, type FSWatcher } from 'node:fs';
 import { join } from 'node:path';
 import { CrossEncoder, type ModelOptions } from '../model/cross-encoder.js';
 import { ScoringEngine, type EngineOptions } from './scoring-engine.js';
 import { ScoreCache } from './score-cache.js';
+import type { ProgressEvent } from '../hub/progress.js';
 import { log } from '../log.js';
 
 export class EngineHost {
   private engine: ScoringEngine | undefined;
+  private modelOptions: ModelOptions | undefined;
   private loading: Promise<ScoringEngine>;
   private reloads: Promise<unknown> = Promise.resolve();
   private watchers: FSWatcher[] = [];
+  /** 'download' events while the model files are fetched, for callers waiting on ready(). */
+  readonly progress = new EventEmitter<{ download: [ProgressEvent] }>();
 
   constructor(
-    private readonly modelOptions: ModelOptions,
+    /** Where the model comes from: resolves (downloading if needed) to a loadable directory. */
+    prepare: (onProgress: (p: ProgressEvent) => void) => Promise<ModelOptions>,
     private readonly engineOptions: EngineOptions,
     /** Shared by successive models: entries are keyed by model identity, so none is served stale. */
     readonly cache: ScoreCache = new ScoreCache(0),
   ) {
-    this.loading = this.load();
+    this.loading = prepare((p) => this.progress.emit('download', p)).then((options) => {
+      this.modelOptions = options;
+      return this.load();
+    });
     // A failed load is reported by whoever awaits ready(); this keeps it from being unhandled meanwhile.
     this.loading.catch(() => undefined);
   }
 
   private async load(): Promise<ScoringEngine> {
-    const engine = new ScoringEngine(await CrossEncoder.load(this.modelOptions), this.engineOptions, this.cache);
+    const engine = new ScoringEngine(await CrossEncoder.load(this.modelOptions!), this.engineOptions, this.cache);
     this.engine = engine;
     return engine;
   }
@@ -49,20 +59,22 @@ export class EngineHost {
    */
   reload(reason: string): Promise<ScoringEngine> {
     const next = this.reloads.then(async () => {
-      const old = await this.loading.catch(() => undefined);
+      const old = await this.loading;
       const started = performance.now();
       const engine = await this.load();
       this.loading = Promise.resolve(engine);
       log(`model reloaded (${reason}) in ${Math.round(performance.now() - started)} ms: ${engine.model.id}`);
-      if (old) void old.retire();
+      void old.retire();
       return engine;
     });
     this.reloads = next.catch((err) => log(`error: reload (${reason}) failed, the previous model keeps serving: ${(err as Error).message}`));
     return next;
   }
 
-  /** Reloads when files in the model directory change, once writes have been quiet for `quietMs`. */
-  watchModelDir(dir: string, quietMs = 1000): void {
+  /** Reloads when files in the model's directory change, once writes have been quiet for `quietMs`. */
+  async watchModelDir(quietMs = 1000): Promise<void> {
+    const engine = await this.loading;
+    const dir = engine.model.files.dir;
     let timer: NodeJS.Timeout | undefined;
     const changed = () => {
       clearTimeout(timer);

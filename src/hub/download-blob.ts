@@ -5,9 +5,8 @@
  * file beside the blob, and renamed to the blob's name only once size and hash match.
  */
 import { createHash } from 'node:crypto';
-import { mkdirSync, rmSync } from 'node:fs';
+import { createWriteStream, mkdirSync, rmSync } from 'node:fs';
 import { open, rename } from 'node:fs/promises';
-import { createWriteStream } from 'node:fs';
 import { dirname } from 'node:path';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';

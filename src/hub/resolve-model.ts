@@ -204,10 +204,11 @@ function checkedToken(token: string | undefined): string | undefined {
 }
 
 function offlineError(candidates: RepoSpec[], hub: HubEnv, variant: Variant): ModelFetchError {
-  const names = candidates.map((c) => `${c.repo}@${c.revision}`).join(' nor its mirror ');
+  const [first, mirror] = candidates.map((c) => `${c.repo}@${c.revision}`);
+  const what = mirror ? `neither ${first} nor its mirror ${mirror} (${ONNX_FILE[variant]}) is` : `${first} (${ONNX_FILE[variant]}) is not`;
   const where = candidates.map((c) => new RepoCache(hub.cacheDir, c.repo).dir).join(', ');
   return new ModelFetchError(
-    `HF_HUB_OFFLINE is set and ${candidates.length > 1 ? 'neither ' : ''}${names} (${ONNX_FILE[variant]}) is not in the cache (${where}): ` +
+    `HF_HUB_OFFLINE is set and ${what} in the cache (${where}): ` +
       'run once online to download it, or pass --model <dir> pointing at a local model directory (config.json, tokenizer.json, onnx/model.onnx)',
   );
 }

@@ -6,6 +6,9 @@
 import type { RequestHandlerExtra } from '@modelcontextprotocol/sdk/shared/protocol.js';
 import type { ServerNotification, ServerRequest, CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import type { SubmitOptions } from '../engine/batch-queue.js';
+import type { EngineHost } from '../engine/engine-host.js';
+import type { ScoringEngine } from '../engine/scoring-engine.js';
+import type { ProgressEvent } from '../hub/progress.js';
 
 export type ToolExtra = RequestHandlerExtra<ServerRequest, ServerNotification>;
 
@@ -32,4 +35,24 @@ export function submitOptionsFor(extra: ToolExtra): SubmitOptions {
               .catch(() => undefined);
           },
   };
+}
+
+/**
+ * The engine, waiting for the model if it is still being fetched or loaded; a caller that
+ * asked for progress hears how the download goes meanwhile.
+ */
+export async function engineFor(host: EngineHost, extra: ToolExtra): Promise<ScoringEngine> {
+  const progressToken = extra._meta?.progressToken;
+  if (host.loaded || progressToken === undefined) return host.ready();
+  const forward = (p: ProgressEvent) => {
+    extra
+      .sendNotification({ method: 'notifications/progress', params: { progressToken, progress: p.loaded, total: p.total, message: `downloading ${p.file}` } })
+      .catch(() => undefined);
+  };
+  host.progress.on('download', forward);
+  try {
+    return await host.ready();
+  } finally {
+    host.progress.off('download', forward);
+  }
 }

@@ -4,7 +4,7 @@ import type { EngineHost } from '../../engine/engine-host.js';
 import type { FeedbackService } from '../../feedback/feedback-service.js';
 import type { FeedbackInput } from '../../feedback/feedback-store.js';
 import { feedbackInput, feedbackOutput, type FeedbackArgs } from '../schemas.js';
-import { errorResult, structuredResult, submitOptionsFor, type ToolExtra } from '../tool-context.js';
+import { engineFor, errorResult, structuredResult, submitOptionsFor, type ToolExtra } from '../tool-context.js';
 
 const FORMS = 'feedback takes one of: {query, document, label}, {items: [{query, document, label}, ...]}, or {rerank_id, relevant: [...], irrelevant?: [...]}';
 
@@ -47,7 +47,7 @@ type TextItem = NonNullable<FeedbackArgs['items']>[number];
 
 /** Each event keeps the score the current model gives its pair, to compare models later. */
 async function withModelScores(items: TextItem[], host: EngineHost, extra: ToolExtra, meta: { source?: string; sessionId?: string }): Promise<FeedbackInput[]> {
-  const engine = await host.ready();
+  const engine = await engineFor(host, extra);
   const pairs = items.map((item) => ({ query: item.query, document: typeof item.document === 'string' ? item.document : item.document.text }));
   const scores = await engine.scorePairs(pairs, submitOptionsFor(extra));
   return items.map((item, i) => ({

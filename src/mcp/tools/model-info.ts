@@ -2,7 +2,7 @@ import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import type { ServerContext } from '../server.js';
 import type { EngineHost } from '../../engine/engine-host.js';
 import { modelInfoOutput } from '../schemas.js';
-import { structuredResult } from '../tool-context.js';
+import { engineFor, structuredResult } from '../tool-context.js';
 
 export function registerModelInfoTool(server: McpServer, { host, inFlight }: ServerContext): void {
   server.registerTool(
@@ -16,9 +16,9 @@ export function registerModelInfoTool(server: McpServer, { host, inFlight }: Ser
       outputSchema: modelInfoOutput,
       annotations: { title: 'Reranker model information', readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false },
     },
-    () =>
+    (_args, extra) =>
       inFlight.track(async () => {
-        const engine = await host.ready();
+        const engine = await engineFor(host, extra);
         return structuredResult({
           ...engine.model.info(),
           max_batch_tokens: engine.options.maxBatchTokens,

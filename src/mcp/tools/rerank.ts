@@ -3,7 +3,7 @@ import type { ServerContext } from '../server.js';
 import type { EngineHost } from '../../engine/engine-host.js';
 import type { FeedbackService } from '../../feedback/feedback-service.js';
 import { rerankInput, rerankOutput } from '../schemas.js';
-import { structuredResult, submitOptionsFor } from '../tool-context.js';
+import { engineFor, structuredResult, submitOptionsFor } from '../tool-context.js';
 
 export function registerRerankTool(server: McpServer, { host, feedback, inFlight }: ServerContext): void {
   server.registerTool(
@@ -21,7 +21,7 @@ export function registerRerankTool(server: McpServer, { host, feedback, inFlight
     },
     (args, extra) =>
       inFlight.track(async () => {
-        const engine = await host.ready();
+        const engine = await engineFor(host, extra);
         const texts = args.documents.map((d) => (typeof d === 'string' ? d : d.text));
         const ranked = await engine.rerank(args.query, texts, { ...submitOptionsFor(extra), longDocuments: args.long_documents });
         // Every candidate is logged, not only those returned, so unlabeled ones can be mined as negatives.

@@ -2,7 +2,7 @@ import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import type { ServerContext } from '../server.js';
 import type { EngineHost } from '../../engine/engine-host.js';
 import { scorePairInput, scorePairOutput } from '../schemas.js';
-import { errorResult, structuredResult, submitOptionsFor } from '../tool-context.js';
+import { engineFor, errorResult, structuredResult, submitOptionsFor } from '../tool-context.js';
 
 export function registerScorePairTool(server: McpServer, { host, inFlight }: ServerContext): void {
   server.registerTool(
@@ -27,7 +27,7 @@ export function registerScorePairTool(server: McpServer, { host, inFlight }: Ser
           return errorResult('score_pair needs both query and document');
         }
         const pairs = args.pairs ?? [{ query: args.query!, document: args.document! }];
-        const engine = await host.ready();
+        const engine = await engineFor(host, extra);
         const scores = await engine.scorePairs(pairs, { ...submitOptionsFor(extra), longDocuments: args.long_documents });
         return structuredResult({ model: engine.model.files.dir, results: scores });
       }),
