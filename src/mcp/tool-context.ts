@@ -20,21 +20,44 @@ export function errorResult(message: string): CallToolResult {
   return { content: [{ type: 'text', text: message }], isError: true };
 }
 
+/**
+ * Progress notifications of one request. The spec wants the value to grow with every
+ * notification, and a call may first wait for the model download (counted in bytes), then
+ * score (counted in pairs): each phase counts on from where the previous one stopped.
+ */
+class RequestProgress {
+  private last = -1;
+  private offset = 0;
+
+  constructor(private readonly extra: ToolExtra) {}
+
+  report(progress: number, total: number | undefined, message: string): void {
+    const token = this.extra._meta?.progressToken;
+    const value = this.offset + progress;
+    if (token === undefined || this.extra.signal.aborted || value <= this.last) return;
+    this.last = value;
+    const params = { progressToken: token, progress: value, ...(total === undefined ? {} : { total: this.offset + total }), message };
+    this.extra.sendNotification({ method: 'notifications/progress', params }).catch(() => undefined);
+  }
+
+  nextPhase(): void {
+    this.offset = Math.max(this.last, 0);
+  }
+}
+
+const progressByRequest = new WeakMap<ToolExtra, RequestProgress>();
+const progressOf = (extra: ToolExtra): RequestProgress => {
+  let progress = progressByRequest.get(extra);
+  if (!progress) progressByRequest.set(extra, (progress = new RequestProgress(extra)));
+  return progress;
+};
+
 /** Cancellation and per-batch progress for an engine call made on behalf of `extra`'s request. */
 export function submitOptionsFor(extra: ToolExtra): SubmitOptions {
-  const progressToken = extra._meta?.progressToken;
-  return {
-    signal: extra.signal,
-    onProgress:
-      progressToken === undefined
-        ? undefined
-        : (done, total) => {
-            if (extra.signal.aborted) return;
-            extra
-              .sendNotification({ method: 'notifications/progress', params: { progressToken, progress: done, total, message: `scored ${done} of ${total} pairs` } })
-              .catch(() => undefined);
-          },
-  };
+  if (extra._meta?.progressToken === undefined) return { signal: extra.signal };
+  const progress = progressOf(extra);
+  progress.nextPhase();
+  return { signal: extra.signal, onProgress: (done, total) => progress.report(done, total, `scored ${done} of ${total} pairs`) };
 }
 
 /**
@@ -42,12 +65,14 @@ export function submitOptionsFor(extra: ToolExtra): SubmitOptions {
  * asked for progress hears how the download goes meanwhile.
  */
 export async function engineFor(host: EngineHost, extra: ToolExtra): Promise<ScoringEngine> {
-  const progressToken = extra._meta?.progressToken;
-  if (host.loaded || progressToken === undefined) return host.ready();
+  if (host.loaded || extra._meta?.progressToken === undefined) return host.ready();
+  const progress = progressOf(extra);
+  const loadedByFile = new Map<string, number>();
+  const mb = (n: number) => (n / 1024 / 1024).toFixed(1);
   const forward = (p: ProgressEvent) => {
-    extra
-      .sendNotification({ method: 'notifications/progress', params: { progressToken, progress: p.loaded, total: p.total, message: `downloading ${p.file}` } })
-      .catch(() => undefined);
+    loadedByFile.set(p.file, p.loaded);
+    const bytes = [...loadedByFile.values()].reduce((a, b) => a + b, 0);
+    progress.report(bytes, undefined, `downloading ${p.file}: ${mb(p.loaded)} of ${mb(p.total)} MB`);
   };
   host.progress.on('download', forward);
   try {

@@ -1,7 +1,5 @@
 import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import type { ServerContext } from '../server.js';
-import type { EngineHost } from '../../engine/engine-host.js';
-import type { FeedbackService } from '../../feedback/feedback-service.js';
 import { rerankInput, rerankOutput } from '../schemas.js';
 import { engineFor, structuredResult, submitOptionsFor } from '../tool-context.js';
 
