@@ -17,7 +17,7 @@
  * a stdio server it spawned can never outlive the call.
  */
 import { spawn } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CLI, REPO_ROOT } from './fixtures.js';
@@ -41,8 +41,7 @@ export type Target = { stdio: { serverArgs: string[]; env: Record<string, string
 const PROXY_VARS = ['HTTPS_PROXY', 'https_proxy', 'HTTP_PROXY', 'http_proxy', 'ALL_PROXY', 'all_proxy'];
 
 /** The Inspector's own environment: nothing of it lands in the user's home. */
-function inspectorEnv(): NodeJS.ProcessEnv {
-  const home = mkdtempSync(join(tmpdir(), 'rerank-inspector-home-'));
+function inspectorEnv(home: string): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = { ...process.env, HOME: home, MCP_CATALOG_PATH: join(home, 'mcp.json'), MCP_CLIENT_CONFIG_PATH: join(home, 'client.json'), MCP_STORAGE_DIR: join(home, 'storage'), NO_COLOR: '1' };
   for (const name of PROXY_VARS) delete env[name];
   // The server's feedback DB must come only through -e: the Inspector's stdio transport passes
@@ -78,7 +77,8 @@ const killGroup = (pgid: number): void => {
 /** Runs one Inspector CLI call; `method` is e.g. ['--method', 'tools/list']. */
 export async function inspector(target: Target, method: string[], options: { timeoutMs?: number } = {}): Promise<InspectorRun> {
   const args = [INSPECTOR, '--cli', '--format', 'json', ...targetArgs(target), ...method];
-  const child = spawn(process.execPath, args, { env: inspectorEnv(), stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+  const home = mkdtempSync(join(tmpdir(), 'rerank-inspector-home-'));
+  const child = spawn(process.execPath, args, { env: inspectorEnv(home), stdio: ['ignore', 'pipe', 'pipe'], detached: true });
   const pgid = child.pid!;
   let stdout = '';
   let stderr = '';
@@ -100,6 +100,7 @@ export async function inspector(target: Target, method: string[], options: { tim
   while (groupAlive(pgid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
   const leftovers = groupAlive(pgid);
   killGroup(pgid);
+  rmSync(home, { recursive: true, force: true });
   const shown = args.map((a) => (a.length > 120 ? `${a.slice(0, 117)}...` : a)).join(' ');
   if (timedOut) throw new Error(`inspector timed out after ${timeoutMs} ms: ${shown}\nstderr: ${stderr.slice(-2000)}`);
   let json: InspectorRun['json'];
