@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 /** The rerank-mcp binary: picks a subcommand, parses its options, reports errors in one line. */
+import './telemetry-off.js';
 import { ConfigError, helpFor, parseConfig, printableConfig } from './config.js';
 import { resolveDbPath } from './feedback/db-path.js';
 import { ModelLoadError } from './model/model-dir.js';

@@ -3,6 +3,7 @@
  * padded batch in, one row of logits per pair out.
  */
 import { availableParallelism } from 'node:os';
+import '../telemetry-off.js';
 import * as ort from 'onnxruntime-node';
 import { ModelLoadError } from './model-dir.js';
 
@@ -32,6 +33,9 @@ export class CrossEncoderSession {
         interOpNumThreads: 1,
         graphOptimizationLevel: 'all',
         executionMode: 'sequential',
+        // Memory patterns are planned per input shape; with every batch a new (pairs, length)
+        // shape they pile up and RSS creeps for minutes under load.
+        enableMemPattern: false,
       });
     } catch (err) {
       throw new ModelLoadError(`cannot load ONNX model ${onnxPath}: ${(err as Error).message}`);
