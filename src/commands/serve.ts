@@ -55,6 +55,10 @@ export async function runServe(config: Config): Promise<number> {
     process.exit(0);
   };
 
+  // Installed before the transport announces itself, so a signal sent right after that line is handled.
+  process.once('SIGTERM', () => void shutdown('SIGTERM'));
+  process.once('SIGINT', () => void shutdown('SIGINT'));
+
   if (config.http) {
     const running = await serveHttp(ctx, {
       host: config.host,
@@ -67,7 +71,5 @@ export async function runServe(config: Config): Promise<number> {
   } else {
     await serveStdio(ctx, config.maxBodyMb * 1024 * 1024, () => void shutdown('stdin closed'));
   }
-  process.once('SIGTERM', () => void shutdown('SIGTERM'));
-  process.once('SIGINT', () => void shutdown('SIGINT'));
   return new Promise<number>(() => undefined);
 }
