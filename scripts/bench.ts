@@ -6,8 +6,8 @@
  *   npm run bench -- [--quick] [--variant fp32|int8|both] [--out FILE]
  *
  * Every system runs in its own worker process (scripts/bench/worker.ts); the driver runs
- * one worker at a time, round-robin over several rounds with a rotating order, so that
- * thermal or neighbour drift hits all systems alike.
+ * one worker at a time, round-robin over many short rounds with a rotating order, so that
+ * drift (thermal, neighbours, the hypervisor's placement of the vCPUs) hits all systems alike.
  */
 import { fork, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -16,7 +16,7 @@ import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { BatchPlan, Call, CallResult, DriverMessage, SystemName, TuneResult, Variant, WorkerMessage } from './bench/protocol.js';
+import { CLEAN_CORES, type BatchPlan, type Call, type CallResult, type DriverMessage, type SystemName, type TuneResult, type Variant, type WorkerMessage } from './bench/protocol.js';
 import { machineBusyMs } from './bench/procfs.js';
 import { fmt, markdownTable, median, percentile, round } from './bench/stats.js';
 import { DOCS_PER_CALL, callFor, chunk, ensureModel, pickQueries, readTriplets, renamed } from './bench/workload.js';
@@ -32,8 +32,6 @@ const CONCURRENCY = 8;
 /** Before each measurement the driver waits for the machine to be this quiet (cores busy)... */
 const QUIET_CORES = 0.15;
 const QUIET_SAMPLE_MS = 300;
-/** A call counts as clean when other processes used less than this many cores during it. */
-const CLEAN_CORES = 0.2;
 
 const PEER_BATCH_SIZE = 16;
 
@@ -54,7 +52,10 @@ const planLabel = (p: BatchPlan) => `${p.label}, mem pattern ${p.memPattern ? 'o
 
 interface Settings {
   queries: number;
-  rounds: number;
+  /** Calls each system runs per round; short rounds interleave the systems finely. */
+  callsPerRound: number;
+  /** The concurrent scenario runs one wave every this many rounds. */
+  concurrencyEvery: number;
   warmupCalls: number;
   tuneCalls: number;
   tunePasses: number;
@@ -66,19 +67,19 @@ interface Settings {
   quietBudgetMs: number;
 }
 
-const FULL: Settings = { queries: Infinity, rounds: 6, warmupCalls: 1, tuneCalls: 3, tunePasses: 2, cacheProbes: 3, cacheRepeats: 3, quietMaxWaitMs: 30_000, quietBudgetMs: 150_000 };
-const QUICK: Settings = { queries: 16, rounds: 2, warmupCalls: 1, tuneCalls: 1, tunePasses: 1, cacheProbes: 1, cacheRepeats: 3, quietMaxWaitMs: 5_000, quietBudgetMs: 20_000 };
+const FULL: Settings = { queries: Infinity, callsPerRound: 3, concurrencyEvery: 6, warmupCalls: 1, tuneCalls: 3, tunePasses: 2, cacheProbes: 3, cacheRepeats: 3, quietMaxWaitMs: 30_000, quietBudgetMs: 150_000 };
+const QUICK: Settings = { queries: 16, callsPerRound: 2, concurrencyEvery: 4, warmupCalls: 1, tuneCalls: 1, tunePasses: 1, cacheProbes: 1, cacheRepeats: 3, quietMaxWaitMs: 5_000, quietBudgetMs: 20_000 };
 
 const HELP = `Usage: npm run bench -- [options]
 
-  --quick                 16 queries, 2 rounds (about 2 minutes on 2 cores)
+  --quick                 16 queries, 2 calls per round (about 2 minutes on 2 cores)
   --variant <v>           fp32, int8 or both (default both)
   --out <file>            JSON results (default bench-results/bench-<date>.json)
   --model <dir>           model directory (default .cache/models/minilm-l6-ternary, unpacked from
                           ../shared/fixtures/models/minilm-l6-ternary when missing)
   --threads <n>           ONNX Runtime intra-op threads for every system (default: cores = ${availableParallelism()})
   --queries <n>           number of queries (default: all, or 16 with --quick)
-  --rounds <n>            rounds the workload is split over (default 6, or 2 with --quick)
+  --calls-per-round <n>   calls each system runs per round (default 3, or 2 with --quick)
   --no-wait               measure at once instead of waiting for other processes to go quiet (before each
                           measurement up to ${FULL.quietMaxWaitMs / 1000} s, ${FULL.quietBudgetMs / 1000} s in all; ${QUICK.quietMaxWaitMs / 1000} s / ${QUICK.quietBudgetMs / 1000} s with --quick)
 `;
@@ -200,7 +201,7 @@ async function main(): Promise<void> {
       model: { type: 'string' },
       threads: { type: 'string' },
       queries: { type: 'string' },
-      rounds: { type: 'string' },
+      'calls-per-round': { type: 'string' },
       'no-wait': { type: 'boolean', default: false },
       help: { type: 'boolean', default: false },
     },
@@ -211,7 +212,7 @@ async function main(): Promise<void> {
   }
   const settings = { ...(values.quick ? QUICK : FULL) };
   if (values.queries) settings.queries = Number(values.queries);
-  if (values.rounds) settings.rounds = Number(values.rounds);
+  if (values['calls-per-round']) settings.callsPerRound = Number(values['calls-per-round']);
   const threads = values.threads ? Number(values.threads) : availableParallelism();
   if (!['fp32', 'int8', 'both'].includes(values.variant!)) throw new Error(`--variant must be fp32, int8 or both, got ${values.variant}`);
   const variants: Variant[] = values.variant === 'both' ? ['fp32', 'int8'] : [values.variant as Variant];
@@ -224,7 +225,7 @@ async function main(): Promise<void> {
   // reuse the documents under other query texts, so they never prime a server-side cache.
   const triplets = readTriplets(TRIPLETS);
   const workload = pickQueries(triplets.length, settings.queries).map((i, k) => ({ ...callFor(triplets, i), id: k }));
-  const rounds = chunk(workload, settings.rounds);
+  const rounds = chunk(workload, Math.ceil(workload.length / settings.callsPerRound));
   const warmups = (tag: string, n: number, base: number) => Array.from({ length: n }, (_, k) => renamed(workload[k % workload.length], `${tag} ${k}`, -(base + k)));
   // Tuning calls spread over the workload, so that short and long documents both count.
   const tuneCalls = Array.from({ length: settings.tuneCalls }, (_, k) => renamed(workload[Math.floor((k * workload.length) / settings.tuneCalls)], `tuning ${k}`, -(1000 + k)));
@@ -251,7 +252,7 @@ async function main(): Promise<void> {
   const tokens = await tokenStats(modelDir, workload);
   log(
     `workload: ${workload.length} calls x ${DOCS_PER_CALL} documents (${workload.length * DOCS_PER_CALL} pairs, ${tokens.tokens_per_pair_mean} tokens per pair), ` +
-      `${rounds.length} rounds, variants ${variants.join('+')}, ${threads} threads`,
+      `${rounds.length} rounds of ${settings.callsPerRound}, variants ${variants.join('+')}, ${threads} threads`,
   );
 
   // The raw ceiling's batching is chosen first, in a throwaway worker, so that the measured
@@ -301,25 +302,36 @@ async function main(): Promise<void> {
       await unit.worker.request({ type: 'warmup', calls: warmups('warm-up', settings.warmupCalls, 100) }, 'done');
     }
 
+    // The concurrent scenario gathers the calls of several rounds into one wave of CONCURRENCY.
+    let gathered: Call[] = [];
+    let lastOther = Infinity;
     for (let r = 0; r < rounds.length; r++) {
+      const roundStart = performance.now();
+      let roundOther = 0;
+      gathered.push(...rounds[r]);
+      const waveDue = (r + 1) % settings.concurrencyEvery === 0 || r === rounds.length - 1;
       const order = [...units.slice(r % units.length), ...units.slice(0, r % units.length)];
       for (const unit of order) {
-        await waitForQuiet();
+        if (unit.system === 'stdio-concurrent' && !waveDue) continue;
+        // Wait for a quiet machine only when the last measurement saw other processes.
+        if (lastOther >= QUIET_CORES) await waitForQuiet();
         // After another process had the cores, one short unmeasured call wakes this one up.
         const wake = warmups(`round ${r} warm-up`, 1, 200 + r).map((c) => ({ ...c, documents: c.documents.slice(0, 4) }));
         await unit.worker.request({ type: 'warmup', calls: wake }, 'done');
-        // The concurrent scenario: one wave of CONCURRENCY calls per round, the round's first ones.
-        const calls = unit.system === 'stdio-concurrent' ? rounds[r].slice(0, CONCURRENCY) : rounds[r];
+        const calls = unit.system === 'stdio-concurrent' ? gathered.slice(0, CONCURRENCY) : rounds[r];
         const result = await unit.worker.request({ type: 'run', calls }, 'result');
         unit.calls.push(...result.calls);
         unit.wallMs += result.wallMs;
         unit.foreignCpuMs += result.otherCores * result.wallMs;
-        const clean = result.calls.filter((c) => c.otherCores < CLEAN_CORES).length;
-        log(
-          `round ${r + 1}/${rounds.length} ${unitName(unit).padEnd(24)} ${String(calls.length).padStart(3)} calls ${(result.wallMs / 1000).toFixed(1).padStart(6)} s` +
-            `  own CPU ${(result.cpuMs / result.wallMs).toFixed(2)} cores, other processes ${result.otherCores.toFixed(2)} cores, ${clean} clean calls`,
-        );
+        lastOther = result.otherCores;
+        roundOther = Math.max(roundOther, result.otherCores);
       }
+      if (waveDue) gathered = [];
+      const done = units.reduce((n, u) => n + u.calls.length, 0);
+      log(
+        `round ${String(r + 1).padStart(2)}/${rounds.length}: ${rounds[r].length} calls per system, ${((performance.now() - roundStart) / 1000).toFixed(1)} s, ` +
+          `other processes up to ${roundOther.toFixed(2)} cores (${done} calls measured)`,
+      );
     }
 
     for (const unit of units.filter((u) => u.system === 'stdio')) {
@@ -331,7 +343,7 @@ async function main(): Promise<void> {
     cleanup();
   }
 
-  const report = buildReport(units, variants, { meta, settings, threads, modelDir, workload, tokens, quiet, elapsedS: (performance.now() - startedAt) / 1000 });
+  const report = buildReport(units, variants, { meta, settings, threads, modelDir, workload, tokens, quiet, rounds: rounds.length, elapsedS: (performance.now() - startedAt) / 1000 });
   const outFile = resolve(values.out ?? join(ROOT, 'bench-results', `bench-${meta.date.slice(0, 19).replace(/:/g, '-')}${values.quick ? '-quick' : ''}.json`));
   mkdirSync(dirname(outFile), { recursive: true });
   writeFileSync(outFile, JSON.stringify(report.json, null, 2) + '\n');
@@ -348,6 +360,7 @@ interface ReportContext {
   workload: Call[];
   tokens: Awaited<ReturnType<typeof tokenStats>>;
   quiet: { waits: number; waitedMs: number; gaveUp: number };
+  rounds: number;
   elapsedS: number;
 }
 
@@ -476,7 +489,7 @@ function buildReport(units: Unit[], variants: Variant[], ctx: ReportContext) {
     `machine: ${m.nproc} cores (${m.cpu}), ${m.memory_gb} GB, node ${m.node}, onnxruntime-node ${m.onnxruntime_node}, transformers.js ${m.transformers_js}\n` +
     `model: ${relative(ROOT, ctx.modelDir) || ctx.modelDir}; ${ctx.threads} intra-op threads everywhere\n` +
     `workload: ${ctx.workload.length} rerank calls x ${DOCS_PER_CALL} documents, ${ctx.tokens.tokens_per_pair_mean} tokens per pair ` +
-    `(${ctx.tokens.tokens_per_pair_min}-${ctx.tokens.tokens_per_pair_max}), ${ctx.settings.rounds} rounds; run took ${ctx.elapsedS.toFixed(0)} s ` +
+    `(${ctx.tokens.tokens_per_pair_min}-${ctx.tokens.tokens_per_pair_max}), ${ctx.rounds} rounds; run took ${ctx.elapsedS.toFixed(0)} s ` +
     `(${(ctx.quiet.waitedMs / 1000).toFixed(0)} s of it waiting for a quiet machine, ${ctx.quiet.gaveUp} of ${ctx.quiet.waits} waits gave up)\n`;
   const noisiest = Math.max(...rows.map((r) => r.other_cpu_load_cores));
   const warning =

@@ -3,6 +3,9 @@
  * (scripts/bench/worker.ts, one child process per system and variant).
  */
 
+/** A call counts as clean when other processes used less than this many cores during it. */
+export const CLEAN_CORES = 0.2;
+
 export type SystemName = 'raw-ort' | 'transformers.js' | 'engine' | 'stdio' | 'stdio-concurrent';
 export type Variant = 'fp32' | 'int8';
 
