@@ -1,7 +1,6 @@
 import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import type { ServerContext } from '../server.js';
 import type { EngineHost } from '../../engine/engine-host.js';
-import type { FeedbackService } from '../../feedback/feedback-service.js';
 import type { FeedbackInput } from '../../feedback/feedback-store.js';
 import { feedbackInput, feedbackOutput, type FeedbackArgs } from '../schemas.js';
 import { engineFor, errorResult, structuredResult, submitOptionsFor, type ToolExtra } from '../tool-context.js';

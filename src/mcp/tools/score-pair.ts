@@ -1,6 +1,5 @@
 import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import type { ServerContext } from '../server.js';
-import type { EngineHost } from '../../engine/engine-host.js';
 import { scorePairInput, scorePairOutput } from '../schemas.js';
 import { engineFor, errorResult, structuredResult, submitOptionsFor } from '../tool-context.js';
 
