@@ -29,13 +29,27 @@ test('planBatches sorts by length and keeps every batch under the token budget',
 
 test('concurrent calls share batches and each gets its own results in its own order', async () => {
   const engine = new ScoringEngine(model, { ...DEFAULT_ENGINE_OPTIONS, batchWaitMs: 5 });
-  const calls = [0, 1, 2, 3, 4, 5, 6, 7].map((c) => pairs.slice(c * 40, c * 40 + 40));
+  // Small calls, as agents send them: alone, each would leave its batches half empty.
+  const calls = [0, 1, 2, 3, 4, 5, 6, 7].map((c) => pairs.slice(c * 3, c * 3 + 3));
   const results = await Promise.all(calls.map((c) => engine.scorePairs(c)));
-  results.forEach((r, c) => assert.ok(maxAbsDiff(r.map((s) => s.score), tiny.st_predict_default.slice(c * 40, c * 40 + 40)) < 1e-4));
+  results.forEach((r, c) => assert.ok(maxAbsDiff(r.map((s) => s.score), tiny.st_predict_default.slice(c * 3, c * 3 + 3)) < 1e-4));
   const shared = engine.queue.counters.batches;
   const alone = new ScoringEngine(model, { ...DEFAULT_ENGINE_OPTIONS, batchWaitMs: 0 });
   for (const c of calls) await alone.scorePairs(c);
   assert.ok(shared < alone.queue.counters.batches, `shared ${shared} batches vs ${alone.queue.counters.batches} one call at a time`);
+});
+
+test('under a backlog, calls are answered in arrival order, not all at the end', async () => {
+  const queue = new BatchQueue((batch) => model.session.run(batch), { maxBatchTokens: 1024, batchWaitMs: 5 });
+  const calls = [0, 1, 2, 3, 4, 5, 6, 7].map((c) => pairs.slice(c * 40, c * 40 + 40).map((p) => model.encode(p.query, p.document)));
+  const finished: { call: number; pairsScored: number }[] = [];
+  const results = await Promise.all(
+    calls.map((c, call) => queue.submit(c).then((rows) => (finished.push({ call, pairsScored: queue.counters.pairs }), rows))),
+  );
+  results.forEach((rows, c) => assert.ok(maxAbsDiff(rows.map((r) => r[0]), tiny.torch_logits.slice(c * 40, c * 40 + 40)) < 1e-4));
+  assert.deepEqual(finished.map((f) => f.call), [0, 1, 2, 3, 4, 5, 6, 7]);
+  // Rounds of whole calls: the first call is answered after its own round, not after all 320 pairs.
+  assert.ok(finished[0].pairsScored <= 80, `first call answered after ${finished[0].pairsScored} of 320 pairs`);
 });
 
 test('a cancelled call stops at a batch boundary; the others are untouched', async () => {
