@@ -21,6 +21,22 @@ test('stdio: score_pair scores single pairs and lists in input order', () => che
 test('stdio: model_info describes the model', () => checkModelInfo(conn.client));
 test('stdio: bad inputs get isError naming the limit', () => checkBadInputs(conn.client));
 
+test('stdio: the handshake is answered before the model loads; the first call waits for it', async () => {
+  // Creating an ONNX Runtime session blocks the event loop, so the load starts only once the
+  // client has finished the handshake.
+  const fresh = await connectStdio(['--model', TINY_CE]);
+  try {
+    assert.doesNotMatch(fresh.stderr(), /model loaded/);
+    const result = await call(fresh.client, 'score_pair', { query: tiny.pairs[0][0], document: tiny.pairs[0][1] });
+    assert.ok(Math.abs((result.structuredContent as { results: { logit: number }[] }).results[0].logit - tiny.torch_logits[0]) < 1e-4);
+    const stderr = fresh.stderr();
+    assert.match(stderr, /model loaded/);
+    assert.ok(stderr.indexOf('serving MCP over stdio') < stderr.indexOf('model loaded'), stderr);
+  } finally {
+    await fresh.close();
+  }
+});
+
 test('stdio: progress notifications arrive per batch', async () => {
   const documents = tiny.pairs.slice(0, 120).map(([, d]) => d);
   const updates: { progress: number; total?: number }[] = [];

@@ -15,21 +15,29 @@ import type { ServerContext } from '../mcp/server.js';
 
 /** How long a shutdown waits for calls under way before it exits anyway. */
 const DRAIN_TIMEOUT_MS = 10_000;
+/** Over stdio the model loads after the handshake, or this long after the server is up. */
+const STDIO_LOAD_FALLBACK_MS = 1000;
 
 export async function runServe(config: Config): Promise<number> {
   // A local directory with missing files fails here, before a client is told the server is up;
   // a repo id is fetched in the background while the handshake is answered.
   if (config.model !== undefined && existsSync(config.model)) resolveModelFiles(config.model, config.variant);
   const host = new EngineHost((onProgress) => prepareModel(config, onProgress), engineOptionsFrom(config), new ScoreCache(config.cacheSize));
-  const started = performance.now();
-  host.ready().then(
-    (engine) => log(`model loaded in ${Math.round(performance.now() - started)} ms: ${engine.model.files.onnxPath} (${engine.model.activation}, max_length ${engine.model.maxLength})`),
-    (err) => {
-      log(`error: ${(err as Error).message}`);
-      process.exit(1);
-    },
-  );
-  if (!config.noWatch) void host.watchModelDir().catch(() => undefined);
+  // Called once the transport is up (stdio: when the client has finished the handshake), so
+  // that the event-loop-blocking session creation never holds the handshake back. A model
+  // that fails to load ends the server with exit 1.
+  let loaded: Promise<void> | undefined;
+  const startLoading = (): Promise<void> =>
+    (loaded ??= host.start().then(
+      (engine) => {
+        log(`model loaded in ${Math.round(performance.now() - host.startedAt!)} ms: ${engine.model.files.onnxPath} (${engine.model.activation}, max_length ${engine.model.maxLength})`);
+        if (!config.noWatch) void host.watchModelDir().catch(() => undefined);
+      },
+      (err) => {
+        log(`error: ${(err as Error).message}`);
+        process.exit(1);
+      },
+    ));
   // SIGHUP reloads the model in place, as daemons reload their configuration.
   process.on('SIGHUP', () => void host.reload('SIGHUP').catch(() => undefined));
   const ctx: ServerContext = {
@@ -68,8 +76,15 @@ export async function runServe(config: Config): Promise<number> {
       sessionIdleMs: config.sessionIdleSeconds * 1000,
     });
     stopAccepting = () => running.stopListening();
+    setImmediate(() => void startLoading());
   } else {
-    await serveStdio(ctx, config.maxBodyMb * 1024 * 1024, () => void shutdown('stdin closed'));
+    await serveStdio(ctx, config.maxBodyMb * 1024 * 1024, {
+      onInitialized: () => void startLoading(),
+      // A load under way settles first, so a broken model is reported, not hidden by exit 0.
+      onEnd: () => void startLoading().then(() => shutdown('stdin closed')),
+    });
+    // A client that never completes the handshake still learns soon whether the model loads.
+    setTimeout(() => void startLoading(), STDIO_LOAD_FALLBACK_MS).unref();
   }
   return new Promise<number>(() => undefined);
 }

@@ -1,7 +1,8 @@
 /**
- * Owns the engine's lifetime. The server answers the MCP handshake at once while the model
- * is fetched (if it is named by repo id) and loaded in the background; every tool call waits
- * here for it. A reload (SIGHUP, or the model directory changing) loads the new model beside
+ * Owns the engine's lifetime. The model is fetched (if it is named by repo id) and loaded
+ * once start() is called, which the server does after the MCP handshake: creating an ONNX
+ * Runtime session blocks the event loop, so starting earlier would hold the handshake back.
+ * Every tool call waits here for the model (and starts the load if nothing has yet). A reload (SIGHUP, or the model directory changing) loads the new model beside
  * the old one and switches atomically: calls already running finish on the old engine, which
  * is released after them.
  */
@@ -17,7 +18,7 @@ import { log } from '../log.js';
 export class EngineHost {
   private engine: ScoringEngine | undefined;
   private modelOptions: ModelOptions | undefined;
-  private loading: Promise<ScoringEngine>;
+  private loading: Promise<ScoringEngine> | undefined;
   private reloads: Promise<unknown> = Promise.resolve();
   private watchers: FSWatcher[] = [];
   /** 'download' events while the model files are fetched, for callers waiting on ready(). */
@@ -25,17 +26,27 @@ export class EngineHost {
 
   constructor(
     /** Where the model comes from: resolves (downloading if needed) to a loadable directory. */
-    prepare: (onProgress: (p: ProgressEvent) => void) => Promise<ModelOptions>,
+    private readonly prepare: (onProgress: (p: ProgressEvent) => void) => Promise<ModelOptions>,
     private readonly engineOptions: EngineOptions,
     /** Shared by successive models: entries are keyed by model identity, so none is served stale. */
     readonly cache: ScoreCache = new ScoreCache(0),
-  ) {
-    this.loading = prepare((p) => this.progress.emit('download', p)).then((options) => {
-      this.modelOptions = options;
-      return this.load();
-    });
-    // A failed load is reported by whoever awaits ready(); this keeps it from being unhandled meanwhile.
-    this.loading.catch(() => undefined);
+  ) {}
+
+  /** When start() was first called (performance.now()), for the load-time log line. */
+  startedAt: number | undefined;
+
+  /** Begins fetching and loading the model, once; later calls return the same load. */
+  start(): Promise<ScoringEngine> {
+    if (!this.loading) {
+      this.startedAt = performance.now();
+      this.loading = this.prepare((p) => this.progress.emit('download', p)).then((options) => {
+        this.modelOptions = options;
+        return this.load();
+      });
+      // A failed load is reported by whoever awaits ready(); this keeps it from being unhandled meanwhile.
+      this.loading.catch(() => undefined);
+    }
+    return this.loading;
   }
 
   private async load(): Promise<ScoringEngine> {
@@ -46,7 +57,7 @@ export class EngineHost {
 
   /** The engine, once its model has loaded. */
   ready(): Promise<ScoringEngine> {
-    return this.loading;
+    return this.start();
   }
 
   get loaded(): boolean {
@@ -59,7 +70,7 @@ export class EngineHost {
    */
   reload(reason: string): Promise<ScoringEngine> {
     const next = this.reloads.then(async () => {
-      const old = await this.loading;
+      const old = await this.start();
       const started = performance.now();
       const engine = await this.load();
       this.loading = Promise.resolve(engine);
@@ -73,7 +84,7 @@ export class EngineHost {
 
   /** Reloads when files in the model's directory change, once writes have been quiet for `quietMs`. */
   async watchModelDir(quietMs = 1000): Promise<void> {
-    const engine = await this.loading;
+    const engine = await this.start();
     const dir = engine.model.files.dir;
     let timer: NodeJS.Timeout | undefined;
     const changed = () => {

@@ -3,9 +3,17 @@ import { createRerankServer, type ServerContext } from '../mcp/server.js';
 import { log } from '../log.js';
 import { guardLines } from './stdin-line-guard.js';
 
-/** Serves MCP over stdin/stdout; `onEnd` runs when the client closes stdin. */
-export async function serveStdio(ctx: ServerContext, maxLineBytes: number, onEnd: () => void): Promise<void> {
+export interface StdioEvents {
+  /** The client has completed the MCP handshake (`notifications/initialized`). */
+  onInitialized: () => void;
+  /** The client closed stdin. */
+  onEnd: () => void;
+}
+
+/** Serves MCP over stdin/stdout. */
+export async function serveStdio(ctx: ServerContext, maxLineBytes: number, { onInitialized, onEnd }: StdioEvents): Promise<void> {
   const server = createRerankServer(ctx);
+  server.server.oninitialized = onInitialized;
   const input = guardLines(process.stdin, maxLineBytes, (line) => {
     const limit = `${Math.round(maxLineBytes / 1024 / 1024)} MiB`;
     const message = `request of ${(line.bytes / 1024 / 1024).toFixed(1)} MiB refused: messages are limited to ${limit} (--max-body-mb)`;
@@ -19,16 +27,10 @@ export async function serveStdio(ctx: ServerContext, maxLineBytes: number, onEnd
   // The guard already bounds each line; the SDK's own bound must not be the one that trips.
   const transport = new StdioServerTransport(input, process.stdout, { maxBufferSize: maxLineBytes * 2 });
   server.server.onerror = (err) => log(`protocol error: ${err.message}`);
-  // A client that goes away closes our stdin; nothing else will end the process. A model
-  // load still under way settles first, so a broken model is reported, not hidden by exit 0.
+  // A client that goes away closes our stdin; nothing else will end the process.
   input.on('end', () => {
-    void ctx.host
-      .ready()
-      .catch(() => undefined)
-      .then(() => {
-        log('stdin closed');
-        onEnd();
-      });
+    log('stdin closed');
+    onEnd();
   });
   await server.connect(transport);
   log('serving MCP over stdio');
