@@ -70,6 +70,24 @@ export interface ConnectionInfo {
 const BUSY_TIMEOUT_MS = 10_000;
 const DAY_MS = 86_400_000;
 
+/**
+ * Runs `step` until it stops failing with SQLITE_BUSY, for up to the busy timeout. SQLite skips
+ * the busy handler when waiting could deadlock (two connections switching a new file to WAL at
+ * once: one gets SQLITE_BUSY at once), so the timeout alone does not cover a concurrent first open.
+ */
+function retryWhileBusy<T>(step: () => T): T {
+  const deadline = Date.now() + BUSY_TIMEOUT_MS;
+  for (;;) {
+    try {
+      return step();
+    } catch (err) {
+      if ((err as { code?: string }).code !== 'SQLITE_BUSY' || Date.now() >= deadline) throw err;
+      // open() is synchronous; a short blocking pause lets the other connection finish.
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 10 + Math.random() * 40);
+    }
+  }
+}
+
 /** One feedback_events row, as both record() and labelRerank() write it. */
 interface EventRow {
   query: string;
@@ -131,7 +149,7 @@ export class FeedbackStore {
     // The busy timeout is set before anything else, so even switching to WAL waits for other processes.
     const db = new Database(path, { timeout: BUSY_TIMEOUT_MS });
     try {
-      db.pragma('journal_mode = WAL');
+      retryWhileBusy(() => db.pragma('journal_mode = WAL'));
       db.pragma('synchronous = FULL');
       db.pragma('foreign_keys = ON');
       const found = schemaVersion(db);
