@@ -26,12 +26,12 @@ test('stdio: the handshake is answered before the model loads; the first call wa
   // client has finished the handshake.
   const fresh = await connectStdio(['--model', TINY_CE]);
   try {
-    assert.doesNotMatch(fresh.stderr(), /model loaded/);
+    assert.doesNotMatch(fresh.stderr(), /loading the model/);
     const result = await call(fresh.client, 'score_pair', { query: tiny.pairs[0][0], document: tiny.pairs[0][1] });
     assert.ok(Math.abs((result.structuredContent as { results: { logit: number }[] }).results[0].logit - tiny.torch_logits[0]) < 1e-4);
     const stderr = fresh.stderr();
     assert.match(stderr, /model loaded/);
-    assert.ok(stderr.indexOf('serving MCP over stdio') < stderr.indexOf('model loaded'), stderr);
+    assert.ok(stderr.indexOf('serving MCP over stdio') < stderr.indexOf('loading the model'), stderr);
   } finally {
     await fresh.close();
   }

@@ -11,6 +11,7 @@ import { engineOptionsFrom, prepareModel } from './load-engine.js';
 import { FeedbackService } from '../feedback/feedback-service.js';
 import { resolveDbPath } from '../feedback/db-path.js';
 import { InFlight } from '../mcp/in-flight.js';
+import { DEFAULT_MODEL } from '../hub/resolve-model.js';
 import type { ServerContext } from '../mcp/server.js';
 
 /** How long a shutdown waits for calls under way before it exits anyway. */
@@ -27,8 +28,9 @@ export async function runServe(config: Config): Promise<number> {
   // that the event-loop-blocking session creation never holds the handshake back. A model
   // that fails to load ends the server with exit 1.
   let loaded: Promise<void> | undefined;
-  const startLoading = (): Promise<void> =>
-    (loaded ??= host.start().then(
+  const startLoading = (): Promise<void> => {
+    if (!loaded) log(`loading the model ${config.model ?? DEFAULT_MODEL}`);
+    return (loaded ??= host.start().then(
       (engine) => {
         log(`model loaded in ${Math.round(performance.now() - host.startedAt!)} ms: ${engine.model.files.onnxPath} (${engine.model.activation}, max_length ${engine.model.maxLength})`);
         if (!config.noWatch) void host.watchModelDir().catch(() => undefined);
@@ -38,6 +40,7 @@ export async function runServe(config: Config): Promise<number> {
         process.exit(1);
       },
     ));
+  };
   // SIGHUP reloads the model in place, as daemons reload their configuration.
   process.on('SIGHUP', () => void host.reload('SIGHUP').catch(() => undefined));
   const ctx: ServerContext = {
