@@ -14,6 +14,8 @@ import { parseArgs } from 'node:util';
 import * as ort from 'onnxruntime-node';
 import { resolveModelFiles, readJsonFile } from '../src/model/model-dir.js';
 import { PairTokenizer } from '../src/tokenizer/pair-tokenizer.js';
+import { resolveMaxLength } from '../src/model/cross-encoder.js';
+import { batchFeeds } from '../src/model/onnx-session.js';
 import { planBatches } from '../src/engine/batch-plan.js';
 import { DEFAULT_ENGINE_OPTIONS } from '../src/engine/scoring-engine.js';
 import { callFor, ensureModel, readTriplets } from './bench/workload.js';
@@ -39,6 +41,7 @@ const threads = Number(opts.threads);
 
 const files = resolveModelFiles(MODEL, variant);
 const config = readJsonFile(files.configPath) as { hidden_size: number; intermediate_size: number; num_hidden_layers: number };
+const maxLength = resolveMaxLength(config, files.tokenizerConfigPath ? readJsonFile(files.tokenizerConfigPath) : {});
 const tokenizer = PairTokenizer.fromFiles(files.tokenizerPath, files.tokenizerConfigPath);
 const triplets = readTriplets(join(FIXTURES, 'agro', 'triplets.jsonl'));
 const calls = Array.from({ length: Math.min(Number(opts.calls), triplets.length) }, (_, i) => callFor(triplets, i));
@@ -54,30 +57,13 @@ const session = await ort.InferenceSession.create(files.onnxPath, {
   profileFilePrefix: join(profileDir, 'ort'),
 });
 
-function feeds(batch: { inputIds: number[]; typeIds: number[] }[]): Record<string, ort.Tensor> {
-  const width = Math.max(...batch.map((p) => p.inputIds.length));
-  const ids = new BigInt64Array(batch.length * width);
-  const types = new BigInt64Array(batch.length * width);
-  const mask = new BigInt64Array(batch.length * width);
-  batch.forEach((p, row) =>
-    p.inputIds.forEach((id, k) => {
-      ids[row * width + k] = BigInt(id);
-      types[row * width + k] = BigInt(p.typeIds[k]);
-      mask[row * width + k] = 1n;
-    }),
-  );
-  const dims = [batch.length, width];
-  const all: Record<string, ort.Tensor> = { input_ids: new ort.Tensor('int64', ids, dims), attention_mask: new ort.Tensor('int64', mask, dims), token_type_ids: new ort.Tensor('int64', types, dims) };
-  return Object.fromEntries(session.inputNames.map((name) => [name, all[name]]));
-}
-
 const { hidden_size: h, intermediate_size: inner, num_hidden_layers: layers } = config;
 let matmulFlop = 0;
 const start = performance.now();
 for (const call of calls) {
-  const pairs = call.documents.map((doc) => tokenizer.encodePair(call.query, doc, 512)).map((p) => ({ ...p, length: p.inputIds.length }));
+  const pairs = call.documents.map((doc) => tokenizer.encodePair(call.query, doc, maxLength)).map((p) => ({ ...p, length: p.inputIds.length }));
   for (const batch of planBatches(pairs, DEFAULT_ENGINE_OPTIONS.maxBatchTokens)) {
-    await session.run(feeds(batch));
+    await session.run(batchFeeds(batch, session.inputNames.includes('token_type_ids')));
     const width = batch[batch.length - 1].length;
     const tokens = batch.length * width; // padded: the kernels compute every position
     // Q, K, V, output projection and the two feed-forward layers, then scores and context.

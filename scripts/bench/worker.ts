@@ -16,6 +16,7 @@ type ModelDirModule = typeof import('../../src/model/model-dir.js');
 type PairTokenizerModule = typeof import('../../src/tokenizer/pair-tokenizer.js');
 type CrossEncoderModule = typeof import('../../src/model/cross-encoder.js');
 type ScoringEngineModule = typeof import('../../src/engine/scoring-engine.js');
+type OnnxSessionModule = typeof import('../../src/model/onnx-session.js');
 
 interface BenchSystem {
   /** Reranks one call; returns one logit per document, in input order. */
@@ -24,17 +25,6 @@ interface BenchSystem {
   helperPids(): number[];
   close(): Promise<Partial<Extract<WorkerMessage, { type: 'stats' }>>>;
   detail(): Record<string, unknown>;
-}
-
-function maxLengthOf(files: { configPath: string; tokenizerConfigPath: string | null }, readJson: (p: string) => Record<string, unknown>): number {
-  // The same rule as CrossEncoder.load: tokenizer_config's model_max_length, capped by the
-  // position embeddings, 512 when neither says.
-  const config = readJson(files.configPath);
-  const tokenizerConfig = files.tokenizerConfigPath ? readJson(files.tokenizerConfigPath) : {};
-  const positions = typeof config.max_position_embeddings === 'number' ? config.max_position_embeddings : Infinity;
-  const declared = typeof tokenizerConfig.model_max_length === 'number' ? tokenizerConfig.model_max_length : Infinity;
-  const maxLength = Math.min(positions, declared);
-  return Number.isFinite(maxLength) ? maxLength : 512;
 }
 
 /** One number per pair, as the server computes it: the logit, or label 1 minus label 0 for two labels. */
@@ -51,6 +41,8 @@ class RawOrt implements BenchSystem {
   private readonly sessions = new Map<boolean, ort.InferenceSession>();
   private constructor(
     private readonly tokenizer: InstanceType<PairTokenizerModule['PairTokenizer']>,
+    /** The server's padding of a batch into graph inputs. */
+    private readonly batchFeeds: OnnxSessionModule['batchFeeds'],
     private readonly maxLength: number,
     private readonly onnxPath: string,
     private readonly threads: number,
@@ -59,9 +51,13 @@ class RawOrt implements BenchSystem {
   static async load(init: InitMessage): Promise<RawOrt> {
     const { resolveModelFiles, readJsonFile } = (await distModule('model/model-dir.js')) as ModelDirModule;
     const { PairTokenizer } = (await distModule('tokenizer/pair-tokenizer.js')) as PairTokenizerModule;
+    const { resolveMaxLength } = (await distModule('model/cross-encoder.js')) as CrossEncoderModule;
+    const { batchFeeds } = (await distModule('model/onnx-session.js')) as OnnxSessionModule;
     const files = resolveModelFiles(init.modelDir, init.variant);
     const tokenizer = PairTokenizer.fromFiles(files.tokenizerPath, files.tokenizerConfigPath);
-    const raw = new RawOrt(tokenizer, maxLengthOf(files, readJsonFile), files.onnxPath, init.threads);
+    // The same maximum length as CrossEncoder.load.
+    const maxLength = resolveMaxLength(readJsonFile(files.configPath), files.tokenizerConfigPath ? readJsonFile(files.tokenizerConfigPath) : {});
+    const raw = new RawOrt(tokenizer, batchFeeds, maxLength, files.onnxPath, init.threads);
     if (init.plan) raw.plan = init.plan;
     await raw.session();
     return raw;
@@ -99,33 +95,15 @@ class RawOrt implements BenchSystem {
 
   async score(call: Call): Promise<number[]> {
     const items = call.documents.map((document, index) => {
-      const encoded = this.tokenizer.encodePair(call.query, document, this.maxLength);
-      return { index, ids: encoded.inputIds, types: encoded.typeIds, length: encoded.inputIds.length };
+      const pair = this.tokenizer.encodePair(call.query, document, this.maxLength);
+      return { index, pair, length: pair.inputIds.length };
     });
     items.sort((a, b) => a.length - b.length);
     const logits = new Array<number>(call.documents.length);
     const session = await this.session();
     const withTypes = session.inputNames.includes('token_type_ids');
     for (const batch of this.batches(items)) {
-      const width = batch[batch.length - 1].length;
-      const size = batch.length * width;
-      const ids = new BigInt64Array(size);
-      const mask = new BigInt64Array(size);
-      const types = new BigInt64Array(size);
-      batch.forEach((item, row) => {
-        const offset = row * width;
-        for (let i = 0; i < item.length; i++) {
-          ids[offset + i] = BigInt(item.ids[i]);
-          mask[offset + i] = 1n;
-          types[offset + i] = BigInt(item.types[i]);
-        }
-      });
-      const dims = [batch.length, width];
-      const feeds: Record<string, ort.Tensor> = {
-        input_ids: new ort.Tensor('int64', ids, dims),
-        attention_mask: new ort.Tensor('int64', mask, dims),
-      };
-      if (withTypes) feeds.token_type_ids = new ort.Tensor('int64', types, dims);
+      const feeds = this.batchFeeds(batch.map((item) => item.pair), withTypes);
       const out = (await session.run(feeds)).logits;
       const labels = Number(out.dims[1]);
       batch.forEach((item, row) => (logits[item.index] = rowLogit(out.data as Float32Array, row, labels)));

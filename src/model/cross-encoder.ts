@@ -111,7 +111,8 @@ export class CrossEncoder {
   }
 }
 
-function resolveMaxLength(config: Record<string, unknown>, tokenizerConfig: Record<string, unknown>, requested?: number): number {
+/** tokenizer_config's model_max_length capped by the position embeddings (512 when neither says); `requested` can only lower it. */
+export function resolveMaxLength(config: Record<string, unknown>, tokenizerConfig: Record<string, unknown>, requested?: number): number {
   const positions = typeof config.max_position_embeddings === 'number' ? config.max_position_embeddings : Infinity;
   const declared = typeof tokenizerConfig.model_max_length === 'number' ? tokenizerConfig.model_max_length : Infinity;
   let maxLength = Math.min(positions, declared);

@@ -57,25 +57,7 @@ export class CrossEncoderSession {
 
   /** Logits for a batch, padded to its longest pair; rows in input order. */
   async run(batch: readonly EncodedPair[]): Promise<{ logits: Float32Array; labels: number }> {
-    const width = batch.reduce((m, p) => Math.max(m, p.inputIds.length), 0);
-    const size = batch.length * width;
-    const ids = new BigInt64Array(size);
-    const mask = new BigInt64Array(size);
-    const types = this.hasTokenTypeIds ? new BigInt64Array(size) : null;
-    batch.forEach((pair, row) => {
-      const offset = row * width;
-      for (let i = 0; i < pair.inputIds.length; i++) {
-        ids[offset + i] = BigInt(pair.inputIds[i]);
-        mask[offset + i] = 1n;
-        if (types) types[offset + i] = BigInt(pair.typeIds[i]);
-      }
-    });
-    const dims = [batch.length, width];
-    const feeds: Record<string, ort.Tensor> = {
-      input_ids: new ort.Tensor('int64', ids, dims),
-      attention_mask: new ort.Tensor('int64', mask, dims),
-    };
-    if (types) feeds.token_type_ids = new ort.Tensor('int64', types, dims);
+    const feeds = batchFeeds(batch, this.hasTokenTypeIds);
     const out = await this.session.run(feeds);
     const logits = out.logits;
     if (logits.dims.length !== 2 || logits.dims[0] !== batch.length || logits.type !== 'float32') {
@@ -87,6 +69,30 @@ export class CrossEncoderSession {
   release(): Promise<void> {
     return this.session.release();
   }
+}
+
+/** The graph inputs for a batch: every pair padded with zeros to the batch's longest, mask 1 on real tokens. */
+export function batchFeeds(batch: readonly EncodedPair[], withTokenTypes: boolean): Record<string, ort.Tensor> {
+  const width = batch.reduce((m, p) => Math.max(m, p.inputIds.length), 0);
+  const size = batch.length * width;
+  const ids = new BigInt64Array(size);
+  const mask = new BigInt64Array(size);
+  const types = withTokenTypes ? new BigInt64Array(size) : null;
+  batch.forEach((pair, row) => {
+    const offset = row * width;
+    for (let i = 0; i < pair.inputIds.length; i++) {
+      ids[offset + i] = BigInt(pair.inputIds[i]);
+      mask[offset + i] = 1n;
+      if (types) types[offset + i] = BigInt(pair.typeIds[i]);
+    }
+  });
+  const dims = [batch.length, width];
+  const feeds: Record<string, ort.Tensor> = {
+    input_ids: new ort.Tensor('int64', ids, dims),
+    attention_mask: new ort.Tensor('int64', mask, dims),
+  };
+  if (types) feeds.token_type_ids = new ort.Tensor('int64', types, dims);
+  return feeds;
 }
 
 export const onnxRuntimeVersion: string = ort.env.versions?.node ?? 'unknown';
