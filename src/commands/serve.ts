@@ -12,6 +12,7 @@ import { FeedbackService } from '../feedback/feedback-service.js';
 import { resolveDbPath } from '../feedback/db-path.js';
 import { InFlight } from '../mcp/in-flight.js';
 import { DEFAULT_MODEL } from '../hub/resolve-model.js';
+import type { ProgressEvent } from '../hub/progress.js';
 import type { ServerContext } from '../mcp/server.js';
 
 /** How long a shutdown waits for calls under way before it exits anyway. */
@@ -23,16 +24,18 @@ export async function runServe(config: Config): Promise<number> {
   // A local directory with missing files fails here, before a client is told the server is up;
   // a repo id is fetched in the background while the handshake is answered.
   if (config.model !== undefined && existsSync(config.model)) resolveModelFiles(config.model, config.variant);
-  const host = new EngineHost((onProgress) => prepareModel(config, onProgress), engineOptionsFrom(config), new ScoreCache(config.cacheSize));
+  const prepare = (onProgress: (p: ProgressEvent) => void) => {
+    log(`loading the model ${config.model ?? DEFAULT_MODEL}`);
+    return prepareModel(config, onProgress);
+  };
+  const host = new EngineHost(prepare, engineOptionsFrom(config), new ScoreCache(config.cacheSize));
   // Called once the transport is up (stdio: when the client has finished the handshake), so
   // that the event-loop-blocking session creation never holds the handshake back. A model
   // that fails to load ends the server with exit 1.
   let loaded: Promise<void> | undefined;
-  const startLoading = (): Promise<void> => {
-    if (!loaded) log(`loading the model ${config.model ?? DEFAULT_MODEL}`);
-    return (loaded ??= host.start().then(
-      (engine) => {
-        log(`model loaded in ${Math.round(performance.now() - host.startedAt!)} ms: ${engine.model.files.onnxPath} (${engine.model.activation}, max_length ${engine.model.maxLength})`);
+  const startLoading = (): Promise<void> =>
+    (loaded ??= host.start().then(
+      () => {
         if (!config.noWatch) void host.watchModelDir().catch(() => undefined);
       },
       (err) => {
@@ -40,7 +43,6 @@ export async function runServe(config: Config): Promise<number> {
         process.exit(1);
       },
     ));
-  };
   // SIGHUP reloads the model in place, as daemons reload their configuration.
   process.on('SIGHUP', () => void host.reload('SIGHUP').catch(() => undefined));
   const ctx: ServerContext = {

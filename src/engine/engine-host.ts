@@ -2,8 +2,9 @@
  * Owns the engine's lifetime. The model is fetched (if it is named by repo id) and loaded
  * once start() is called, which the server does after the MCP handshake: creating an ONNX
  * Runtime session blocks the event loop, so starting earlier would hold the handshake back.
- * Every tool call waits here for the model (and starts the load if nothing has yet). A reload (SIGHUP, or the model directory changing) loads the new model beside
- * the old one and switches atomically: calls already running finish on the old engine, which
+ * Every tool call waits here for the model (and starts the load if nothing has yet). A
+ * reload (SIGHUP, or the model directory changing) loads the new model beside the old one
+ * and switches atomically: calls already running finish on the old engine, which
  * is released after them.
  */
 import { EventEmitter } from 'node:events';
@@ -32,16 +33,16 @@ export class EngineHost {
     readonly cache: ScoreCache = new ScoreCache(0),
   ) {}
 
-  /** When start() was first called (performance.now()), for the load-time log line. */
-  startedAt: number | undefined;
-
   /** Begins fetching and loading the model, once; later calls return the same load. */
   start(): Promise<ScoringEngine> {
     if (!this.loading) {
-      this.startedAt = performance.now();
-      this.loading = this.prepare((p) => this.progress.emit('download', p)).then((options) => {
+      const started = performance.now();
+      this.loading = this.prepare((p) => this.progress.emit('download', p)).then(async (options) => {
         this.modelOptions = options;
-        return this.load();
+        const engine = await this.load();
+        const { model } = engine;
+        log(`model loaded in ${Math.round(performance.now() - started)} ms: ${model.files.onnxPath} (${model.activation}, max_length ${model.maxLength})`);
+        return engine;
       });
       // A failed load is reported by whoever awaits ready(); this keeps it from being unhandled meanwhile.
       this.loading.catch(() => undefined);

@@ -146,7 +146,8 @@ export class FeedbackStore {
   /** Opens (creating the file and its directory if needed) and migrates the schema forward. */
   static open(path: string, options: OpenOptions = {}): FeedbackStore {
     mkdirSync(dirname(path), { recursive: true });
-    // The busy timeout is set before anything else, so even switching to WAL waits for other processes.
+    // The busy timeout is set before anything else, so every statement waits for other processes;
+    // the WAL switch also retries where SQLite refuses to wait.
     const db = new Database(path, { timeout: BUSY_TIMEOUT_MS });
     try {
       retryWhileBusy(() => db.pragma('journal_mode = WAL'));
