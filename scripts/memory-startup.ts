@@ -4,7 +4,6 @@
  * whether peak memory stays put when a call grows from 100 to 1000 documents of 512 tokens.
  * Run: `npm run build && node --import tsx scripts/memory-startup.ts [--variant int8]`.
  */
-import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -12,6 +11,7 @@ import { parseArgs } from 'node:util';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { ensureModel, readTriplets } from './bench/workload.js';
+import { procStatusMb } from './bench/procfs.js';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const FIXTURES = resolve(ROOT, '..', 'shared', 'fixtures');
@@ -22,7 +22,6 @@ ensureModel(join(FIXTURES, 'models', 'minilm-l6-ternary'), MODEL);
 const texts = readTriplets(join(FIXTURES, 'agro', 'triplets.jsonl')).flatMap((t) => [t.positive_text, ...t.negative_texts]);
 // Each document is several passages glued together: well over 512 tokens, so every pair is cut to the maximum.
 const longDocument = (i: number) => Array.from({ length: 6 }, (_, k) => texts[(i * 7 + k) % texts.length]).join('\n') + ` (${i})`;
-const hwmMb = (pid: number) => Number(/VmHWM:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) / 1024;
 
 async function start() {
   const transport = new StdioClientTransport({
@@ -44,11 +43,11 @@ const query = 'where is the hybrid search implementation that combines BM25 and 
 const rows: string[] = [];
 for (const n of [100, 1000]) {
   const { client, pid, handshakeMs, firstCallMs } = await start();
-  const before = hwmMb(pid);
+  const before = procStatusMb(pid, 'VmHWM');
   const t = performance.now();
   await client.callTool({ name: 'rerank', arguments: { query, documents: Array.from({ length: n }, (_, i) => longDocument(i)), return_documents: false } }, undefined, { timeout: 1_800_000 });
   const seconds = (performance.now() - t) / 1000;
-  rows.push(`| ${n} | ${handshakeMs.toFixed(0)} | ${firstCallMs.toFixed(0)} | ${before.toFixed(0)} | ${hwmMb(pid).toFixed(0)} | ${(n / seconds).toFixed(1)} |`);
+  rows.push(`| ${n} | ${handshakeMs.toFixed(0)} | ${firstCallMs.toFixed(0)} | ${before.toFixed(0)} | ${procStatusMb(pid, 'VmHWM').toFixed(0)} | ${(n / seconds).toFixed(1)} |`);
   await client.close();
 }
 console.log(`model ${MODEL} (${values.variant}), documents of >512 tokens (every pair cut to 512), default --max-batch-tokens\n`);
