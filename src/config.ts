@@ -23,6 +23,9 @@ export interface Config {
   token: string | undefined;
   maxBodyMb: number;
   sessionIdleSeconds: number;
+  maxSessions: number;
+  allowedHosts: string | undefined;
+  rerankLogMaxMb: number;
   printConfig: boolean;
   input: string | undefined;
   db: string | undefined;
@@ -64,8 +67,12 @@ export const OPTIONS: readonly OptionSpec[] = [
   { key: 'db', flag: 'db', env: 'RERANK_FEEDBACK_DB', kind: 'string', only: ['serve'], help: 'feedback database (default: the user data dir, e.g. ~/.local/share/rerank-mcp/feedback.db)' },
   { key: 'rerankLogMaxCalls', flag: 'rerank-log-max-calls', env: 'RERANK_LOG_MAX_CALLS', kind: 'int', default: 10000, only: ['serve'], help: 'rerank calls kept for labeling by rerank_id (0: no log, no rerank_id)' },
   { key: 'rerankLogMaxDays', flag: 'rerank-log-max-days', env: 'RERANK_LOG_MAX_DAYS', kind: 'int', default: 30, only: ['serve'], help: 'days a logged rerank call stays labelable' },
-  { key: 'maxBodyMb', flag: 'max-body-mb', env: 'RERANK_MAX_BODY_MB', kind: 'int', default: 32, only: ['serve'], help: 'largest request in MiB: an HTTP body (larger ones get 413) or a stdio message (larger ones are refused with an error)' },
+  // Bounds and privacy of a shared server (HTTP sessions, hosts, the rerank log's size).
+  { key: 'rerankLogMaxMb', flag: 'rerank-log-max-mb', env: 'RERANK_LOG_MAX_MB', kind: 'int', default: 100, only: ['serve'], help: 'MiB of query and candidate text the rerank log keeps, the oldest calls going first (0: no log)' },
+  { key: 'maxBodyMb', flag: 'max-body-mb', env: 'RERANK_MAX_BODY_MB', kind: 'int', default: 128, only: ['serve'], help: 'largest request in MiB: an HTTP body (larger ones get 413) or a stdio message (larger ones are refused with an error); the default fits the largest call the tools accept in ASCII text' },
   { key: 'sessionIdleSeconds', flag: 'session-idle-seconds', env: 'RERANK_SESSION_IDLE_SECONDS', kind: 'int', default: 1800, only: ['serve'], help: 'close an HTTP session after this long without a request' },
+  { key: 'maxSessions', flag: 'max-sessions', env: 'RERANK_MAX_SESSIONS', kind: 'int', default: 100, only: ['serve'], help: 'HTTP sessions open at once; one more initialize gets 503 with Retry-After' },
+  { key: 'allowedHosts', flag: 'allowed-hosts', env: 'RERANK_ALLOWED_HOSTS', kind: 'string', only: ['serve'], help: 'comma-separated host names (with or without :port) clients may use in Host and Origin, besides loopback and the bind address' },
   { key: 'printConfig', flag: 'print-config', kind: 'boolean', default: false, help: 'print the effective configuration (secrets masked) and exit' },
   { key: 'input', flag: 'input', kind: 'string', only: ['score', 'tokenize'], help: 'JSON Lines file of {"query","document"} (default: stdin)' },
   { key: 'batchSize', flag: 'batch-size', kind: 'int', default: 16, only: ['score'], help: "pairs per batch in input order, as sentence-transformers' predict batches (0: length-sorted batches under --max-batch-tokens)" },
@@ -104,7 +111,8 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv, com
       strict: true,
     }));
   } catch (err) {
-    throw new ConfigError(`${(err as Error).message} (see rerank-mcp ${command} --help)`);
+    // parseArgs explains some errors over several lines; users get one.
+    throw new ConfigError(`${(err as Error).message.trim().replace(/\s*\n\s*/g, ' ')} (see rerank-mcp ${command} --help)`);
   }
   const config: Record<string, unknown> = {};
   for (const spec of OPTIONS) {
@@ -117,7 +125,35 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv, com
   const result = config as unknown as Config;
   if (result.maxBatchTokens < 1) throw new ConfigError('--max-batch-tokens must be at least 1');
   if (result.threads !== undefined && result.threads < 1) throw new ConfigError('--threads must be at least 1');
+  validateServeLimits(result);
   return result;
+}
+
+/** Values that would leave the server up but unusable are refused before it starts. */
+function validateServeLimits(c: Config): void {
+  const atLeast = (value: number, min: number, flag: string, why: string) => {
+    if (value < min) throw new ConfigError(`--${flag} must be at least ${min} (${why}), got ${value}`);
+  };
+  if (c.port > 65535) throw new ConfigError(`--port must be from 0 to 65535 (0 picks a free port), got ${c.port}`);
+  atLeast(c.maxBodyMb, 1, 'max-body-mb', 'a smaller limit refuses every request');
+  atLeast(c.sessionIdleSeconds, 1, 'session-idle-seconds', '0 would close every HTTP session at once');
+  atLeast(c.maxSessions, 1, 'max-sessions', '0 would refuse every client');
+  if (c.host.trim() === '') throw new ConfigError('--host must not be empty (use 127.0.0.1, or 0.0.0.0 with a token)');
+  if (c.allowedHosts !== undefined) allowedHostList(c.allowedHosts);
+}
+
+/** RERANK_ALLOWED_HOSTS as host names, lower case, ports dropped ("box.lan:8765" → "box.lan"). */
+export function allowedHostList(value: string | undefined): string[] {
+  if (value === undefined) return [];
+  return value
+    .split(',')
+    .map((h) => h.trim().toLowerCase())
+    .filter((h) => h !== '')
+    .map((h) => {
+      const match = /^(\[[0-9a-f:.]+\]|[a-z0-9._-]+)(?::\d{1,5})?$/.exec(h);
+      if (!match) throw new ConfigError(`--allowed-hosts: "${h}" is not a host name (expected e.g. box.lan, box.lan:8765 or [fd00::1])`);
+      return match[1];
+    });
 }
 
 const SECRET_KEYS: readonly (keyof Config)[] = ['token'];

@@ -107,3 +107,24 @@ test('--help lists every option of the command', async () => {
   const serve = await runCli(['--help']);
   for (const flag of ['--http', '--port', '--host', 'RERANK_MCP_TOKEN', 'tokenize']) assert.ok(serve.stdout.includes(flag), flag);
 });
+
+test('serve: values that would leave the server unusable are refused at start, in one line', async () => {
+  const cases: [string[], NodeJS.ProcessEnv, RegExp][] = [
+    [['--session-idle-seconds', '0'], {}, /--session-idle-seconds must be at least 1/],
+    [['--max-body-mb', '0'], {}, /--max-body-mb must be at least 1/],
+    [['--http', '--port', '99999'], {}, /--port must be from 0 to 65535/],
+    [['--max-sessions', '0'], {}, /--max-sessions must be at least 1/],
+    [[], { RERANK_MAX_SESSIONS: '0' }, /--max-sessions must be at least 1/],
+    [['--max-sessions=-3'], {}, /--max-sessions: expected a whole number, got "-3"/],
+    [['--max-sessions', '-3'], {}, /--max-sessions' argument is ambiguous/],
+    [['--allowed-hosts', 'good.test,bad host'], {}, /--allowed-hosts: "bad host" is not a host name/],
+    [['--rerank-log-max-mb', 'lots'], {}, /--rerank-log-max-mb: expected a whole number/],
+  ];
+  for (const [args, env, pattern] of cases) {
+    const res = await runCli(['serve', '--model', TINY_CE, ...args], { env, timeoutMs: 20_000 });
+    assert.equal(res.code, 2, `${args.join(' ')}: ${res.stderr}`);
+    const lines = res.stderr.trim().split('\n');
+    assert.equal(lines.length, 1, res.stderr);
+    assert.match(lines[0], pattern);
+  }
+});

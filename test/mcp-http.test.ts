@@ -2,14 +2,20 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { request } from 'node:http';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { TINY_CE } from './helpers/fixtures.js';
+import { readDirFiles, singleCommitRepo, startFakeHub } from './helpers/fake-hub.js';
 import { connectHttp, startHttpServer, type HttpServerProcess } from './helpers/mcp.js';
 import { runCli } from './helpers/run-cli.js';
 import { checkBadInputs, checkModelInfo, checkRerank, checkScorePair, checkToolList } from './helpers/tool-checks.js';
 
 const INIT = { jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'raw', version: '0' } } };
 
-function raw(url: string, options: { method?: string; headers?: Record<string, string>; body?: unknown; path?: string }): Promise<{ status: number; body: string }> {
+type RawResponse = { status: number; body: string; headers: Record<string, string | string[] | undefined> };
+
+function raw(url: string, options: { method?: string; headers?: Record<string, string>; body?: unknown; path?: string }): Promise<RawResponse> {
   const target = new URL(url);
   return new Promise((resolve, reject) => {
     const req = request(
@@ -23,7 +29,7 @@ function raw(url: string, options: { method?: string; headers?: Record<string, s
       (res) => {
         let body = '';
         res.on('data', (d) => (body += d));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body, headers: res.headers }));
       },
     );
     req.on('error', reject);
@@ -111,4 +117,150 @@ test('http: refuses to bind a non-loopback address without a token', async () =>
 test('http: SIGTERM stops the server with exit code 0', async () => {
   const s = await startHttpServer(['--model', TINY_CE]);
   assert.equal(await s.stop(), 0);
+});
+
+/** Opens a raw session (initialize only) and returns its id. */
+async function openSession(url: string, headers: Record<string, string> = {}): Promise<string> {
+  const res = await raw(url, { headers, body: INIT });
+  assert.equal(res.status, 200, res.body);
+  return res.headers['mcp-session-id'] as string;
+}
+
+function checkRefusedSession(res: RawResponse, max: number): void {
+  assert.equal(res.status, 503, res.body);
+  assert.match(String(res.headers['retry-after']), /^\d+$/);
+  assert.ok(Number(res.headers['retry-after']) >= 1);
+  const body = JSON.parse(res.body);
+  assert.equal(body.jsonrpc, '2.0');
+  assert.equal(body.id, INIT.id);
+  assert.match(body.error.message, new RegExp(`${max} are open \\(--max-sessions\\)`));
+}
+
+test('http: --max-sessions 3: a 4th initialize gets 503 with Retry-After, a closed session frees its slot', async () => {
+  const s = await startHttpServer(['--model', TINY_CE, '--max-sessions', '3']);
+  try {
+    const ids = [await openSession(s.url), await openSession(s.url), await openSession(s.url)];
+    checkRefusedSession(await raw(s.url, { body: INIT }), 3);
+    // the open sessions still work
+    const list = await raw(s.url, { headers: { 'mcp-session-id': ids[0], 'mcp-protocol-version': '2025-06-18' }, body: { jsonrpc: '2.0', id: 2, method: 'tools/list' } });
+    assert.equal(list.status, 200);
+    const closed = await raw(s.url, { method: 'DELETE', headers: { 'mcp-session-id': ids[1], 'mcp-protocol-version': '2025-06-18' } });
+    assert.equal(closed.status, 200);
+    await openSession(s.url);
+  } finally {
+    await s.stop();
+  }
+});
+
+test('http: the default allows 100 sessions and refuses the 101st', async () => {
+  const s = await startHttpServer(['--model', TINY_CE]);
+  try {
+    for (let i = 0; i < 100; i++) await openSession(s.url);
+    checkRefusedSession(await raw(s.url, { body: INIT }), 100);
+  } finally {
+    await s.stop();
+  }
+});
+
+test('http: an idle session is reaped while another session has a call in flight', async () => {
+  // The model download stalls, so a call waits in flight for as long as the test wants, without load on the CPU.
+  const hub = await startFakeHub([singleCommitRepo('acme/tiny-ce', readDirFiles(TINY_CE))]);
+  hub.faults.stallAfter.set('onnx/model.onnx', 1 << 10);
+  const env = { HF_ENDPOINT: hub.url, HF_HUB_CACHE: mkdtempSync(join(tmpdir(), 'rerank-hf-')) };
+  const s = await startHttpServer(['--model', 'acme/tiny-ce', '--session-idle-seconds', '1'], env);
+  const busy = await connectHttp(s.url);
+  try {
+    let settled = false;
+    const pending = busy.callTool({ name: 'score_pair', arguments: { query: 'q', document: 'd' } }, undefined, { timeout: 120_000 }).finally(() => (settled = true));
+    pending.catch(() => undefined);
+    const idle = await openSession(s.url);
+    const deadline = Date.now() + 30_000;
+    while (!s.stderr().includes(`closing HTTP session ${idle.slice(0, 8)}`)) {
+      assert.ok(Date.now() < deadline, `the idle session was never reaped:\n${s.stderr()}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.equal(settled, false, 'the busy call was still in flight when the idle session went');
+    const gone = await raw(s.url, { headers: { 'mcp-session-id': idle, 'mcp-protocol-version': '2025-06-18' }, body: { jsonrpc: '2.0', id: 2, method: 'tools/list' } });
+    assert.equal(gone.status, 404);
+    // the busy session, silent for longer than the idle limit, is kept while its call runs
+    await new Promise((r) => setTimeout(r, 2500));
+    assert.equal(settled, false);
+    const closedLines = s.stderr().match(/closing HTTP session/g) ?? [];
+    assert.equal(closedLines.length, 1, s.stderr());
+  } finally {
+    await s.stop();
+    await busy.close().catch(() => undefined);
+    await hub.close();
+  }
+});
+
+test('http: --allowed-hosts on a 0.0.0.0 bind: the named host with the token is served, a foreign host still refused', async () => {
+  const token = 'a-long-enough-token-123';
+  const s = await startHttpServer(['--model', TINY_CE, '--host', '0.0.0.0', '--allowed-hosts', 'rerank.box.test:8765, other.test'], { RERANK_MCP_TOKEN: token });
+  const port = new URL(s.url).port;
+  const url = `http://127.0.0.1:${port}/mcp`;
+  const auth = { authorization: `Bearer ${token}` };
+  try {
+    await openSession(url, { ...auth, host: `rerank.box.test:${port}` });
+    await openSession(url, { ...auth, host: 'other.test', origin: `http://rerank.box.test:${port}` });
+    const foreign = await raw(url, { headers: { ...auth, host: `evil.test:${port}` }, body: INIT });
+    assert.equal(foreign.status, 403);
+    assert.match(foreign.body, /--allowed-hosts/);
+    const foreignOrigin = await raw(url, { headers: { ...auth, host: `rerank.box.test:${port}`, origin: 'https://evil.test' }, body: INIT });
+    assert.equal(foreignOrigin.status, 403);
+    const noToken = await raw(url, { headers: { host: `rerank.box.test:${port}` }, body: INIT });
+    assert.equal(noToken.status, 401);
+  } finally {
+    await s.stop();
+  }
+});
+
+test('http: RERANK_ALLOWED_HOSTS is read from the environment', async () => {
+  const s = await startHttpServer(['--model', TINY_CE], { RERANK_ALLOWED_HOSTS: 'named.test' });
+  try {
+    await openSession(s.url, { host: 'named.test' });
+    assert.equal((await raw(s.url, { headers: { host: 'unnamed.test' }, body: INIT })).status, 403);
+  } finally {
+    await s.stop();
+  }
+});
+
+test('http: a non-loopback bind refuses a short or whitespace token at start, in one line', async () => {
+  for (const token of ['x', '   ', 'sixteen chars ok but spaced']) {
+    const res = await runCli(['--http', '--host', '0.0.0.0', '--port', '0', '--model', TINY_CE], { env: { RERANK_MCP_TOKEN: token }, timeoutMs: 20_000 });
+    assert.equal(res.code, 2, res.stderr);
+    const lines = res.stderr.trim().split('\n');
+    assert.equal(lines.length, 1, res.stderr);
+    assert.match(lines[0], /refusing to listen on 0\.0\.0\.0 with a weak token/);
+    assert.ok(!lines[0].includes('sixteen chars'), 'the token is not echoed');
+  }
+});
+
+test('http: /healthz tells counts only to holders of the token', async () => {
+  const token = 'healthz-token-0123456789';
+  const s = await startHttpServer(['--model', TINY_CE], { RERANK_MCP_TOKEN: token });
+  try {
+    const anonymous = JSON.parse((await raw(s.url, { method: 'GET', path: '/healthz' })).body);
+    assert.deepEqual(anonymous, { status: 'ok' });
+    const wrong = JSON.parse((await raw(s.url, { method: 'GET', path: '/healthz', headers: { authorization: 'Bearer nope' } })).body);
+    assert.deepEqual(wrong, { status: 'ok' });
+    const holder = JSON.parse((await raw(s.url, { method: 'GET', path: '/healthz', headers: { authorization: `Bearer ${token}` } })).body);
+    assert.equal(holder.status, 'ok');
+    assert.equal(typeof holder.sessions, 'number');
+    assert.equal(holder.max_sessions, 100);
+  } finally {
+    await s.stop();
+  }
+});
+
+test('http: an oversized body gets 413 naming --max-body-mb', async () => {
+  const s = await startHttpServer(['--model', TINY_CE, '--max-body-mb', '1']);
+  try {
+    const big = { ...INIT, params: { ...INIT.params, padding: 'x'.repeat(1_200_000) } };
+    const res = await raw(s.url, { body: big });
+    assert.equal(res.status, 413);
+    assert.match(JSON.parse(res.body).error.message, /over the limit of 1 MiB \(--max-body-mb/);
+  } finally {
+    await s.stop();
+  }
 });

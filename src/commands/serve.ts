@@ -1,6 +1,6 @@
 /** `rerank-mcp serve`: the MCP server, over stdio or Streamable HTTP. */
 import { existsSync } from 'node:fs';
-import type { Config } from '../config.js';
+import { allowedHostList, type Config } from '../config.js';
 import { EngineHost } from '../engine/engine-host.js';
 import { ScoreCache } from '../engine/score-cache.js';
 import { resolveModelFiles } from '../model/model-dir.js';
@@ -79,6 +79,8 @@ export async function runServe(config: Config): Promise<number> {
       token: config.token,
       maxBodyBytes: config.maxBodyMb * 1024 * 1024,
       sessionIdleMs: config.sessionIdleSeconds * 1000,
+      maxSessions: config.maxSessions,
+      allowedHosts: allowedHostList(config.allowedHosts),
     });
     stopAccepting = () => running.stopListening();
     setImmediate(() => void startLoading());

@@ -24,7 +24,7 @@ export function localOnly(extraHosts: readonly string[] = []) {
   return (req: Request, res: Response, next: NextFunction): void => {
     const host = req.headers.host;
     if (!host || !ok(hostnameOf(host))) {
-      res.status(403).json({ error: `Host ${host ?? '(none)'} is not allowed: this server answers local requests only` });
+      res.status(403).json({ error: `Host ${host ?? '(none)'} is not allowed: this server answers loopback and the names in --allowed-hosts (RERANK_ALLOWED_HOSTS) only` });
       return;
     }
     const origin = req.headers.origin;
@@ -36,7 +36,7 @@ export function localOnly(extraHosts: readonly string[] = []) {
         name = '';
       }
       if (!ok(name) && !ok(`[${name}]`)) {
-        res.status(403).json({ error: `Origin ${origin} is not allowed: this server answers local requests only` });
+        res.status(403).json({ error: `Origin ${origin} is not allowed: this server answers loopback and the names in --allowed-hosts (RERANK_ALLOWED_HOSTS) only` });
         return;
       }
     }
@@ -46,12 +46,24 @@ export function localOnly(extraHosts: readonly string[] = []) {
 
 const digest = (value: string) => createHash('sha256').update(value).digest();
 
+/** Shorter tokens can be guessed over a network; whitespace does not survive every client's header handling. */
+export const MIN_TOKEN_CHARS = 16;
+
+/** Why a token is too weak for a server others can reach, or undefined when it will do. */
+export function tokenProblem(token: string): string | undefined {
+  if (/\s/.test(token)) return 'contains whitespace; use letters, digits and punctuation only (e.g. openssl rand -hex 32)';
+  if (token.length < MIN_TOKEN_CHARS) return `has ${token.length} characters; use at least ${MIN_TOKEN_CHARS} (e.g. openssl rand -hex 32)`;
+  return undefined;
+}
+
+export function hasBearerToken(req: Request, token: string): boolean {
+  const match = /^Bearer\s+(.+)$/i.exec(req.headers.authorization ?? '');
+  return match !== null && timingSafeEqual(digest(match[1].trim()), digest(token));
+}
+
 export function bearerToken(token: string) {
-  const expected = digest(token);
   return (req: Request, res: Response, next: NextFunction): void => {
-    const header = req.headers.authorization ?? '';
-    const match = /^Bearer\s+(.+)$/i.exec(header);
-    if (!match || !timingSafeEqual(digest(match[1].trim()), expected)) {
+    if (!hasBearerToken(req, token)) {
       res.setHeader('WWW-Authenticate', 'Bearer realm="rerank-mcp"');
       res.status(401).json({ error: 'missing or wrong bearer token (set Authorization: Bearer <RERANK_MCP_TOKEN>)' });
       return;
