@@ -135,3 +135,45 @@ describe('feedback stats', () => {
     assert.match(cli(['--help']).stdout, /export[\s\S]*stats/);
   });
 });
+
+describe('feedback purge', () => {
+  const day = new Date().toISOString().slice(0, 10);
+  const tomorrow = new Date(Date.now() + 86_400_000).toISOString().slice(0, 10);
+
+  test('--log (the default) empties the rerank log and keeps the labels; --feedback then the labels', () => {
+    const { db } = seeded();
+    const first = cli(['purge', '--before', tomorrow, '--db', db]);
+    assert.equal(first.code, 0, first.stderr);
+    assert.deepEqual(JSON.parse(first.stdout), { db, before: `${tomorrow}T00:00:00.000Z`, rerank_calls_deleted: 1, feedback_events_deleted: 0 });
+    assert.match(first.stderr, /purged 1 rerank call\(s\) and 0 feedback event\(s\)/);
+    const second = cli(['purge', '--before', tomorrow, '--feedback', '--db', db]);
+    assert.equal(JSON.parse(second.stdout).feedback_events_deleted, 4);
+    const store = FeedbackStore.open(db);
+    assert.equal(store.stats().events, 0);
+    store.close();
+  });
+
+  test('--all before a past date removes nothing newer', () => {
+    const { db } = seeded();
+    const res = cli(['purge', '--before', '2000-01-01T00:00:00Z', '--all', '--db', db]);
+    assert.equal(res.code, 0, res.stderr);
+    assert.deepEqual([JSON.parse(res.stdout).rerank_calls_deleted, JSON.parse(res.stdout).feedback_events_deleted], [0, 0]);
+    const all = cli(['purge', '--before', tomorrow, '--all', '--db', db]);
+    assert.deepEqual([JSON.parse(all.stdout).rerank_calls_deleted, JSON.parse(all.stdout).feedback_events_deleted], [1, 4]);
+  });
+
+  test('a missing or bad --before, or two scopes, is one error line and exit 2', () => {
+    const { db } = seeded();
+    for (const [args, pattern] of [
+      [['purge', '--db', db], /--before is required/],
+      [['purge', '--before', 'last week', '--db', db], /--before: expected a date as YYYY-MM-DD/],
+      [['purge', '--before', `${day}T10:00:00`, '--db', db], /with a time zone/],
+      [['purge', '--before', day, '--log', '--all', '--db', db], /choose one of --log, --feedback or --all/],
+    ] as const) {
+      const res = cli([...args]);
+      assert.equal(res.code, 2, res.stderr);
+      assert.equal(res.stderr.trim().split('\n').length, 1, res.stderr);
+      assert.match(res.stderr, pattern);
+    }
+  });
+});

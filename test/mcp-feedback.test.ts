@@ -135,3 +135,42 @@ test('feedback://stats resource and `feedback stats` agree', async () => {
   assert.equal(cli.code, 0, cli.stderr);
   assert.equal(JSON.parse(cli.stdout).events, stats.events);
 });
+
+test('annotations say which tools write: rerank while its log is on, feedback always', async () => {
+  const hints = async (c: StdioConnection) => Object.fromEntries((await c.client.listTools()).tools.map((t) => [t.name, t.annotations]));
+  const on = await hints(conn);
+  assert.equal(on.rerank?.readOnlyHint, false, 'rerank writes the rerank log');
+  assert.equal(on.rerank?.idempotentHint, false, 'each call logs a new rerank_id');
+  assert.equal(on.feedback?.readOnlyHint, false);
+  assert.equal(on.score_pair?.readOnlyHint, true);
+  assert.equal(on.model_info?.readOnlyHint, true);
+  const offConn = await connectStdio(['--model', TINY_CE, '--rerank-log-max-calls', '0']);
+  try {
+    const off = await hints(offConn);
+    assert.equal(off.rerank?.readOnlyHint, true);
+    assert.equal(off.rerank?.idempotentHint, true);
+  } finally {
+    await offConn.close();
+  }
+});
+
+test('--rerank-log-max-mb bounds the text the server keeps: the oldest calls go, the newest stay labelable', async () => {
+  const path = freshDbPath();
+  const c = await connectStdio(['--model', TINY_CE, '--rerank-log-max-mb', '1'], { RERANK_FEEDBACK_DB: path });
+  try {
+    const ids: string[] = [];
+    for (let i = 0; i < 4; i++) {
+      const documents = Array.from({ length: 10 }, (_, j) => `call ${i} doc ${j} `.padEnd(40_000, 'w'));
+      ids.push(((await call(c.client, 'rerank', { query: `q${i}`, documents, return_documents: false })).structuredContent as { rerank_id: string }).rerank_id);
+    }
+    const d = new Database(path, { readonly: true });
+    const bytes = (d.prepare('SELECT SUM(octet_length(text)) AS n FROM rerank_candidates').get() as { n: number }).n;
+    d.close();
+    assert.ok(bytes <= 1024 * 1024, `${bytes} bytes of candidate text kept`);
+    assert.match(errorText(await call(c.client, 'feedback', { rerank_id: ids[0], relevant: [0] })), /unknown rerank_id/);
+    assert.notEqual((await call(c.client, 'feedback', { rerank_id: ids[3], relevant: [0] })).isError, true);
+    assert.match(c.stderr(), /rerank log over --rerank-log-max-mb: removed the \d+ oldest call/);
+  } finally {
+    await c.close();
+  }
+});

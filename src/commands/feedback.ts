@@ -1,6 +1,7 @@
 /**
- * `rerank-mcp feedback export|stats`: the training set built from recorded feedback, and a
- * summary of what the feedback database holds. argv is what follows `feedback`.
+ * `rerank-mcp feedback export|stats|purge`: the training set built from recorded feedback, a
+ * summary of what the feedback database holds, and removal of old entries. argv is what
+ * follows `feedback`.
  */
 import { createWriteStream, existsSync } from 'node:fs';
 import { rename, rm } from 'node:fs/promises';
@@ -39,6 +40,18 @@ const SUBCOMMANDS = {
     usage: 'rerank-mcp feedback stats [--db PATH]',
     flags: [DB_FLAG, HELP_FLAG],
   },
+  purge: {
+    summary: 'Delete rerank-log entries (queries and candidate texts) and/or feedback events recorded before a date; the deleted text is overwritten on disk. Prints the counts as JSON.',
+    usage: 'rerank-mcp feedback purge --before DATE [--log | --feedback | --all] [--db PATH]',
+    flags: [
+      { name: 'before', arg: '<date>', help: 'delete what was recorded before this UTC date or time: YYYY-MM-DD or an ISO 8601 timestamp (required)' },
+      { name: 'log', help: 'delete rerank-log calls and their candidates (the default)' },
+      { name: 'feedback', help: 'delete feedback events (labels): they are the training data, so only when asked' },
+      { name: 'all', help: 'delete both' },
+      DB_FLAG,
+      HELP_FLAG,
+    ],
+  },
 } as const satisfies Record<string, { summary: string; usage: string; flags: readonly Flag[] }>;
 
 type Subcommand = keyof typeof SUBCOMMANDS;
@@ -48,6 +61,7 @@ const OVERVIEW = `Feedback: relevance labels recorded by agents, turned into tra
 Commands:
   export   write the training set (JSON Lines or CSV)
   stats    summarize the feedback database
+  purge    delete rerank-log entries and/or feedback before a date
 
 Run rerank-mcp feedback <command> --help for its options.
 `;
@@ -60,7 +74,7 @@ export async function runFeedback(argv: string[], env: NodeJS.ProcessEnv = proce
       return 0;
     }
     if (name === undefined || !(name in SUBCOMMANDS)) {
-      throw new FeedbackError(`${name === undefined ? 'missing command' : `unknown command "${name}"`}: expected export or stats (see rerank-mcp feedback --help)`);
+      throw new FeedbackError(`${name === undefined ? 'missing command' : `unknown command "${name}"`}: expected export, stats or purge (see rerank-mcp feedback --help)`);
     }
     const command = name as Subcommand;
     const values = parseFlags(command, rest);
@@ -69,6 +83,7 @@ export async function runFeedback(argv: string[], env: NodeJS.ProcessEnv = proce
       return 0;
     }
     const dbPath = resolveDbPath(values.db as string | undefined, env);
+    if (command === 'purge') return purgeCommand(dbPath, values);
     return command === 'export' ? await exportCommand(dbPath, values) : statsCommand(dbPath);
   } catch (err) {
     log(`error: ${(err as Error).message.replace(/\s*\n\s*/g, ' ')}`);
@@ -96,7 +111,32 @@ function statsCommand(dbPath: string): number {
   return 0;
 }
 
-/** Read commands never create a database: a missing file is far more likely a wrong path. */
+function purgeCommand(dbPath: string, values: Record<string, string | boolean | undefined>): number {
+  const raw = values.before as string | undefined;
+  if (raw === undefined) throw new FeedbackError('--before is required, e.g. --before 2025-01-31 (see rerank-mcp feedback purge --help)');
+  const before = parseDate(raw);
+  const chosen = ['log', 'feedback', 'all'].filter((f) => values[f] === true);
+  if (chosen.length > 1) throw new FeedbackError(`choose one of --log, --feedback or --all, not ${chosen.map((f) => `--${f}`).join(' and ')}`);
+  const scope = chosen[0] ?? 'log';
+  const what = { log: scope !== 'feedback', feedback: scope !== 'log' };
+  const removed = withStore(dbPath, (store) => store.purge(before, what));
+  process.stdout.write(JSON.stringify({ db: dbPath, before: before.toISOString(), rerank_calls_deleted: removed.calls, feedback_events_deleted: removed.events }) + '\n');
+  log(`purged ${removed.calls} rerank call(s) and ${removed.events} feedback event(s) recorded before ${before.toISOString()} from ${dbPath}`);
+  return 0;
+}
+
+/** YYYY-MM-DD (midnight UTC) or a full ISO 8601 timestamp; anything else is refused rather than guessed. */
+function parseDate(raw: string): Date {
+  const day = /^\d{4}-\d{2}-\d{2}$/.test(raw);
+  const stamp = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})$/.test(raw);
+  const date = new Date(day ? `${raw}T00:00:00Z` : raw);
+  if ((!day && !stamp) || Number.isNaN(date.getTime())) {
+    throw new FeedbackError(`--before: expected a date as YYYY-MM-DD or an ISO 8601 timestamp with a time zone (e.g. 2025-01-31T12:00:00Z), got "${raw}"`);
+  }
+  return date;
+}
+
+/** These commands never create a database: a missing file is far more likely a wrong path. */
 function withStore<T>(dbPath: string, use: (store: FeedbackStore) => T): T {
   if (!existsSync(dbPath)) throw new FeedbackError(`no feedback database at ${dbPath} (nothing recorded yet, or pass --db / set ${DB_ENV})`);
   const store = FeedbackStore.open(dbPath);

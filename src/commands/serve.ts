@@ -47,7 +47,7 @@ export async function runServe(config: Config): Promise<number> {
   process.on('SIGHUP', () => void host.reload('SIGHUP').catch(() => undefined));
   const ctx: ServerContext = {
     host,
-    feedback: new FeedbackService(resolveDbPath(config.db), { maxCalls: config.rerankLogMaxCalls, maxDays: config.rerankLogMaxDays }),
+    feedback: new FeedbackService(resolveDbPath(config.db), { maxCalls: config.rerankLogMaxCalls, maxDays: config.rerankLogMaxDays, maxBytes: config.rerankLogMaxMb * 1024 * 1024 }),
     inFlight: new InFlight(),
   };
 

@@ -3,21 +3,30 @@
  * directory is read-only still reranks; only feedback calls fail, with the reason), and
  * keeping the rerank log within its retention limits.
  */
-import { FeedbackStore } from './feedback-store.js';
+import { FeedbackStore, rerankCallBytes } from './feedback-store.js';
 import { log } from '../log.js';
 
 export interface RerankLogLimits {
   /** Newest rerank calls kept for labeling by rerank_id; 0 turns the log off. */
   maxCalls: number;
   maxDays: number;
+  /** Bytes of query and candidate text kept, oldest calls evicted first; 0 turns the log off. */
+  maxBytes?: number;
 }
 
 const PRUNE_EVERY = 100;
+/**
+ * An eviction goes down to this share of the byte cap, so a full log does not rescan and
+ * evict on every call.
+ */
+const EVICT_TO = 0.9;
 
 export class FeedbackService {
   private store: FeedbackStore | undefined;
   private openError: Error | undefined;
   private logsSincePrune = 0;
+  /** The log's text bytes as last measured plus what this process added since; other processes may add more. */
+  private logBytes = 0;
 
   constructor(
     readonly path: string,
@@ -25,7 +34,11 @@ export class FeedbackService {
   ) {}
 
   get rerankLogEnabled(): boolean {
-    return this.limits.maxCalls > 0 && this.limits.maxDays > 0;
+    return this.limits.maxCalls > 0 && this.limits.maxDays > 0 && this.maxBytes > 0;
+  }
+
+  private get maxBytes(): number {
+    return this.limits.maxBytes ?? Infinity;
   }
 
   /** The open store; throws the reason it cannot be opened, every time it is asked. */
@@ -35,9 +48,11 @@ export class FeedbackService {
     try {
       this.store = FeedbackStore.open(this.path);
       this.store.pruneRerankLog(this.limits);
+      this.evictBytes(this.store);
       return this.store;
     } catch (err) {
-      this.openError = new Error(`feedback database ${this.path} cannot be opened: ${(err as Error).message}`);
+      const reason = (err as Error).message;
+      this.openError = new Error(reason.includes(this.path) ? `feedback database: ${reason}` : `feedback database ${this.path} cannot be opened: ${reason}`);
       log(`warning: ${this.openError.message}`);
       throw this.openError;
     }
@@ -46,17 +61,36 @@ export class FeedbackService {
   /** Logs a rerank call for later labeling; a failure costs only the rerank_id, never the results. */
   logRerank(call: Parameters<FeedbackStore['logRerank']>[0]): string | undefined {
     if (!this.rerankLogEnabled) return undefined;
+    const bytes = rerankCallBytes(call);
+    if (bytes > this.maxBytes) {
+      log(`rerank call of ${(bytes / 1024 / 1024).toFixed(1)} MiB of text not logged (no rerank_id): over --rerank-log-max-mb ${this.maxBytes / 1024 / 1024}`);
+      return undefined;
+    }
     try {
       const store = this.open();
       const id = store.logRerank(call);
+      this.logBytes += bytes;
       if (++this.logsSincePrune >= PRUNE_EVERY) {
         this.logsSincePrune = 0;
         store.pruneRerankLog(this.limits);
+        this.evictBytes(store);
+      } else if (this.logBytes > this.maxBytes) {
+        this.evictBytes(store);
       }
       return id;
     } catch (err) {
       log(`warning: rerank call not logged: ${(err as Error).message}`);
       return undefined;
+    }
+  }
+
+  /** Measures the log and, when it is over the byte cap, evicts the oldest calls. */
+  private evictBytes(store: FeedbackStore): void {
+    if (!Number.isFinite(this.maxBytes)) return;
+    const eviction = store.evictRerankLogBytes(this.maxBytes, Math.floor(this.maxBytes * EVICT_TO));
+    this.logBytes = eviction.remaining;
+    if (eviction.calls > 0) {
+      log(`rerank log over --rerank-log-max-mb: removed the ${eviction.calls} oldest call(s), ${(eviction.bytes / 1024 / 1024).toFixed(1)} MiB of text`);
     }
   }
 

@@ -3,10 +3,11 @@
  * an agent can label results by index or id afterwards. Every write is one IMMEDIATE
  * transaction (the write lock is taken up front, so concurrent writers queue on the busy
  * timeout instead of failing mid-transaction) and commits with synchronous=FULL, so a
- * recorded label survives power loss.
+ * recorded label survives power loss. The file holds every query and candidate text, so a
+ * file or directory created here is private to the user (0600 / 0700).
  */
 import { randomUUID } from 'node:crypto';
-import { mkdirSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { migrate, schemaVersion, SCHEMA_VERSION } from './schema.js';
@@ -69,6 +70,53 @@ export interface ConnectionInfo {
 
 const BUSY_TIMEOUT_MS = 10_000;
 const DAY_MS = 86_400_000;
+/**
+ * After a checkpoint SQLite truncates the WAL to this size, so one large rerank call (up to
+ * ~100 MB of text) does not leave a WAL file of the same size behind for good.
+ */
+const JOURNAL_SIZE_LIMIT = 16 * 1024 * 1024;
+
+/** Bytes of query and candidate text a rerank call adds to the log, as SQLite stores them (UTF-8). */
+export function rerankCallBytes(call: Pick<RerankCall, 'query' | 'candidates'>): number {
+  return call.candidates.reduce((sum, c) => sum + Buffer.byteLength(c.text), Buffer.byteLength(call.query));
+}
+
+/**
+ * SQLite's messages ("attempt to write a readonly database", "file is not a database") name
+ * neither the file nor a way out; these do.
+ */
+export function explainDbError(err: unknown, path: string): Error {
+  if (err instanceof FeedbackError) return err;
+  const code = String((err as { code?: string }).code ?? '');
+  const reason = (err as Error).message ?? String(err);
+  const elsewhere = 'or pass --db (RERANK_FEEDBACK_DB) another path';
+  if (code.startsWith('SQLITE_READONLY')) {
+    return new FeedbackError(`${path} cannot be written (${reason}): give this user write permission on the file and its directory (SQLite writes ${path}-wal and -shm beside it), ${elsewhere}`);
+  }
+  if (code === 'SQLITE_NOTADB') return new FeedbackError(`${path} is not a SQLite database (${reason}): move it away so a new one is created, ${elsewhere}`);
+  if (code.startsWith('SQLITE_CORRUPT')) return new FeedbackError(`${path} is corrupt (${reason}): restore a backup or move it away so a new one is created, ${elsewhere}`);
+  if (code.startsWith('SQLITE_CANTOPEN')) {
+    return new FeedbackError(`cannot open ${path} (${reason}): check that it is a file (not a directory) and that this user can read and write it and its directory, ${elsewhere}`);
+  }
+  if (code === 'SQLITE_FULL') return new FeedbackError(`${path}: the disk is full (${reason}): free space, lower --rerank-log-max-mb, ${elsewhere}`);
+  if (code === 'EACCES' || code === 'EPERM' || code === 'EROFS' || code === 'ENOTDIR') {
+    return new FeedbackError(`cannot create ${path} (${reason}): ${elsewhere} in a writable directory`);
+  }
+  return err instanceof Error ? err : new Error(reason);
+}
+
+/**
+ * Creates the file empty (a valid, empty SQLite database) with mode 0600 before SQLite opens
+ * it: SQLite gives the -wal and -shm files it creates later the database file's mode, so they
+ * are private too, whenever they are recreated.
+ */
+function createPrivately(path: string): void {
+  const dir = dirname(path);
+  if (!existsSync(dir)) mkdirSync(dir, { recursive: true, mode: 0o700 });
+  if (existsSync(path)) return;
+  // 'a' never truncates, so a file another process created meanwhile is left as it is.
+  closeSync(openSync(path, 'a', 0o600));
+}
 
 /**
  * Runs `step` until it stops failing with SQLITE_BUSY, for up to the busy timeout. SQLite skips
@@ -130,7 +178,23 @@ const SQL = {
   // LIMIT -1 means no limit; an empty cutoff is older than every timestamp. Candidates go by ON DELETE CASCADE.
   prune: `DELETE FROM rerank_calls
     WHERE created_at < @cutoff OR id NOT IN (SELECT id FROM rerank_calls ORDER BY id DESC LIMIT @keep)`,
+  // octet_length reads the stored size without loading the text itself.
+  logBytes: `SELECT (SELECT COALESCE(SUM(octet_length(query)), 0) FROM rerank_calls)
+    + (SELECT COALESCE(SUM(octet_length(text)), 0) FROM rerank_candidates) AS bytes`,
+  callsOldestFirst: `SELECT c.id, octet_length(c.query)
+      + (SELECT COALESCE(SUM(octet_length(t.text)), 0) FROM rerank_candidates AS t WHERE t.rerank_id = c.rerank_id) AS bytes
+    FROM rerank_calls AS c ORDER BY c.id`,
+  deleteCallsUpTo: 'DELETE FROM rerank_calls WHERE id <= ?',
+  purgeCalls: 'DELETE FROM rerank_calls WHERE created_at < ?',
+  purgeEvents: 'DELETE FROM feedback_events WHERE created_at < ?',
 } as const;
+
+/** What a byte-cap eviction removed, and the bytes of text the log still holds. */
+export interface Eviction {
+  calls: number;
+  bytes: number;
+  remaining: number;
+}
 
 export class FeedbackStore {
   private readonly statements: { [K in keyof typeof SQL]: Database.Statement };
@@ -145,14 +209,17 @@ export class FeedbackStore {
 
   /** Opens (creating the file and its directory if needed) and migrates the schema forward. */
   static open(path: string, options: OpenOptions = {}): FeedbackStore {
-    mkdirSync(dirname(path), { recursive: true });
-    // The busy timeout is set before anything else, so every statement waits for other processes;
-    // the WAL switch also retries where SQLite refuses to wait.
-    const db = new Database(path, { timeout: BUSY_TIMEOUT_MS });
+    let db: Database.Database | undefined;
     try {
-      retryWhileBusy(() => db.pragma('journal_mode = WAL'));
+      createPrivately(path);
+      // The busy timeout is set before anything else, so every statement waits for other processes;
+      // the WAL switch also retries where SQLite refuses to wait.
+      db = new Database(path, { timeout: BUSY_TIMEOUT_MS });
+      const opened = db;
+      retryWhileBusy(() => opened.pragma('journal_mode = WAL'));
       db.pragma('synchronous = FULL');
       db.pragma('foreign_keys = ON');
+      db.pragma(`journal_size_limit = ${JOURNAL_SIZE_LIMIT}`);
       const found = schemaVersion(db);
       if (found > SCHEMA_VERSION) {
         throw new FeedbackError(`${path} has feedback schema version ${found}; this rerank-mcp knows up to ${SCHEMA_VERSION}, upgrade it`);
@@ -160,15 +227,24 @@ export class FeedbackStore {
       migrate(db);
       return new FeedbackStore(path, db, options.now ?? (() => new Date()));
     } catch (err) {
-      db.close();
-      throw err;
+      db?.close();
+      throw explainDbError(err, path);
+    }
+  }
+
+  /** Runs a statement or transaction, with SQLite's errors explained in terms of this file. */
+  private guard<T>(work: () => T): T {
+    try {
+      return work();
+    } catch (err) {
+      throw explainDbError(err, this.path);
     }
   }
 
   /** Appends every item or, if any is invalid, none. */
   record(items: FeedbackInput[]): RecordResult {
     const rows = items.map((item, i) => eventRow(item, `item ${i}`));
-    return this.db.transaction(() => this.insertEvents(rows)).immediate();
+    return this.guard(() => this.db.transaction(() => this.insertEvents(rows)).immediate());
   }
 
   /** Logs a rerank call and its candidates; returns the rerank_id to label them by later. */
@@ -184,14 +260,14 @@ export class FeedbackStore {
     const rerankId = randomUUID();
     // Rank as the rerank tool orders its results: best score first, ties by input position.
     const ranked = [...call.candidates].sort((a, b) => b.score - a.score || a.index - b.index);
-    this.db
+    this.guard(() => this.db
       .transaction(() => {
         this.statements.insertCall.run({ rerankId, createdAt: this.timestamp(), query: call.query, modelId: call.modelId, source: call.source ?? null, sessionId: call.sessionId ?? null });
         ranked.forEach((c, i) => {
           this.statements.insertCandidate.run({ rerankId, idx: c.index, docId: c.id ?? null, text: c.text, score: c.score, logit: c.logit, rank: i + 1 });
         });
       })
-      .immediate();
+      .immediate());
     return rerankId;
   }
 
@@ -202,7 +278,7 @@ export class FeedbackStore {
    */
   labelRerank(rerankId: string, relevant: (number | string)[], irrelevant: (number | string)[], meta: { source?: string; sessionId?: string } = {}): RecordResult {
     // Looked up inside the write transaction, so a concurrent prune cannot remove the call halfway.
-    return this.db
+    return this.guard(() => this.db
       .transaction(() => {
         const call = this.statements.getCall.get(rerankId) as CallRow | undefined;
         if (!call) throw new FeedbackError(`unknown rerank_id "${rerankId}" (never logged here, or pruned from the rerank log)`);
@@ -229,7 +305,7 @@ export class FeedbackStore {
         }));
         return this.insertEvents(rows);
       })
-      .immediate();
+      .immediate());
   }
 
   /**
@@ -241,7 +317,77 @@ export class FeedbackStore {
     if (!(maxCalls >= 0) || !(maxDays >= 0)) throw new FeedbackError(`pruneRerankLog: maxCalls and maxDays must be >= 0, got ${maxCalls} and ${maxDays}`);
     const cutoff = Number.isFinite(maxDays) ? new Date(this.now().getTime() - maxDays * DAY_MS).toISOString() : '';
     const keep = Number.isFinite(maxCalls) ? Math.floor(maxCalls) : -1;
-    return this.db.transaction(() => this.statements.prune.run({ cutoff, keep }).changes).immediate();
+    return this.guard(() => this.db.transaction(() => this.statements.prune.run({ cutoff, keep }).changes).immediate());
+  }
+
+  /** Bytes of query and candidate text the rerank log holds (what --rerank-log-max-mb bounds). */
+  rerankLogBytes(): number {
+    return this.guard(() => (this.statements.logBytes.get() as { bytes: number }).bytes);
+  }
+
+  /**
+   * Deletes the oldest rerank calls until the log's text fits in `targetBytes`, if it holds more
+   * than `maxBytes`. A large eviction is followed by a TRUNCATE checkpoint, so the WAL frames of
+   * the deleted text do not linger on disk.
+   */
+  evictRerankLogBytes(maxBytes: number, targetBytes = maxBytes): Eviction {
+    if (!(maxBytes >= 0) || !(targetBytes >= 0)) throw new FeedbackError(`evictRerankLogBytes: byte limits must be >= 0, got ${maxBytes} and ${targetBytes}`);
+    const eviction = this.guard(() =>
+      this.db
+        .transaction((): Eviction => {
+          let remaining = this.rerankLogBytes();
+          if (remaining <= maxBytes) return { calls: 0, bytes: 0, remaining };
+          let calls = 0;
+          let bytes = 0;
+          let lastId = -1;
+          for (const row of this.statements.callsOldestFirst.iterate() as Iterable<{ id: number; bytes: number }>) {
+            if (remaining <= targetBytes) break;
+            remaining -= row.bytes;
+            bytes += row.bytes;
+            lastId = row.id;
+            calls++;
+          }
+          if (calls > 0) this.statements.deleteCallsUpTo.run(lastId);
+          return { calls, bytes, remaining };
+        })
+        .immediate(),
+    );
+    if (eviction.bytes >= JOURNAL_SIZE_LIMIT) this.checkpoint();
+    return eviction;
+  }
+
+  /**
+   * Deletes rerank-log calls and/or feedback events created before `before`. Deleted text is
+   * overwritten (secure_delete) and the WAL checkpointed and truncated, so it does not stay
+   * readable in free pages or old WAL frames.
+   */
+  purge(before: Date, what: { log: boolean; feedback: boolean }): { calls: number; events: number } {
+    if (Number.isNaN(before.getTime())) throw new FeedbackError('purge: invalid date');
+    const cutoff = before.toISOString();
+    const result = this.guard(() => {
+      this.db.pragma('secure_delete = ON');
+      try {
+        return this.db
+          .transaction(() => ({
+            calls: what.log ? this.statements.purgeCalls.run(cutoff).changes : 0,
+            events: what.feedback ? this.statements.purgeEvents.run(cutoff).changes : 0,
+          }))
+          .immediate();
+      } finally {
+        this.db.pragma('secure_delete = OFF');
+      }
+    });
+    this.checkpoint();
+    return result;
+  }
+
+  /** Copies the WAL into the database and truncates it; skipped quietly while readers hold it. */
+  private checkpoint(): void {
+    try {
+      this.db.pragma('wal_checkpoint(TRUNCATE)');
+    } catch {
+      // Busy: SQLite checkpoints again on its own, and journal_size_limit trims the file then.
+    }
   }
 
   /** Training rows: one per distinct (query, document) pair, plus mined hard negatives if asked. */

@@ -15,7 +15,8 @@ export function registerRerankTool(server: McpServer, { host, feedback, inFlight
         'once you know which results were right, pass it to the feedback tool.',
       inputSchema: rerankInput,
       outputSchema: rerankOutput,
-      annotations: { title: 'Rerank passages', readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false },
+      // With the rerank log on, every call stores its query and candidates in the feedback database.
+      annotations: { title: 'Rerank passages', readOnlyHint: !feedback.rerankLogEnabled, destructiveHint: false, idempotentHint: !feedback.rerankLogEnabled, openWorldHint: false },
     },
     (args, extra) =>
       inFlight.track(async () => {

@@ -1,0 +1,184 @@
+/**
+ * The feedback database is private and bounded: file modes, the rerank log's byte cap, purge,
+ * and errors that name the file and the fix. Real SQLite files in temp directories.
+ */
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, test } from 'node:test';
+import Database from 'better-sqlite3';
+import { FeedbackError, FeedbackStore, rerankCallBytes, type RerankCandidate } from '../src/feedback/feedback-store.js';
+import { FeedbackService } from '../src/feedback/feedback-service.js';
+import { REPO_ROOT } from './helpers/fixtures.js';
+
+const dirs: string[] = [];
+after(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
+
+function tempDir(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'rerank-privacy-'));
+  dirs.push(dir);
+  return dir;
+}
+
+const mode = (path: string): string => (statSync(path).mode & 0o777).toString(8);
+
+function clock(start = '2025-03-01T12:00:00.000Z') {
+  let now = new Date(start).getTime();
+  return { now: () => new Date(now), advanceDays: (days: number) => (now += days * 86_400_000) };
+}
+
+const candidatesOf = (texts: string[]): RerankCandidate[] => texts.map((text, index) => ({ index, text, score: 1 - index / 100, logit: 0 }));
+
+describe('file modes', () => {
+  test('a created directory is 0700, the database, -wal and -shm files 0600, whatever the umask', () => {
+    const previous = process.umask(0);
+    try {
+      const dir = join(tempDir(), 'data', 'rerank-mcp');
+      const path = join(dir, 'feedback.db');
+      let store = FeedbackStore.open(path);
+      store.record([{ query: 'q', document: 'd', label: 1 }]);
+      assert.equal(mode(dir), '700');
+      assert.equal(mode(join(dir, '..')), '700', 'every directory created on the way');
+      for (const file of [path, `${path}-wal`, `${path}-shm`]) {
+        assert.ok(existsSync(file), file);
+        assert.equal(mode(file), '600', file);
+      }
+      store.close();
+      // The last connection removes -wal and -shm; the next one creates them again, still private.
+      assert.ok(!existsSync(`${path}-wal`));
+      store = FeedbackStore.open(path);
+      store.logRerank({ query: 'q', candidates: candidatesOf(['a']), modelId: 'm' });
+      for (const file of [path, `${path}-wal`, `${path}-shm`]) assert.equal(mode(file), '600', file);
+      store.close();
+    } finally {
+      process.umask(previous);
+    }
+  });
+
+  test("an existing directory keeps its mode: it is the user's", () => {
+    const dir = tempDir();
+    chmodSync(dir, 0o755);
+    const store = FeedbackStore.open(join(dir, 'feedback.db'));
+    store.close();
+    assert.equal(mode(dir), '755');
+    assert.equal(mode(join(dir, 'feedback.db')), '600');
+  });
+});
+
+describe('rerank log byte cap', () => {
+  test('evicts the oldest calls first until the text fits, and truncates the WAL after a large eviction', () => {
+    const path = join(tempDir(), 'feedback.db');
+    const store = FeedbackStore.open(path);
+    const mb = 'x'.repeat(1024 * 1024);
+    const ids: string[] = [];
+    for (let i = 0; i < 24; i++) ids.push(store.logRerank({ query: `q${i}`, candidates: candidatesOf([`${i}${mb}`]), modelId: 'm' }));
+    const total = store.rerankLogBytes();
+    // texts: a 1 MiB run plus the index (1 or 2 digits); queries q0..q23 (2 or 3 bytes)
+    assert.equal(total, 24 * 1024 * 1024 + (10 * 1 + 14 * 2) + (10 * 2 + 14 * 3));
+    // journal_size_limit: 24 MiB written, yet the WAL stays within its limit plus one call.
+    assert.ok(statSync(`${path}-wal`).size < 17.5 * 1024 * 1024, `WAL of ${statSync(`${path}-wal`).size} bytes`);
+
+    const eviction = store.evictRerankLogBytes(4 * 1024 * 1024);
+    assert.equal(eviction.calls, 21);
+    assert.ok(statSync(`${path}-wal`).size < 64 * 1024, `WAL of ${statSync(`${path}-wal`).size} bytes after the eviction`);
+    assert.ok(eviction.remaining <= 4 * 1024 * 1024);
+    assert.equal(store.rerankLogBytes(), eviction.remaining);
+    const left = (new Database(path, { readonly: true }).prepare('SELECT query FROM rerank_calls ORDER BY id').all() as { query: string }[]).map((r) => r.query);
+    assert.deepEqual(left, ['q21', 'q22', 'q23']);
+    assert.throws(() => store.labelRerank(ids[0], [0], []), /unknown rerank_id/);
+    assert.equal(store.labelRerank(ids[23], [0], []).count, 1);
+    // Under the cap nothing goes.
+    assert.deepEqual(store.evictRerankLogBytes(4 * 1024 * 1024), { calls: 0, bytes: 0, remaining: eviction.remaining });
+    store.close();
+  });
+
+  test('the service keeps the log under --rerank-log-max-mb and does not log a call larger than the cap', () => {
+    const path = join(tempDir(), 'feedback.db');
+    const cap = 100_000;
+    const service = new FeedbackService(path, { maxCalls: 10_000, maxDays: 30, maxBytes: cap });
+    const call = (i: number, size: number) => ({ query: `q${i}`, candidates: candidatesOf([`${i}`.padEnd(size, 'y')]), modelId: 'm' });
+    const ids = Array.from({ length: 12 }, (_, i) => service.logRerank(call(i, 20_000)));
+    assert.ok(ids.every((id) => typeof id === 'string'));
+    const store = service.open();
+    assert.ok(store.rerankLogBytes() <= cap, `${store.rerankLogBytes()} bytes`);
+    assert.throws(() => store.labelRerank(ids[0]!, [0], []), /unknown rerank_id/);
+    assert.equal(store.labelRerank(ids[11]!, [0], []).count, 1);
+    assert.equal(service.logRerank(call(99, cap + 1)), undefined);
+    assert.equal(rerankCallBytes(call(1, 10)), 12);
+    service.close();
+  });
+
+  test('a cap of 0 turns the log off', () => {
+    const service = new FeedbackService(join(tempDir(), 'feedback.db'), { maxCalls: 10, maxDays: 30, maxBytes: 0 });
+    assert.equal(service.rerankLogEnabled, false);
+    assert.equal(service.logRerank({ query: 'q', candidates: candidatesOf(['a']), modelId: 'm' }), undefined);
+  });
+});
+
+describe('purge', () => {
+  test('removes rerank-log calls and/or feedback before a date, and overwrites the deleted text', () => {
+    const path = join(tempDir(), 'feedback.db');
+    const time = clock();
+    const store = FeedbackStore.open(path, time);
+    for (let day = 0; day < 4; day++) {
+      const secret = `SECRET-DAY-${day}-` + 'z'.repeat(5000);
+      store.logRerank({ query: `query-${day}`, candidates: candidatesOf([secret, `short-${day}`]), modelId: 'm' });
+      store.record([{ query: `label-query-${day}`, document: `LABELED-DAY-${day}`, label: 1 }]);
+      time.advanceDays(1);
+    }
+    const cutoff = new Date('2025-03-03T00:00:00Z');
+    assert.deepEqual(store.purge(cutoff, { log: true, feedback: false }), { calls: 2, events: 0 });
+    assert.equal(store.stats().events, 4);
+    assert.deepEqual(store.purge(cutoff, { log: false, feedback: true }), { calls: 0, events: 2 });
+    assert.equal(store.stats().events, 2);
+    assert.deepEqual(store.purge(cutoff, { log: true, feedback: true }), { calls: 0, events: 0 });
+    // The deleted text is gone from the file and its WAL, not only from the tables.
+    const onDisk = [path, `${path}-wal`].filter(existsSync).map((f) => readFileSync(f).toString('latin1')).join('');
+    for (const gone of ['SECRET-DAY-0', 'SECRET-DAY-1', 'LABELED-DAY-0', 'LABELED-DAY-1', 'label-query-1']) assert.ok(!onDisk.includes(gone), `${gone} is still on disk`);
+    for (const kept of ['SECRET-DAY-3', 'LABELED-DAY-3']) assert.ok(onDisk.includes(kept), kept);
+    store.close();
+  });
+});
+
+describe('database errors name the file and the fix', () => {
+  test('a file that is not a database', () => {
+    const path = join(tempDir(), 'notes.db');
+    writeFileSync(path, 'these are my notes, not a database\n'.repeat(50));
+    assert.throws(
+      () => FeedbackStore.open(path),
+      (err: Error) => err instanceof FeedbackError && err.message.includes(path) && /is not a SQLite database .*move it away.*--db/.test(err.message),
+    );
+  });
+
+  test('a directory where the file should be', () => {
+    const path = join(tempDir(), 'feedback.db');
+    mkdirSync(path);
+    assert.throws(
+      () => FeedbackStore.open(path),
+      (err: Error) => err instanceof FeedbackError && err.message.includes(path) && /cannot open .*not a directory.*--db/.test(err.message),
+    );
+  });
+
+  test('a database this user may not write', () => {
+    const dir = tempDir();
+    chmodSync(dir, 0o755);
+    const path = join(dir, 'feedback.db');
+    FeedbackStore.open(path).close();
+    chmodSync(path, 0o644);
+    // Root writes anything, so the attempt runs as nobody there; other users lose write permission.
+    const asRoot = process.getuid?.() === 0;
+    if (!asRoot) chmodSync(path, 0o444);
+    const script = `import { FeedbackStore } from ${JSON.stringify(join(REPO_ROOT, 'dist', 'feedback', 'feedback-store.js'))};
+      try { const s = FeedbackStore.open(process.argv[1]); s.record([{ query: 'q', document: 'd', label: 1 }]); console.log('written'); }
+      catch (err) { console.log(err.message); }`;
+    const command = asRoot ? ['setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, '--input-type=module', '-e', script, path]] : [process.execPath, ['--input-type=module', '-e', script, path]];
+    const res = spawnSync(command[0] as string, command[1] as string[], { encoding: 'utf8' });
+    assert.equal(res.status, 0, res.stderr);
+    const message = res.stdout.trim();
+    assert.ok(message.includes(path), message);
+    assert.match(message, /cannot (be written|open).*write permission|this user can read and write/);
+    assert.match(message, /--db/);
+  });
+});
