@@ -58,6 +58,10 @@ function suite(label: string, ctx: () => { target: Target; db: string; sdk: Clie
     const run = await inspector(target, ['--method', 'tools/list', '--strict']);
     assert.equal(run.code, 0, run.stderr.slice(-2000));
     assert.equal(run.leftovers, false, 'the stdio server outlived the inspector');
+    // and no portability warning either, and no $ref (which some clients cannot resolve)
+    assert.equal((run.json as { schemaFindings?: unknown }).schemaFindings, undefined, JSON.stringify((run.json as { schemaFindings?: unknown }).schemaFindings));
+    assert.doesNotMatch(run.stderr, /Warning|portability/, run.stderr.slice(-2000));
+    assert.ok(!run.stdout.includes('$ref'), 'no $ref in any schema');
     const tools = (run.json.result as { tools: { name: string }[] }).tools;
     assert.deepEqual(tools.map((t) => t.name).sort(), TOOLS);
     const fromSdk = (await sdk.listTools()).tools;
@@ -108,6 +112,24 @@ function suite(label: string, ctx: () => { target: Target; db: string; sdk: Clie
     assert.equal(run.code, 5, run.stdout);
     assert.equal(run.json.result?.isError, true);
     assert.match(JSON.stringify(run.json.result?.content), /needs both query and document/);
+  });
+
+  test(`${label}: unknown fields are refused, as additionalProperties: false advertises`, { timeout: TEST_TIMEOUT }, async () => {
+    const { target } = ctx();
+    const cases: [string, Record<string, unknown>, RegExp][] = [
+      ['rerank', { query: 'q', documents: ['a'], topk: 3 }, /topk/],
+      ['rerank', { query: 'q', documents: [{ text: 'a', title: 't' }] }, /title/],
+      ['score_pair', { pairs: [{ query: 'q', document: 'd', doc_id: 'x' }] }, /doc_id/],
+      ['feedback', { query: 'q', document: 'd', label: 1, lable: 1 }, /lable/],
+      ['model_info', { verbose: true }, /verbose/],
+    ];
+    for (const [tool, args, field] of cases) {
+      const run = await callTool(target, tool, args, 'json');
+      const text = JSON.stringify(run.json);
+      assert.notEqual(run.code, 0, `${tool} accepted ${JSON.stringify(args)}: ${text.slice(0, 300)}`);
+      assert.match(text, /Unrecognized key/, text.slice(0, 500));
+      assert.match(text, field);
+    }
   });
 
   test(`${label}: inspector feedback is stored in the SQLite file`, { timeout: TEST_TIMEOUT }, async () => {

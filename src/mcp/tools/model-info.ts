@@ -1,6 +1,6 @@
 import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import type { ServerContext } from '../server.js';
-import { modelInfoOutput } from '../schemas.js';
+import { modelInfoInput, modelInfoOutput } from '../schemas.js';
 import { engineFor, structuredResult } from '../tool-context.js';
 
 export function registerModelInfoTool(server: McpServer, { host, inFlight }: ServerContext): void {
@@ -11,7 +11,7 @@ export function registerModelInfoTool(server: McpServer, { host, inFlight }: Ser
       description:
         'Describe the loaded cross-encoder: model path, ONNX variant and inputs, max tokens per pair, score activation, label count, ' +
         'ONNX Runtime version, threads and batching counters. Use it to tell which model produced scores or to explain a score range.',
-      inputSchema: {},
+      inputSchema: modelInfoInput,
       outputSchema: modelInfoOutput,
       annotations: { title: 'Reranker model information', readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false },
     },
