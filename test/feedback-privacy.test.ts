@@ -182,3 +182,17 @@ describe('database errors name the file and the fix', () => {
     assert.match(message, /--db/);
   });
 });
+
+describe('CSV export', () => {
+  test('cells a spreadsheet would run as formulas are neutralised with a leading quote', async () => {
+    const { csvField } = await import('../src/feedback/export.js');
+    assert.equal(csvField('=HYPERLINK("http://evil.test","x")'), `"'=HYPERLINK(""http://evil.test"",""x"")"`);
+    assert.equal(csvField('+1+2'), "'+1+2");
+    assert.equal(csvField('-2+3'), "'-2+3");
+    assert.equal(csvField('@SUM(A1)'), "'@SUM(A1)");
+    assert.equal(csvField('\tcmd'), "'\tcmd");
+    assert.equal(csvField('\rcmd'), `"'\rcmd"`);
+    assert.equal(csvField('a=b, c'), '"a=b, c"', 'only the first character matters');
+    assert.equal(csvField('plain'), 'plain');
+  });
+});

@@ -104,12 +104,18 @@ export async function writeCsv(rows: Iterable<TrainingRow>, stream: NodeJS.Writa
   for (const r of rows) await write(stream, `${csvField(r.sentence_0)},${csvField(r.sentence_1)},${r.label}\r\n`);
 }
 
+// A spreadsheet runs a cell that starts with one of these as a formula (OWASP "CSV injection").
+const FORMULA_START = /^[=+\-@\t\r]/;
+
 /**
  * RFC 4180 requires quotes around a comma, quote, CR or LF; quoting is allowed anywhere, so
  * fields with any other line break go quoted too, or Python's csv reader would split them.
+ * Texts come from agents and documents nobody vetted, so a cell a spreadsheet would evaluate
+ * gets a leading single quote, which spreadsheets show as text (JSON Lines stays exact).
  */
 export function csvField(value: string): string {
-  return /[",]/.test(value) || PYTHON_LINE_BREAKS.test(value) ? `"${value.replaceAll('"', '""')}"` : value;
+  const safe = FORMULA_START.test(value) ? `'${value}` : value;
+  return /[",]/.test(safe) || PYTHON_LINE_BREAKS.test(safe) ? `"${safe.replaceAll('"', '""')}"` : safe;
 }
 
 /** Waits only when the stream asks to, so a large export neither buffers whole nor crawls. */
