@@ -43,8 +43,13 @@ export async function downloadBlob(repo: string, commit: string, file: RemoteFil
   let loaded = 0;
   const meter = new Transform({
     transform(chunk: Buffer, _encoding, done) {
-      hash.update(chunk);
       loaded += chunk.length;
+      // Stopped at once: a server that sends more than the Hub lists could otherwise fill the disk.
+      if (loaded > file.size) {
+        done(new ModelFetchError(`${where}: the Hub lists ${file.size} bytes but the download went past ${loaded}; it was stopped and discarded`));
+        return;
+      }
+      hash.update(chunk);
       onProgress?.({ file: file.path, loaded, total: file.size });
       done(null, chunk);
     },
@@ -57,7 +62,7 @@ export async function downloadBlob(repo: string, commit: string, file: RemoteFil
     try {
       await pipeline(Readable.fromWeb(blob.stream() as WebReadableStream<Uint8Array>), meter, createWriteStream(temp, { flags: 'wx' }));
     } catch (err) {
-      if (isAbort(err)) throw err;
+      if (isAbort(err) || err instanceof ModelFetchError) throw err;
       const reason = err instanceof Error ? err.message : String(err);
       throw new ModelFetchError(`${where}: download cut off after ${loaded} of ${file.size} bytes (${reason}); nothing was kept, run again to retry`);
     }

@@ -38,6 +38,8 @@ export interface Faults {
   cutAfter: Map<string, number>;
   /** Send this many body bytes of a full download, then hang until the client goes away. */
   stallAfter: Map<string, number>;
+  /** Follow the file's bytes with this many more (Content-Length saying so), while listings keep the true size. */
+  oversize: Map<string, number>;
 }
 
 export interface FakeHub {
@@ -48,6 +50,8 @@ export interface FakeHub {
   token: string | undefined;
   /** Full downloads of a file (not the 1-byte size probes), by repo-relative path. */
   downloads(file?: string): RecordedRequest[];
+  /** Body bytes the last full download of an oversize file handed to its socket before the client went away. */
+  oversizeSent: Map<string, number>;
   close(): Promise<void>;
 }
 
@@ -89,7 +93,7 @@ function pathInfo(path: string, data: Buffer) {
 
 export async function startFakeHub(repos: FakeRepo[], options: { token?: string } = {}): Promise<FakeHub> {
   const requests: RecordedRequest[] = [];
-  const faults: Faults = { corrupt: new Set(), truncate: new Set(), cutAfter: new Map(), stallAfter: new Map() };
+  const faults: Faults = { corrupt: new Set(), truncate: new Set(), cutAfter: new Map(), stallAfter: new Map(), oversize: new Map() };
   const byId = new Map(repos.map((r) => [r.id, r]));
   const blobs = new Map<string, { path: string; data: Buffer }>();
   for (const repo of repos) for (const files of Object.values(repo.commits)) for (const [path, data] of Object.entries(files)) if (isLfs(path)) blobs.set(sha256(data), { path, data });
@@ -99,6 +103,7 @@ export async function startFakeHub(repos: FakeRepo[], options: { token?: string 
     requests,
     faults,
     token: options.token,
+    oversizeSent: new Map(),
     downloads: (file) => requests.filter((r) => r.method === 'GET' && !r.range && (r.path.includes('/resolve/') || r.path.startsWith('/cdn/')) && (file === undefined || r.path.endsWith(`/${file}`))),
     close: () =>
       new Promise<void>((resolve) => {
@@ -135,6 +140,8 @@ export async function startFakeHub(repos: FakeRepo[], options: { token?: string 
       res.end(req.method === 'HEAD' ? undefined : body.subarray(start, end + 1));
       return;
     }
+    const extra = req.method === 'GET' ? faults.oversize.get(path) : undefined;
+    if (extra !== undefined) return void sendOversize(res, path, body, extra, common);
     res.writeHead(200, { ...common, 'Content-Length': String(body.length) });
     if (req.method === 'HEAD') return void res.end();
     const cut = faults.cutAfter.get(path);
@@ -146,6 +153,24 @@ export async function startFakeHub(repos: FakeRepo[], options: { token?: string 
     } else {
       res.end(body);
     }
+  };
+
+  /** Streams body + extra bytes in 64 KiB writes, each after the socket drained, counting what it took. */
+  const sendOversize = async (res: ServerResponse, path: string, body: Buffer, extra: number, headers: Record<string, string>) => {
+    const total = body.length + extra;
+    res.writeHead(200, { ...headers, 'Content-Length': String(total) });
+    let sent = 0;
+    let closed = false;
+    res.on('close', () => (closed = true));
+    const filler = Buffer.alloc(64 * 1024, 0x41);
+    hub.oversizeSent.set(path, 0);
+    while (sent < total && !closed) {
+      const chunk = sent < body.length ? body.subarray(sent, Math.min(body.length, sent + filler.length)) : filler.subarray(0, Math.min(filler.length, total - sent));
+      sent += chunk.length;
+      hub.oversizeSent.set(path, sent);
+      if (!res.write(chunk)) await new Promise((r) => { res.once('drain', r); res.once('close', r); });
+    }
+    if (!closed) res.end();
   };
 
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
