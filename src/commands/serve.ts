@@ -90,8 +90,9 @@ export async function runServe(config: Config): Promise<number> {
   } else {
     await serveStdio(ctx, config.maxBodyMb * 1024 * 1024, {
       onInitialized: () => void startLoading(),
-      // A load under way settles first, so a broken local model is reported, not hidden by exit 0.
-      onEnd: () => void startLoading().then(() => shutdown('stdin closed')),
+      // A load under way settles first, and a local model is loaded if none was, so a broken one is
+      // reported, not hidden by exit 0; a repo model is not downloaded just to exit.
+      onEnd: () => void (localDir ? startLoading() : (loaded ?? Promise.resolve())).then(() => shutdown('stdin closed')),
     });
     // A client that never completes the handshake still learns soon whether the model loads.
     setTimeout(() => void startLoading(), STDIO_LOAD_FALLBACK_MS).unref();
