@@ -13,7 +13,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CLI, TINY_CE } from './helpers/fixtures.js';
-import { freshDbPath } from './helpers/mcp.js';
+import { connectHttp, freshDbPath, startHttpServer } from './helpers/mcp.js';
 
 const DEFAULT_MODEL = 'cross-encoder/ms-marco-MiniLM-L6-v2';
 const initialize = (id: number, protocolVersion = '2025-06-18') => ({ jsonrpc: '2.0', id, method: 'initialize', params: { protocolVersion, capabilities: {}, clientInfo: { name: 'raw', version: '0' } } });
@@ -176,5 +176,23 @@ test('a JSON-RPC batch array gets an Invalid Request error per request id (2025-
     assert.deepEqual((await old.waitFor(3)).result, {});
   } finally {
     await old.stop();
+  }
+});
+
+test('over HTTP too: offline with an empty cache, the server keeps serving and each call says why', async () => {
+  const cache = emptyCache();
+  const server = await startHttpServer([], { HF_HUB_OFFLINE: '1', HF_HUB_CACHE: cache });
+  try {
+    const client = await connectHttp(server.url);
+    for (let i = 0; i < 2; i++) {
+      const res = (await client.callTool({ name: 'rerank', arguments: { query: 'q', documents: ['d'] } })) as { isError?: boolean; content: { text: string }[] };
+      assertModelError({ result: res }, true);
+    }
+    const info = (await client.callTool({ name: 'model_info', arguments: {} })).structuredContent as { state: string };
+    assert.equal(info.state, 'failed');
+    assert.equal(server.child.exitCode, null, 'still running');
+    await client.close();
+  } finally {
+    assert.equal(await server.stop(), 0);
   }
 });

@@ -109,6 +109,8 @@ export class EngineHost {
    */
   reload(reason: string): Promise<ScoringEngine> {
     const next = this.reloads.then(async () => {
+      // Nothing loaded yet (the first load failed or is under way): a reload is one more attempt at it.
+      if (!this.engine) return this.start();
       const old = await this.start();
       const started = performance.now();
       const engine = await this.load();
@@ -117,7 +119,10 @@ export class EngineHost {
       void old.retire();
       return engine;
     });
-    this.reloads = next.catch((err) => log(`error: reload (${reason}) failed, the previous model keeps serving: ${(err as Error).message}`));
+    this.reloads = next.catch((err) => {
+      // A failed first load has already logged its reason.
+      if (this.engine) log(`error: reload (${reason}) failed, the previous model keeps serving: ${(err as Error).message}`);
+    });
     return next;
   }
 
