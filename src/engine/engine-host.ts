@@ -62,16 +62,16 @@ export class EngineHost {
         this.firstLoad();
         return engine;
       });
-      this.loading = attempt.catch((err: unknown) => {
+      const loading: Promise<ScoringEngine> = attempt.catch((err: unknown) => {
         const reason = (err instanceof Error ? err.message : String(err)).replace(/\s*\n\s*/g, ' ');
         this.lastError = reason;
-        if (this.loading === failed) this.loading = undefined;
+        if (this.loading === loading) this.loading = undefined;
         log(`error: ${reason}`);
         throw new ModelUnavailableError(`${reason} (the next call tries again)`);
       });
-      const failed = this.loading;
+      this.loading = loading;
       // A failed load is reported by whoever awaits ready(); this keeps it from being unhandled meanwhile.
-      this.loading.catch(() => undefined);
+      loading.catch(() => undefined);
     }
     return this.loading;
   }
