@@ -2,19 +2,19 @@
 /** The rerank-mcp binary: picks a subcommand, parses its options, reports errors in one line. */
 import './telemetry-off.js';
 import { ConfigError, helpFor, parseConfig, printableConfig } from './config.js';
-import { resolveDbPath } from './feedback/db-path.js';
 import { ModelLoadError } from './model/model-dir.js';
 import { runScore } from './commands/score.js';
 import { runServe } from './commands/serve.js';
 import { runTokenize } from './commands/tokenize.js';
 import { runFeedback } from './commands/feedback.js';
+import { runClientConfig } from './commands/client-config.js';
 import { log } from './log.js';
 import { PACKAGE_VERSION } from './version.js';
 
 const COMMANDS = {
-  serve: { run: runServe, summary: 'Run the MCP server (stdio by default, --http for Streamable HTTP).', usage: 'rerank-mcp [serve] --model <dir> [--http [--port N] [--host H]]' },
-  score: { run: runScore, summary: 'Score JSON Lines of {"query","document"}: one {"score","logit","truncated"} line per input, in order.', usage: 'rerank-mcp score --model <dir> [--input FILE]' },
-  tokenize: { run: runTokenize, summary: 'Tokenize JSON Lines of {"query","document"}: one {"input_ids","token_type_ids","truncated"} line per input.', usage: 'rerank-mcp tokenize --model <dir> [--input FILE]' },
+  serve: { run: runServe, summary: 'Run the MCP server (stdio by default, --http for Streamable HTTP).', usage: 'rerank-mcp [serve] [--model <dir|owner/name>] [--http [--port N] [--host H]]' },
+  score: { run: runScore, summary: 'Score JSON Lines of {"query","document"}: one {"score","logit","truncated"} line per input, in order.', usage: 'rerank-mcp score [--model <dir|owner/name>] [--input FILE]' },
+  tokenize: { run: runTokenize, summary: 'Tokenize JSON Lines of {"query","document"}: one {"input_ids","token_type_ids","truncated"} line per input.', usage: 'rerank-mcp tokenize [--model <dir|owner/name>] [--input FILE]' },
 } as const;
 
 type CommandName = keyof typeof COMMANDS;
@@ -26,6 +26,8 @@ Commands:
   score      score query/document pairs from JSON Lines
   tokenize   show the token ids of query/document pairs
   feedback   export recorded feedback as training data, or show its stats
+  client-config <claude-desktop|cursor|vscode|claude-code> [--write]
+             the config entry that makes an MCP client launch this installation
 
 Run rerank-mcp <command> --help for its options.
 `;
@@ -38,11 +40,12 @@ async function main(argv: string[]): Promise<number> {
   }
   // feedback has subcommands of its own and parses its own flags.
   if (first === 'feedback') return runFeedback(argv.slice(1));
+  if (first === 'client-config') return runClientConfig(argv.slice(1));
   const named = first !== undefined && first in COMMANDS;
   const name: CommandName = named ? (first as CommandName) : 'serve';
   const rest = named ? argv.slice(1) : argv;
   if (!named && first !== undefined && !first.startsWith('-')) {
-    throw new ConfigError(`unknown command "${first}" (expected ${[...Object.keys(COMMANDS), 'feedback'].join(', ')})`);
+    throw new ConfigError(`unknown command "${first}" (expected ${[...Object.keys(COMMANDS), 'feedback', 'client-config'].join(', ')})`);
   }
   if (!named && (first === '--help' || first === '-h')) {
     process.stdout.write(OVERVIEW + '\n' + helpFor('serve', COMMANDS.serve.summary, COMMANDS.serve.usage));
@@ -55,8 +58,7 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
   if (config.printConfig) {
-    const derived = name === 'serve' ? { 'feedback-db (resolved)': resolveDbPath(config.db) } : {};
-    process.stdout.write(JSON.stringify(printableConfig(config, name, derived), null, 2) + '\n');
+    process.stdout.write(JSON.stringify(printableConfig(config, name), null, 2) + '\n');
     return 0;
   }
   return command.run(config);

@@ -5,7 +5,11 @@
 import { parseArgs } from 'node:util';
 import type { Variant } from './model/model-dir.js';
 import type { Activation } from './model/activation.js';
+import { existsSync } from 'node:fs';
 import { DEFAULT_ENGINE_OPTIONS } from './engine/scoring-engine.js';
+import { DEFAULT_MODEL, DEFAULT_MODEL_MIRROR } from './hub/resolve-model.js';
+import { hubCacheDir } from './hub/hub-env.js';
+import { defaultDbPath, resolveDbPath } from './feedback/db-path.js';
 
 export interface Config {
   model: string | undefined;
@@ -50,7 +54,7 @@ interface OptionSpec {
 }
 
 export const OPTIONS: readonly OptionSpec[] = [
-  { key: 'model', flag: 'model', env: 'RERANK_MODEL', kind: 'string', help: 'model directory (Hugging Face layout: config.json, tokenizer.json, onnx/model.onnx)' },
+  { key: 'model', flag: 'model', env: 'RERANK_MODEL', kind: 'string', help: `local model directory (Hugging Face layout: config.json, tokenizer.json, onnx/model.onnx) or Hugging Face repo id owner/name[@revision], downloaded into ${hubCacheDir()} (default ${DEFAULT_MODEL}, or its ONNX mirror ${DEFAULT_MODEL_MIRROR})` },
   { key: 'variant', flag: 'variant', env: 'RERANK_VARIANT', kind: { oneOf: ['fp32', 'int8'] }, default: 'fp32', help: 'ONNX file: fp32 = model.onnx, int8 = model_quantized.onnx' },
   { key: 'maxLength', flag: 'max-length', env: 'RERANK_MAX_LENGTH', kind: 'int', help: "lower the model's maximum tokens per pair (default: tokenizer_config model_max_length, capped at max_position_embeddings)" },
   { key: 'activation', flag: 'activation', env: 'RERANK_ACTIVATION', kind: { oneOf: ['identity', 'sigmoid', 'tanh'] }, help: "force the score activation (default: config.json's sentence_transformers.activation_fn, else sigmoid)" },
@@ -64,7 +68,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   { key: 'port', flag: 'port', env: 'RERANK_PORT', kind: 'int', default: 8765, only: ['serve'], help: 'HTTP port (0 picks a free one)' },
   { key: 'token', flag: 'token', env: 'RERANK_MCP_TOKEN', kind: 'string', only: ['serve'], help: 'bearer token HTTP clients must send (prefer the env var: flags show in ps)' },
   { key: 'noWatch', flag: 'no-watch', env: 'RERANK_NO_WATCH', kind: 'boolean', default: false, only: ['serve'], help: 'do not reload the model when its files change (SIGHUP still reloads)' },
-  { key: 'db', flag: 'db', env: 'RERANK_FEEDBACK_DB', kind: 'string', only: ['serve'], help: 'feedback database (default: the user data dir, e.g. ~/.local/share/rerank-mcp/feedback.db)' },
+  { key: 'db', flag: 'db', env: 'RERANK_FEEDBACK_DB', kind: 'string', only: ['serve'], help: `feedback database (default ${defaultDbPath()}); keep it outside any project folder` },
   { key: 'rerankLogMaxCalls', flag: 'rerank-log-max-calls', env: 'RERANK_LOG_MAX_CALLS', kind: 'int', default: 10000, only: ['serve'], help: 'rerank calls kept for labeling by rerank_id (0: no log, no rerank_id)' },
   { key: 'rerankLogMaxDays', flag: 'rerank-log-max-days', env: 'RERANK_LOG_MAX_DAYS', kind: 'int', default: 30, only: ['serve'], help: 'days a logged rerank call stays labelable' },
   // Bounds and privacy of a shared server (HTTP sessions, hosts, the rerank log's size).
@@ -166,6 +170,16 @@ export function printableConfig(config: Config, command: string, extra: Record<s
     const value = config[spec.key];
     out[spec.flag] = SECRET_KEYS.includes(spec.key) && value !== undefined ? '***' : value ?? null;
   }
+  // What will actually be used, not just what was given: the default model, where a repo model is cached, the database file.
+  const local = config.model !== undefined && existsSync(config.model);
+  out.model = config.model ?? DEFAULT_MODEL;
+  out['model-source'] = local
+    ? 'local directory'
+    : config.model === undefined
+      ? `default repo (its ONNX mirror ${DEFAULT_MODEL_MIRROR} when it has no ${config.variant === 'int8' ? 'onnx/model_quantized.onnx' : 'onnx/model.onnx'})`
+      : 'Hugging Face repo id';
+  if (!local) out['model-cache'] = hubCacheDir();
+  if ('db' in out) out.db = resolveDbPath(config.db);
   return { command, ...out, ...extra };
 }
 

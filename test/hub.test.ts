@@ -289,7 +289,7 @@ test('optional files the repo lacks are recorded in .no_exist, so the next run s
 test('an unreachable endpoint is one line that suggests the way out', async () => {
   const { hub, resolve } = await setup();
   await hub.close();
-  await assert.rejects(resolve(REPO), /acme\/tiny-ce@main: cannot reach http:\/\/127\.0\.0\.1:\d+ \(.*ECONNREFUSED.*\); set HF_HUB_OFFLINE=1 to use only the cache, or pass --model <dir>/);
+  await assert.rejects(resolve(REPO), /acme\/tiny-ce@main: cannot reach http:\/\/127\.0\.0\.1:\d+ \(.*ECONNREFUSED.*\) and the model is not in the cache \(.*models--acme--tiny-ce\); HF_HUB_OFFLINE is not set: .*pass --model <dir>/);
 });
 
 test('a repo without the ONNX file for the variant names what is missing', async () => {

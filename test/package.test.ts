@@ -1,20 +1,89 @@
 /**
- * What a user gets from the registry: `npm pack` makes a tarball that installs globally
- * and runs. Dependencies come from the npm cache or registry, as for a real user.
+ * What a user gets without a published package: `npm pack` makes a tarball, installed
+ * globally into a temp prefix with the env that mcp.json passes, from a folder outside the
+ * checkout. Then exactly mcp.json's command, and each `client-config` entry the installed CLI
+ * prints, are launched as a client would and list the four tools. Dependencies come from the
+ * npm cache or registry, as for a real user. One pack and one install for the whole file:
+ * they are the slow part.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, realpathSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { isAbsolute, join } from 'node:path';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { REPO_ROOT, TINY_CE } from './helpers/fixtures.js';
 
-test('npm pack → npm install -g → rerank-mcp --help and score work', { timeout: 15 * 60_000 }, (t) => {
+interface LaunchEntry {
+  command: string;
+  args?: string[];
+  env?: Record<string, string>;
+}
+
+const TOOLS = ['feedback', 'model_info', 'rerank', 'score_pair'];
+
+/** Words of a POSIX command line as client-config quotes them (plain words and '…' quoting). */
+function shellWords(line: string): string[] {
+  const words: string[] = [];
+  for (const m of line.matchAll(/'((?:[^']|'\\'')*)'|(\S+)/g)) words.push(m[1] !== undefined ? m[1].replace(/'\\''/g, "'") : m[2]);
+  return words;
+}
+
+/** `claude mcp add [options] <name> -- <command> [args...]` back into the entry Claude Code would launch. */
+function parseClaudeMcpAdd(line: string): LaunchEntry & { name: string; scope?: string } {
+  const words = shellWords(line.trim());
+  assert.deepEqual(words.slice(0, 3), ['claude', 'mcp', 'add']);
+  const dashes = words.indexOf('--');
+  assert.ok(dashes > 0, line);
+  const env: Record<string, string> = {};
+  let scope: string | undefined;
+  const positional: string[] = [];
+  for (let i = 3; i < dashes; i++) {
+    const w = words[i];
+    if (w === '--env' || w === '-e') {
+      const [k, ...v] = words[++i].split('=');
+      env[k] = v.join('=');
+    } else if (w === '--scope' || w === '-s') scope = words[++i];
+    else if (w === '--transport' || w === '-t') assert.equal(words[++i], 'stdio');
+    else positional.push(w);
+  }
+  assert.equal(positional.length, 1, `one server name before "--": ${line}`);
+  return { name: positional[0], scope, command: words[dashes + 1], args: words.slice(dashes + 2), env };
+}
+
+/** Launches an entry as an MCP client does, from `cwd`, and lists its tools; model_info proves the model loaded. */
+async function listTools(entry: LaunchEntry, env: Record<string, string>, cwd: string): Promise<{ tools: string[]; state: unknown }> {
+  const transport = new StdioClientTransport({ command: entry.command, args: entry.args ?? [], env, cwd, stderr: 'pipe' });
+  let stderr = '';
+  transport.stderr?.on('data', (d) => (stderr += d));
+  const client = new Client({ name: 'install-test', version: '0' });
+  try {
+    await client.connect(transport);
+    const tools = (await client.listTools()).tools.map((t) => t.name).sort();
+    const info = await client.callTool({ name: 'model_info', arguments: {} });
+    return { tools, state: (info.structuredContent as { state?: unknown } | undefined)?.state };
+  } catch (err) {
+    throw new Error(`${entry.command} ${(entry.args ?? []).join(' ')}: ${(err as Error).message}; stderr: ${stderr}`);
+  } finally {
+    await client.close();
+  }
+}
+
+test('npm pack → npm install -g with mcp.json\'s env → mcp.json and every client-config entry launch and list the tools', { timeout: 15 * 60_000 }, async (t) => {
   const work = mkdtempSync(join(tmpdir(), 'rerank-pack-'));
-  // onnxruntime-node's install step fetches CUDA files from outside the npm registry; the CPU build ships in the package
-  const env = { ...process.env, ONNXRUNTIME_NODE_INSTALL: 'skip', npm_config_update_notifier: 'false', npm_config_fund: 'false', npm_config_audit: 'false' };
-  execFileSync('npm', ['pack', '--pack-destination', work], { cwd: REPO_ROOT, env, stdio: ['ignore', 'ignore', 'pipe'] });
+  const mcpJson = JSON.parse(readFileSync(join(REPO_ROOT, 'mcp.json'), 'utf8')) as { mcpServers: Record<string, LaunchEntry> };
+  const entry = mcpJson.mcpServers.rerank;
+  assert.equal(entry.command, 'rerank-mcp', 'mcp.json launches the installed binary, not npx or npm');
+  // The user's install runs outside the checkout, so the project's .npmrc does not apply: only mcp.json's env does.
+  const outside = join(work, 'elsewhere');
+  mkdirSync(outside);
+  const quiet = { npm_config_update_notifier: 'false', npm_config_fund: 'false', npm_config_audit: 'false' };
+  const baseEnv = Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^(ONNXRUNTIME_NODE_INSTALL|npm_config_onnxruntime)/i.test(k))) as Record<string, string>;
+  const installEnv = { ...baseEnv, ...quiet, ...entry.env };
+
+  execFileSync('npm', ['pack', '--pack-destination', work], { cwd: REPO_ROOT, env: { ...process.env, ...quiet }, stdio: ['ignore', 'ignore', 'pipe'] });
   const tarball = readdirSync(work).find((f) => f.endsWith('.tgz'))!;
   const listing = execFileSync('tar', ['-tzf', join(work, tarball)], { encoding: 'utf8' });
   assert.match(listing, /package\/dist\/cli\.js/);
@@ -23,14 +92,42 @@ test('npm pack → npm install -g → rerank-mcp --help and score work', { timeo
   assert.doesNotMatch(listing, /package\/src\//);
 
   const prefix = join(work, 'global');
-  const install = spawnSync('npm', ['install', '-g', '--prefer-offline', '--prefix', prefix, join(work, tarball)], { env, encoding: 'utf8' });
+  const install = spawnSync('npm', ['install', '-g', '--prefer-offline', '--prefix', prefix, join(work, tarball)], { cwd: outside, env: installEnv, encoding: 'utf8' });
   assert.equal(install.status, 0, install.stderr);
-  const bin = join(prefix, 'bin', 'rerank-mcp');
-  const help = spawnSync(bin, ['--help'], { encoding: 'utf8' });
-  assert.equal(help.status, 0, help.stderr);
-  assert.match(help.stdout, /Usage: rerank-mcp/);
-  const score = spawnSync(bin, ['score', '--model', TINY_CE], { input: '{"query":"q","document":"d"}\n', encoding: 'utf8', env: { ...process.env, RERANK_FEEDBACK_DB: join(work, 'f.db') } });
+  t.diagnostic(`installed ${tarball} into ${prefix}`);
+  const bin = join(prefix, 'bin');
+  const installedCli = realpathSync(join(bin, 'rerank-mcp'));
+  assert.ok(installedCli.startsWith(realpathSync(prefix)), installedCli);
+
+  const score = spawnSync(join(bin, 'rerank-mcp'), ['score', '--model', TINY_CE], { cwd: outside, input: '{"query":"q","document":"d"}\n', encoding: 'utf8' });
   assert.equal(score.status, 0, score.stderr);
   assert.equal(typeof JSON.parse(score.stdout).score, 'number');
-  t.diagnostic(`installed ${tarball} into ${prefix}`);
+
+  // 1. exactly mcp.json's command, found on PATH as a global install puts it there; only the model and DB are this test's.
+  const launchEnv = { ...baseEnv, ...entry.env, PATH: `${bin}:${process.env.PATH}`, RERANK_MODEL: TINY_CE, RERANK_FEEDBACK_DB: join(work, 'mcp-json.db') };
+  assert.deepEqual(await listTools(entry, launchEnv, outside), { tools: TOOLS, state: 'ready' });
+
+  // 2. every client-config entry, launched with its own env and a PATH that holds neither node nor rerank-mcp, as GUI apps may.
+  const noPath = join(work, 'empty-path');
+  mkdirSync(noPath);
+  for (const client of ['claude-desktop', 'cursor', 'vscode', 'claude-code']) {
+    const printed = spawnSync(join(bin, 'rerank-mcp'), ['client-config', client, '--model', TINY_CE, '--db', join(work, `${client}.db`)], { cwd: outside, encoding: 'utf8' });
+    assert.equal(printed.status, 0, printed.stderr);
+    let launch: LaunchEntry;
+    if (client === 'claude-code') {
+      const added = parseClaudeMcpAdd(printed.stdout);
+      assert.equal(added.name, 'rerank');
+      assert.equal(added.scope, 'user');
+      launch = added;
+    } else {
+      const json = JSON.parse(printed.stdout);
+      launch = client === 'vscode' ? json.servers.rerank : json.mcpServers.rerank;
+      if (client === 'vscode') assert.equal((launch as { type?: string }).type, 'stdio');
+    }
+    assert.ok(isAbsolute(launch.command), launch.command);
+    assert.equal(realpathSync(launch.args![0]), installedCli, 'the entry runs the installed CLI');
+    assert.equal(launch.env!.RERANK_FEEDBACK_DB, join(work, `${client}.db`));
+    const env = { ...launch.env!, PATH: noPath, HOME: process.env.HOME ?? work };
+    assert.deepEqual(await listTools(launch, env, outside), { tools: TOOLS, state: 'ready' }, client);
+  }
 });

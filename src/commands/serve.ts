@@ -11,7 +11,7 @@ import { engineOptionsFrom, prepareModel } from './load-engine.js';
 import { FeedbackService } from '../feedback/feedback-service.js';
 import { resolveDbPath } from '../feedback/db-path.js';
 import { InFlight } from '../mcp/in-flight.js';
-import { DEFAULT_MODEL } from '../hub/resolve-model.js';
+import { DEFAULT_MODEL, parseOrThrow } from '../hub/resolve-model.js';
 import type { ProgressEvent } from '../hub/progress.js';
 import type { ServerContext } from '../mcp/server.js';
 
@@ -23,26 +23,31 @@ const STDIO_LOAD_FALLBACK_MS = 1000;
 export async function runServe(config: Config): Promise<number> {
   // A local directory with missing files fails here, before a client is told the server is up;
   // a repo id is fetched in the background while the handshake is answered.
+  // A name that is neither fails here too: no download could ever fix it.
   if (config.model !== undefined && existsSync(config.model)) resolveModelFiles(config.model, config.variant);
+  else if (config.model !== undefined) parseOrThrow(config.model);
   const prepare = (onProgress: (p: ProgressEvent) => void) => {
     log(`loading the model ${config.model ?? DEFAULT_MODEL}`);
     return prepareModel(config, onProgress);
   };
-  const host = new EngineHost(prepare, engineOptionsFrom(config), new ScoreCache(config.cacheSize));
+  const host = new EngineHost(prepare, engineOptionsFrom(config), new ScoreCache(config.cacheSize), config.model ?? DEFAULT_MODEL);
   // Called once the transport is up (stdio: when the client has finished the handshake), so
   // that the event-loop-blocking session creation never holds the handshake back. A model
-  // that fails to load ends the server with exit 1.
+  // named by repo id that cannot be fetched (offline, empty cache) fails the tool calls, not
+  // the server: the client would only see "disconnected", and the next call may find the
+  // network back. A local directory the user named that does not load is a mistake to fix
+  // before anything else, so that still ends the server with exit 1.
+  const localDir = config.model !== undefined && existsSync(config.model);
   let loaded: Promise<void> | undefined;
   const startLoading = (): Promise<void> =>
     (loaded ??= host.start().then(
+      () => undefined,
       () => {
-        if (!config.noWatch) void host.watchModelDir().catch(() => undefined);
-      },
-      (err) => {
-        log(`error: ${(err as Error).message}`);
-        process.exit(1);
+        // A turn of the event loop first, so replies already on their way (initialize) still leave.
+        if (localDir) setTimeout(() => process.exit(1), 50);
       },
     ));
+  if (!config.noWatch) void host.watchModelDir().catch(() => undefined);
   // SIGHUP reloads the model in place, as daemons reload their configuration.
   process.on('SIGHUP', () => void host.reload('SIGHUP').catch(() => undefined));
   const ctx: ServerContext = {
@@ -87,8 +92,9 @@ export async function runServe(config: Config): Promise<number> {
   } else {
     await serveStdio(ctx, config.maxBodyMb * 1024 * 1024, {
       onInitialized: () => void startLoading(),
-      // A load under way settles first, so a broken model is reported, not hidden by exit 0.
-      onEnd: () => void startLoading().then(() => shutdown('stdin closed')),
+      // A load under way settles first, and a local model is loaded if none was, so a broken one is
+      // reported, not hidden by exit 0; a repo model is not downloaded just to exit.
+      onEnd: () => void (localDir ? startLoading() : (loaded ?? Promise.resolve())).then(() => shutdown('stdin closed')),
     });
     // A client that never completes the handshake still learns soon whether the model loads.
     setTimeout(() => void startLoading(), STDIO_LOAD_FALLBACK_MS).unref();

@@ -2,7 +2,9 @@
  * Owns the engine's lifetime. The model is fetched (if it is named by repo id) and loaded
  * once start() is called, which the server does after the MCP handshake: creating an ONNX
  * Runtime session blocks the event loop, so starting earlier would hold the handshake back.
- * Every tool call waits here for the model (and starts the load if nothing has yet). A
+ * Every tool call waits here for the model (and starts the load if nothing has yet). A load
+ * that fails (no network, empty cache) fails the calls waiting for it, not the process: the
+ * next call tries again, since the network may be back. A
  * reload (SIGHUP, or the model directory changing) loads the new model beside the old one
  * and switches atomically: calls already running finish on the old engine, which
  * is released after them.
@@ -16,12 +18,21 @@ import { ScoreCache } from './score-cache.js';
 import type { ProgressEvent } from '../hub/progress.js';
 import { log } from '../log.js';
 
+export type ModelState = 'idle' | 'loading' | 'ready' | 'failed';
+
+/** The model could not be fetched or loaded; the message is one line that says how to fix it. */
+export class ModelUnavailableError extends Error {}
+
 export class EngineHost {
   private engine: ScoringEngine | undefined;
   private modelOptions: ModelOptions | undefined;
   private loading: Promise<ScoringEngine> | undefined;
   private reloads: Promise<unknown> = Promise.resolve();
   private watchers: FSWatcher[] = [];
+  private lastError: string | undefined;
+  private firstLoad!: () => void;
+  /** Settles when a model first becomes available; never rejects, since a failed load is retried. */
+  private readonly loadedOnce = new Promise<void>((resolve) => (this.firstLoad = resolve));
   /** 'download' events while the model files are fetched, for callers waiting on ready(). */
   readonly progress = new EventEmitter<{ download: [ProgressEvent] }>();
 
@@ -31,23 +42,50 @@ export class EngineHost {
     private readonly engineOptions: EngineOptions,
     /** Shared by successive models: entries are keyed by model identity, so none is served stale. */
     readonly cache: ScoreCache = new ScoreCache(0),
+    /** The model as the user named it (directory or repo id), for reports made before it loads. */
+    readonly modelName = '',
   ) {}
 
-  /** Begins fetching and loading the model, once; later calls return the same load. */
+  /**
+   * Begins fetching and loading the model; later calls share the load under way or its
+   * engine. After a failed attempt the next call starts a new one.
+   */
   start(): Promise<ScoringEngine> {
     if (!this.loading) {
       const started = performance.now();
-      this.loading = this.prepare((p) => this.progress.emit('download', p)).then(async (options) => {
+      const attempt = this.prepare((p) => this.progress.emit('download', p)).then(async (options) => {
         this.modelOptions = options;
         const engine = await this.load();
         const { model } = engine;
         log(`model loaded in ${Math.round(performance.now() - started)} ms: ${model.files.onnxPath} (${model.activation}, max_length ${model.maxLength})`);
+        this.lastError = undefined;
+        this.firstLoad();
         return engine;
       });
+      const loading: Promise<ScoringEngine> = attempt.catch((err: unknown) => {
+        const reason = (err instanceof Error ? err.message : String(err)).replace(/\s*\n\s*/g, ' ');
+        this.lastError = reason;
+        if (this.loading === loading) this.loading = undefined;
+        log(`error: ${reason}`);
+        throw new ModelUnavailableError(`${reason} (the next call tries again)`);
+      });
+      this.loading = loading;
       // A failed load is reported by whoever awaits ready(); this keeps it from being unhandled meanwhile.
-      this.loading.catch(() => undefined);
+      loading.catch(() => undefined);
     }
     return this.loading;
+  }
+
+  /** loading: an attempt is under way; failed: the last attempt failed (see `error`), none is under way. */
+  get state(): ModelState {
+    if (this.engine) return 'ready';
+    if (this.loading) return 'loading';
+    return this.lastError === undefined ? 'idle' : 'failed';
+  }
+
+  /** Why the last attempt to load the model failed, while no model is loaded. */
+  get error(): string | undefined {
+    return this.engine ? undefined : this.lastError;
   }
 
   private async load(): Promise<ScoringEngine> {
@@ -71,6 +109,8 @@ export class EngineHost {
    */
   reload(reason: string): Promise<ScoringEngine> {
     const next = this.reloads.then(async () => {
+      // Nothing loaded yet (the first load failed or is under way): a reload is one more attempt at it.
+      if (!this.engine) return this.start();
       const old = await this.start();
       const started = performance.now();
       const engine = await this.load();
@@ -79,14 +119,17 @@ export class EngineHost {
       void old.retire();
       return engine;
     });
-    this.reloads = next.catch((err) => log(`error: reload (${reason}) failed, the previous model keeps serving: ${(err as Error).message}`));
+    this.reloads = next.catch((err) => {
+      // A failed first load has already logged its reason.
+      if (this.engine) log(`error: reload (${reason}) failed, the previous model keeps serving: ${(err as Error).message}`);
+    });
     return next;
   }
 
   /** Reloads when files in the model's directory change, once writes have been quiet for `quietMs`. */
   async watchModelDir(quietMs = 1000): Promise<void> {
-    const engine = await this.start();
-    const dir = engine.model.files.dir;
+    await this.loadedOnce;
+    const dir = this.engine!.model.files.dir;
     let timer: NodeJS.Timeout | undefined;
     const changed = () => {
       clearTimeout(timer);

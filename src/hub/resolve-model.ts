@@ -104,7 +104,8 @@ export async function resolveModel(spec: string | undefined, options: ResolveOpt
   }
 }
 
-function parseOrThrow(spec: string): RepoSpec {
+/** The repo id in --model; throws the one-line error for a name that is neither a directory nor a repo id. */
+export function parseOrThrow(spec: string): RepoSpec {
   const parsed = parseRepoSpec(spec);
   if (!parsed) throw new ModelFetchError(`--model ${spec}: no such directory, and not a Hugging Face repo id (owner/name or owner/name@revision)`);
   return parsed;
@@ -209,7 +210,7 @@ function offlineError(candidates: RepoSpec[], hub: HubEnv, variant: Variant): Mo
   const where = candidates.map((c) => new RepoCache(hub.cacheDir, c.repo).dir).join(', ');
   return new ModelFetchError(
     `HF_HUB_OFFLINE is set and ${what} in the cache (${where}): ` +
-      'run once online to download it, or pass --model <dir> pointing at a local model directory (config.json, tokenizer.json, onnx/model.onnx)',
+      'unset HF_HUB_OFFLINE and give the server network access once to download it, or pass --model <dir> pointing at a local model directory (config.json, tokenizer.json, onnx/model.onnx)',
   );
 }
 
@@ -230,6 +231,11 @@ async function withHubErrors<T>(c: RepoSpec, spec: string | undefined, hub: HubE
       throw new ModelFetchError(`${name}: ${hub.endpoint} answered HTTP ${err.statusCode}: ${err.message}`);
     }
     const cause = err instanceof Error ? ((err.cause as Error | undefined)?.message ?? err.message) : String(err);
-    throw new ModelFetchError(`${name}: cannot reach ${hub.endpoint} (${cause}); set HF_HUB_OFFLINE=1 to use only the cache, or pass --model <dir>`);
+    // HF_HUB_OFFLINE=1 cannot help here: the cache was looked at first and lacks the files.
+    const where = new RepoCache(hub.cacheDir, c.repo).dir;
+    throw new ModelFetchError(
+      `${name}: cannot reach ${hub.endpoint} (${cause}) and the model is not in the cache (${where}); HF_HUB_OFFLINE is not set: ` +
+        'give the server network access (or set HF_ENDPOINT to a reachable mirror), or pass --model <dir> pointing at a local model directory (config.json, tokenizer.json, onnx/model.onnx)',
+    );
   }
 }

@@ -101,22 +101,26 @@ export const scorePairOutput = {
 
 export const modelInfoInput = z.object({}).strict();
 
+/** Only state and model are known before the model has loaded; error says why the last load failed. */
 export const modelInfoOutput = {
-  path: z.string(),
-  onnx_file: z.string(),
-  variant: z.enum(['fp32', 'int8']),
-  input_names: z.array(z.string()),
-  max_length: z.number().int(),
-  activation: z.string(),
-  num_labels: z.number().int(),
-  onnxruntime_version: z.string(),
-  threads: z.number().int(),
-  max_batch_tokens: z.number().int(),
-  batch_wait_ms: z.number(),
-  batches_run: z.number().int(),
-  pairs_scored: z.number().int(),
-  chunk_overlap: z.number().int(),
-  cache: z.object({ entries: z.number().int(), capacity: z.number().int(), hits: z.number().int(), misses: z.number().int() }),
+  state: z.enum(['idle', 'loading', 'ready', 'failed']),
+  model: z.string(),
+  error: z.string().optional(),
+  path: z.string().optional(),
+  onnx_file: z.string().optional(),
+  variant: z.enum(['fp32', 'int8']).optional(),
+  input_names: z.array(z.string()).optional(),
+  max_length: z.number().int().optional(),
+  activation: z.string().optional(),
+  num_labels: z.number().int().optional(),
+  onnxruntime_version: z.string().optional(),
+  threads: z.number().int().optional(),
+  max_batch_tokens: z.number().int().optional(),
+  batch_wait_ms: z.number().optional(),
+  batches_run: z.number().int().optional(),
+  pairs_scored: z.number().int().optional(),
+  chunk_overlap: z.number().int().optional(),
+  cache: z.object({ entries: z.number().int(), capacity: z.number().int(), hits: z.number().int(), misses: z.number().int() }).optional(),
 };
 
 const LABEL_RULE = 'label must be a finite number from 0 to 1, or a boolean';

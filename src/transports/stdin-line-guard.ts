@@ -2,7 +2,8 @@
  * Stands between stdin and the SDK's stdio transport. The SDK closes the whole transport
  * when a line outgrows its buffer, which would leave the client waiting forever; here an
  * oversized line is discarded as it streams in and answered with an error for its request
- * id, and the session carries on. Complete lines are passed on one at a time.
+ * id, and the session carries on. Complete lines are passed on one at a time, through
+ * `rewrite` when given (it returns the lines to pass on instead: none drops the line).
  */
 import { Transform, type Readable, type TransformCallback } from 'node:stream';
 
@@ -25,7 +26,12 @@ export function requestIdOf(head: string, tail: string): string | number | undef
   return raw === undefined ? undefined : JSON.parse(raw);
 }
 
-export function guardLines(input: Readable, maxLineBytes: number, onOversized: (line: OversizedLine) => void): Readable {
+export function guardLines(
+  input: Readable,
+  maxLineBytes: number,
+  onOversized: (line: OversizedLine) => void,
+  rewrite: (line: Buffer) => Buffer[] = (line) => [line],
+): Readable {
   let parts: Buffer[] = [];
   let size = 0;
   let dropping = false;
@@ -56,7 +62,7 @@ export function guardLines(input: Readable, maxLineBytes: number, onOversized: (
           const tailText = tail.toString('utf8');
           onOversized({ bytes: size - 1, id: requestIdOf(head, tailText), isToolCall: /"method"\s*:\s*"tools\/call"/.test(head + tailText) });
         } else {
-          this.push(Buffer.concat(parts));
+          for (const out of rewrite(Buffer.concat(parts))) this.push(out);
         }
         parts = [];
         size = 0;
@@ -66,7 +72,7 @@ export function guardLines(input: Readable, maxLineBytes: number, onOversized: (
       done();
     },
     flush(done: TransformCallback) {
-      if (!dropping && size > 0) this.push(Buffer.concat(parts));
+      if (!dropping && size > 0) for (const out of rewrite(Buffer.concat(parts))) this.push(out);
       done();
     },
   });

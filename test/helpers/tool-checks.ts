@@ -70,12 +70,13 @@ export async function checkScorePair(client: Client): Promise<void> {
 
 export async function checkModelInfo(client: Client): Promise<void> {
   const info = checked(await call(client, 'model_info', {}), modelInfoOutput);
-  assert.deepEqual(info.input_names.sort(), ['attention_mask', 'input_ids', 'token_type_ids']);
+  assert.equal(info.state, 'ready');
+  assert.deepEqual(info.input_names!.sort(), ['attention_mask', 'input_ids', 'token_type_ids']);
   assert.equal(info.max_length, 512);
   assert.equal(info.activation, 'identity');
   assert.equal(info.num_labels, 1);
   assert.equal(info.variant, 'fp32');
-  assert.match(info.onnxruntime_version, /^1\.30/);
+  assert.match(info.onnxruntime_version!, /^1\.30/);
 }
 
 export async function checkBadInputs(client: Client): Promise<void> {

@@ -1,0 +1,200 @@
+/**
+ * `rerank-mcp client-config <client> [--write]`: the entry that makes an MCP client launch
+ * this installation. GUI apps (Claude Desktop, Cursor, VS Code) often start without the
+ * shell's PATH, so the entry names node and the CLI by absolute path rather than relying on
+ * a `rerank-mcp` or `npx` found on PATH. The feedback database is named by absolute path in
+ * the per-user data directory, never inside a workspace where it would be committed.
+ */
+import { copyFileSync, existsSync, mkdirSync, readFileSync, realpathSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { ConfigError } from '../config.js';
+import { resolveDbPath } from '../feedback/db-path.js';
+import { DEFAULT_MODEL } from '../hub/resolve-model.js';
+import { log } from '../log.js';
+
+export const CLIENTS = ['claude-desktop', 'cursor', 'vscode', 'claude-code'] as const;
+export type Client = (typeof CLIENTS)[number];
+
+const USAGE = `rerank-mcp client-config <${CLIENTS.join('|')}> [--write] [--model DIR|REPO] [--variant fp32|int8] [--db PATH] [--name NAME] [--config-file PATH]`;
+
+const HELP = `Print the entry that makes an MCP client launch this rerank-mcp installation, or merge it into the client's config file.
+
+Usage: ${USAGE}
+
+  claude-desktop, cursor   JSON with "mcpServers", to paste into the client's config file
+  vscode                   JSON with "servers" ("type": "stdio"), for VS Code's user mcp.json
+  claude-code              the "claude mcp add" command line (user scope)
+
+The entry runs node (${process.execPath}) on this installation's CLI by absolute path, so it
+works when the client does not inherit your shell's PATH.
+
+Options:
+  --write              merge the entry into the client's config file (other servers are kept,
+                       the old file is copied to <file>.<time>.bak first; a file that is not
+                       valid JSON is refused). Not for claude-code: run the printed command.
+  --config-file PATH   the file --write merges into (default: the client's standard location:
+                       ${describeLocations()})
+  --model DIR|REPO     model for the server (env RERANK_MODEL; default ${DEFAULT_MODEL})
+  --variant fp32|int8  ONNX variant (env RERANK_VARIANT; default fp32)
+  --db PATH            feedback database (env RERANK_FEEDBACK_DB; default ${resolveDbPath()})
+  --name NAME          the server's name in the client (default rerank)
+  --help               show this help
+`;
+
+export interface ServerEntry {
+  command: string;
+  args: string[];
+  env: Record<string, string>;
+}
+
+/** The installed CLI, by its real path: a global install reaches it through a bin symlink. */
+export function installedCli(): string {
+  return realpathSync(fileURLToPath(new URL('../cli.js', import.meta.url)));
+}
+
+export function serverEntry(options: { model?: string; variant?: string; db?: string }, env: NodeJS.ProcessEnv = process.env): ServerEntry {
+  const given = options.model ?? env.RERANK_MODEL;
+  // A directory is made absolute (the client starts the server in a folder of its own choosing); a repo id stays as it is.
+  const model = given === undefined || given === '' ? DEFAULT_MODEL : existsSync(given) ? path.resolve(given) : given;
+  const entryEnv: Record<string, string> = {
+    RERANK_MODEL: model,
+    RERANK_VARIANT: options.variant ?? env.RERANK_VARIANT ?? 'fp32',
+    RERANK_FEEDBACK_DB: resolveDbPath(options.db, env),
+  };
+  // A model cache moved by the user must be the one the client's server looks in too.
+  for (const name of ['HF_HUB_CACHE', 'HF_HOME', 'HF_ENDPOINT', 'HF_HUB_OFFLINE'] as const) if (env[name]) entryEnv[name] = env[name]!;
+  return { command: process.execPath, args: [installedCli()], env: entryEnv };
+}
+
+/** The JSON a client reads: its top-level key holding the servers, and the entry in that client's shape. */
+export function clientJson(client: Exclude<Client, 'claude-code'>, name: string, entry: ServerEntry): { key: string; value: Record<string, unknown> } {
+  if (client === 'vscode') return { key: 'servers', value: { type: 'stdio', ...entry } };
+  return { key: 'mcpServers', value: { ...entry } };
+}
+
+/** POSIX shell quoting: plain words stay as they are, anything else goes in single quotes. */
+const shellQuote = (word: string): string => (/^[\w@%+=:,./-]+$/.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`);
+
+/**
+ * `claude mcp add` takes its options before the server name and the server's command after
+ * `--`; `--scope user` makes the server available in every project.
+ */
+export function claudeCodeCommand(name: string, entry: ServerEntry): string {
+  const env = Object.entries(entry.env).flatMap(([k, v]) => ['--env', `${k}=${v}`]);
+  return ['claude', 'mcp', 'add', '--transport', 'stdio', ...env, '--scope', 'user', name, '--', entry.command, ...entry.args].map(shellQuote).join(' ');
+}
+
+/** The client's own config file on this OS, from HOME / APPDATA / XDG_CONFIG_HOME as the client reads them. */
+export function configFileFor(client: Exclude<Client, 'claude-code'>, env: NodeJS.ProcessEnv = process.env, platform: NodeJS.Platform = process.platform): string {
+  const p = platform === 'win32' ? path.win32 : path.posix;
+  const home = (platform === 'win32' ? env.USERPROFILE : env.HOME) || homedir();
+  const appData = env.APPDATA || p.join(home, 'AppData', 'Roaming');
+  const xdgConfig = env.XDG_CONFIG_HOME && p.isAbsolute(env.XDG_CONFIG_HOME) ? env.XDG_CONFIG_HOME : p.join(home, '.config');
+  const userDir = (app: string) => (platform === 'win32' ? p.join(appData, app) : platform === 'darwin' ? p.join(home, 'Library', 'Application Support', app) : p.join(xdgConfig, app));
+  switch (client) {
+    case 'claude-desktop':
+      return p.join(userDir('Claude'), 'claude_desktop_config.json');
+    case 'cursor':
+      return p.join(home, '.cursor', 'mcp.json');
+    case 'vscode':
+      return p.join(userDir('Code'), 'User', 'mcp.json');
+  }
+}
+
+function describeLocations(): string {
+  return (['claude-desktop', 'cursor', 'vscode'] as const).map((c) => `${c}: ${configFileFor(c)}`).join(', ');
+}
+
+/**
+ * Puts `name` under `key` in the JSON file, keeping everything else. The previous file is
+ * copied aside first and the new one is renamed into place, so an interrupted write never
+ * leaves a half-written config. Returns the backup's path, if there was a file to back up.
+ */
+export function mergeIntoFile(file: string, key: string, name: string, value: Record<string, unknown>, now: Date = new Date()): string | undefined {
+  let config: Record<string, unknown> = {};
+  const exists = existsSync(file);
+  if (exists) {
+    const text = readFileSync(file, 'utf8');
+    if (text.trim() !== '') {
+      let parsed: unknown;
+      try {
+        parsed = JSON.parse(text);
+      } catch (err) {
+        throw new ConfigError(`${file} is not valid JSON (${(err as Error).message}); nothing was written: fix the file (comments are not supported here), or add the entry by hand from "rerank-mcp client-config" without --write`);
+      }
+      if (!isObject(parsed)) throw new ConfigError(`${file} does not hold a JSON object; nothing was written: fix the file, or add the entry by hand`);
+      if (parsed[key] !== undefined && !isObject(parsed[key])) throw new ConfigError(`${file}: "${key}" is not an object; nothing was written: fix the file, or add the entry by hand`);
+      config = parsed;
+    }
+  }
+  const servers = { ...((config[key] as Record<string, unknown> | undefined) ?? {}), [name]: value };
+  const text = JSON.stringify({ ...config, [key]: servers }, null, 2) + '\n';
+  mkdirSync(path.dirname(file), { recursive: true });
+  let backup: string | undefined;
+  if (exists) {
+    backup = `${file}.${now.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z')}.bak`;
+    copyFileSync(file, backup);
+  }
+  const temp = `${file}.${process.pid}.tmp`;
+  try {
+    writeFileSync(temp, text);
+    renameSync(temp, file);
+  } finally {
+    rmSync(temp, { force: true });
+  }
+  return backup;
+}
+
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+export function runClientConfig(argv: string[], env: NodeJS.ProcessEnv = process.env): number {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      options: {
+        write: { type: 'boolean' },
+        'config-file': { type: 'string' },
+        model: { type: 'string' },
+        variant: { type: 'string' },
+        db: { type: 'string' },
+        name: { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    });
+  } catch (err) {
+    throw new ConfigError(`${(err as Error).message} (usage: ${USAGE})`);
+  }
+  const { values, positionals } = parsed;
+  if (values.help) {
+    process.stdout.write(HELP);
+    return 0;
+  }
+  const client = positionals[0] as Client | undefined;
+  if (client === undefined || !CLIENTS.includes(client) || positionals.length > 1) {
+    throw new ConfigError(`client-config takes one client: ${CLIENTS.join(', ')} (usage: ${USAGE})`);
+  }
+  if (values.variant !== undefined && values.variant !== 'fp32' && values.variant !== 'int8') throw new ConfigError(`--variant: expected one of fp32, int8, got "${values.variant}"`);
+  const name = values.name ?? 'rerank';
+  const entry = serverEntry({ model: values.model, variant: values.variant, db: values.db }, env);
+
+  if (client === 'claude-code') {
+    if (values.write) throw new ConfigError('client-config claude-code --write: Claude Code keeps its servers in its own state file; run the command "rerank-mcp client-config claude-code" prints instead');
+    process.stdout.write(claudeCodeCommand(name, entry) + '\n');
+    return 0;
+  }
+  const { key, value } = clientJson(client, name, entry);
+  if (!values.write) {
+    process.stdout.write(JSON.stringify({ [key]: { [name]: value } }, null, 2) + '\n');
+    return 0;
+  }
+  const file = path.resolve(values['config-file'] ?? configFileFor(client, env));
+  const backup = mergeIntoFile(file, key, name, value);
+  log(`wrote "${name}" into ${file}${backup ? ` (the previous file is kept as ${backup})` : ''}; restart the client to pick it up`);
+  process.stdout.write(file + '\n');
+  return 0;
+}
