@@ -1,4 +1,5 @@
 import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
+import { z } from 'zod';
 import type { ServerContext } from '../server.js';
 import { modelInfoOutput } from '../schemas.js';
 import { engineFor, structuredResult } from '../tool-context.js';
@@ -10,9 +11,10 @@ export function registerModelInfoTool(server: McpServer, { host, inFlight }: Ser
       title: 'Reranker model information',
       description:
         'Describe the loaded cross-encoder: model path, ONNX variant and inputs, max tokens per pair, score activation, label count, ' +
+          'tokenizer family (and whether its token ids are verified against Python), ' +
         'ONNX Runtime version, threads and batching counters. Use it to tell which model produced scores or to explain a score range.',
       inputSchema: {},
-      outputSchema: modelInfoOutput,
+      outputSchema: { ...modelInfoOutput, tokenizer_family: z.string(), tokenizer_verified: z.boolean() },
       annotations: { title: 'Reranker model information', readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false },
     },
     (_args, extra) =>
