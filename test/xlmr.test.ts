@@ -5,11 +5,13 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CrossEncoder, resolveMaxLength } from '../src/model/cross-encoder.js';
 import { ScoringEngine, DEFAULT_ENGINE_OPTIONS } from '../src/engine/scoring-engine.js';
 import { maxAbsDiff, REPO_ROOT } from './helpers/fixtures.js';
+import { jsonLines, runCli } from './helpers/run-cli.js';
 
 interface XlmrParity {
   max_length: number;
@@ -68,4 +70,41 @@ test('max_length: positions offset by the padding index leave max_position_embed
   assert.equal(resolveMaxLength(xlmr, { model_max_length: 8192 }), 512);
   assert.equal(resolveMaxLength({ model_type: 'xlm-roberta', max_position_embeddings: 8194, pad_token_id: 1 }, { model_max_length: 8192 }), 8192);
   assert.equal(resolveMaxLength({ model_type: 'bert', max_position_embeddings: 512 }, {}), 512);
+});
+
+const toJsonl = (pairs: [string, string][]) => pairs.map(([query, document]) => JSON.stringify({ query, document })).join('\n') + '\n';
+
+test('rerank-mcp tokenize and score on xlmr-tiny: Python ids, scores within 1e-4', async () => {
+  const tokenized = await runCli(['tokenize', '--model', XLMR_TINY], { stdin: toJsonl(parity.pairs) });
+  assert.equal(tokenized.code, 0, tokenized.stderr);
+  const lines = jsonLines(tokenized.stdout) as { input_ids: number[] }[];
+  assert.equal(lines.length, parity.pairs.length);
+  lines.forEach((l, i) => assert.deepEqual(l.input_ids, parity.tokens[i].input_ids, `pair ${i}`));
+  const scored = await runCli(['score', '--model', XLMR_TINY], { stdin: toJsonl(parity.pairs) });
+  assert.equal(scored.code, 0, scored.stderr);
+  const scores = jsonLines(scored.stdout) as { score: number }[];
+  const diff = maxAbsDiff(
+    scores.map((s) => s.score),
+    parity.scores,
+  );
+  assert.ok(diff < 1e-4, `max |Δ score| ${diff}`);
+  assert.doesNotMatch(tokenized.stderr, /not verified/);
+});
+
+test('a tokenizer outside the proven families loads with a warning and tokenizer_verified false', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'rerank-unverified-'));
+  cpSync(XLMR_TINY, dir, { recursive: true });
+  const json = JSON.parse(readFileSync(join(dir, 'tokenizer.json'), 'utf8'));
+  json.normalizer = { type: 'NFKC' };
+  writeFileSync(join(dir, 'tokenizer.json'), JSON.stringify(json));
+  const res = await runCli(['tokenize', '--model', dir], { stdin: toJsonl([['query', 'document']]) });
+  assert.equal(res.code, 0, res.stderr);
+  assert.match(res.stderr, /warning: .*tokenizer not verified \(Unigram model with NFKC normalizer/);
+  const model = await CrossEncoder.load({ model: dir, variant: 'fp32' });
+  try {
+    assert.equal(model.info().tokenizer_verified, false);
+    assert.match(model.info().tokenizer_family, /^unverified: /);
+  } finally {
+    await model.release();
+  }
 });
