@@ -93,6 +93,8 @@ export const modelInfoOutput = {
   max_length: z.number().int(),
   activation: z.string(),
   num_labels: z.number().int(),
+  tokenizer_family: z.string(),
+  tokenizer_verified: z.boolean(),
   onnxruntime_version: z.string(),
   threads: z.number().int(),
   max_batch_tokens: z.number().int(),

@@ -1,5 +1,4 @@
 import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
-import { z } from 'zod';
 import type { ServerContext } from '../server.js';
 import { modelInfoOutput } from '../schemas.js';
 import { engineFor, structuredResult } from '../tool-context.js';
@@ -14,7 +13,7 @@ export function registerModelInfoTool(server: McpServer, { host, inFlight }: Ser
           'tokenizer family (and whether its token ids are verified against Python), ' +
         'ONNX Runtime version, threads and batching counters. Use it to tell which model produced scores or to explain a score range.',
       inputSchema: {},
-      outputSchema: { ...modelInfoOutput, tokenizer_family: z.string(), tokenizer_verified: z.boolean() },
+      outputSchema: modelInfoOutput,
       annotations: { title: 'Reranker model information', readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false },
     },
     (_args, extra) =>
