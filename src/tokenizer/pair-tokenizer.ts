@@ -33,8 +33,9 @@ export class PairTokenizer {
     this.template = pairTemplateFrom(tokenizerJson.post_processor);
     let encoder: SequenceEncoder;
     try {
-      encoder = exactEncoder(tokenizerJson);
-      this.family = encoder.family;
+      const exact = exactEncoder(tokenizerJson);
+      encoder = exact;
+      this.family = exact.family;
       this.verified = true;
     } catch (err) {
       if (!(err instanceof UnsupportedTokenizer)) throw err;
@@ -129,7 +130,6 @@ function fallbackEncoder(tokenizerJson: Record<string, unknown>, tokenizerConfig
     (tokenizer as unknown as { pre_tokenizer: unknown }).pre_tokenizer = bertPreTokenize;
   }
   return {
-    family: 'bert-wordpiece',
     prefixSafe: false,
     encode: (text) => tokenizer.encode(text, { add_special_tokens: false }).ids,
   };

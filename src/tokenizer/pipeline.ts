@@ -16,14 +16,13 @@ import { UnigramModel } from './unigram.js';
 export type TokenizerFamily = 'bert-wordpiece' | 'xlmr-unigram';
 
 export interface SequenceEncoder {
-  readonly family: TokenizerFamily;
   /** Ids of `text`: all of them, or those of its pre-tokens up to the first one at which the count reaches `limit`. */
   encode(text: string, limit?: number): number[];
   /** Whitespace always ends a pre-token, so a text cut at whitespace tokenizes as a prefix of the whole. */
   readonly prefixSafe: boolean;
 }
 
-/** Why a tokenizer.json is not one of the exact families, or null when it is. */
+/** Thrown when a tokenizer.json is not one of the exact families; the message names what is not covered. */
 export class UnsupportedTokenizer extends Error {}
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -184,7 +183,7 @@ function familyOf(json: Json): TokenizerFamily {
 }
 
 /** The exact encoder for tokenizer.json, or UnsupportedTokenizer saying which part is not covered. */
-export function exactEncoder(json: Json): SequenceEncoder {
+export function exactEncoder(json: Json): SequenceEncoder & { family: TokenizerFamily } {
   const family = familyOf(json);
   const normalize = normalizerFrom(json.normalizer);
   const preTokenize = preTokenizerFrom(json.pre_tokenizer) ?? ((t: string) => [t]);
