@@ -113,6 +113,8 @@ export const modelInfoOutput = {
   max_length: z.number().int().optional(),
   activation: z.string().optional(),
   num_labels: z.number().int().optional(),
+  tokenizer_family: z.string().optional(),
+  tokenizer_verified: z.boolean().optional(),
   onnxruntime_version: z.string().optional(),
   threads: z.number().int().optional(),
   max_batch_tokens: z.number().int().optional(),

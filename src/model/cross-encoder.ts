@@ -3,6 +3,7 @@
  * labels) that turn a (query, document) pair into the score sentence-transformers gives.
  */
 import { statSync } from 'node:fs';
+import { log } from '../log.js';
 import { PairTokenizer, type PairEncoding } from '../tokenizer/pair-tokenizer.js';
 import { activationFromConfig, applyActivation, pairLogit, type Activation } from './activation.js';
 import { ModelLoadError, readJsonFile, resolveModelFiles, type ModelFiles, type Variant } from './model-dir.js';
@@ -26,6 +27,10 @@ export interface ModelInfo {
   max_length: number;
   activation: Activation;
   num_labels: number;
+  /** Which proven tokenizer family encodes the pairs (see README, Tokenizer families). */
+  tokenizer_family: string;
+  /** False when the tokenizer is outside the proven families: ids may differ from Python's. */
+  tokenizer_verified: boolean;
   onnxruntime_version: string;
   threads: number;
 }
@@ -51,6 +56,9 @@ export class CrossEncoder {
       tokenizer = new PairTokenizer(readJsonFile(files.tokenizerPath), tokenizerConfig);
     } catch (err) {
       throw new ModelLoadError(`${files.tokenizerPath}: ${(err as Error).message}`);
+    }
+    if (!tokenizer.verified) {
+      log(`warning: ${files.tokenizerPath}: tokenizer not verified (${tokenizer.family.replace(/^unverified: /, '')}); token ids and scores may differ from sentence-transformers. Proven families: bert-wordpiece, xlmr-unigram`);
     }
     const maxLength = resolveMaxLength(config, tokenizerConfig, options.maxLength);
     if (maxLength <= tokenizer.template.addedTokens + 1) {
@@ -101,6 +109,8 @@ export class CrossEncoder {
       max_length: this.maxLength,
       activation: this.activation,
       num_labels: this.numLabels,
+      tokenizer_family: this.tokenizer.family,
+      tokenizer_verified: this.tokenizer.verified,
       onnxruntime_version: onnxRuntimeVersion,
       threads: this.session.threads,
     };
@@ -111,9 +121,21 @@ export class CrossEncoder {
   }
 }
 
-/** tokenizer_config's model_max_length capped by the position embeddings (512 when neither says); `requested` can only lower it. */
+// Model types whose position ids start after the padding index (RoBERTa's create_position_ids_from_input_ids):
+// a sequence can use max_position_embeddings - padding_idx - 1 positions, 512 of XLM-R's 514.
+const OFFSET_POSITION_MODEL_TYPES = new Set(['roberta', 'xlm-roberta', 'xlm-roberta-xl', 'camembert', 'data2vec-text', 'longformer', 'mpnet', 'roberta-prelayernorm', 'ernie_m']);
+
+/**
+ * tokenizer_config's model_max_length capped by the positions the model has (512 when neither
+ * says), as sentence-transformers caps it by max_position_embeddings, less the padding offset
+ * where positions start after it; `requested` can only lower it.
+ */
 export function resolveMaxLength(config: Record<string, unknown>, tokenizerConfig: Record<string, unknown>, requested?: number): number {
-  const positions = typeof config.max_position_embeddings === 'number' ? config.max_position_embeddings : Infinity;
+  let positions = typeof config.max_position_embeddings === 'number' && config.max_position_embeddings > 0 ? config.max_position_embeddings : Infinity;
+  if (typeof config.model_type === 'string' && OFFSET_POSITION_MODEL_TYPES.has(config.model_type)) {
+    const pad = typeof config.pad_token_id === 'number' ? config.pad_token_id : 1;
+    positions -= pad + 1;
+  }
   const declared = typeof tokenizerConfig.model_max_length === 'number' ? tokenizerConfig.model_max_length : Infinity;
   let maxLength = Math.min(positions, declared);
   if (!Number.isFinite(maxLength)) maxLength = 512;

@@ -3,7 +3,10 @@
  * tokenizers.js's own. The JS one walks UTF-16 code units (so CJK ideographs outside
  * the BMP are not isolated), lowercases whole strings (so a word-final Σ becomes ς where
  * Rust gives σ) and lowercases before stripping accents; each of those changes token ids.
+ * Controls, marks and the NFD it strips accents with follow the Rust crate's frozen tables
+ * (rust-unicode.ts), not this Node.js's Unicode version.
  */
+import { isRustNonspacingMark, isRustOther, isRustWhitespace, isRustBertPunctuation, nfdRust } from './rust-unicode.js';
 
 export interface BertNormalizerConfig {
   clean_text?: boolean;
@@ -12,17 +15,19 @@ export interface BertNormalizerConfig {
   lowercase?: boolean;
 }
 
-const CONTROL = /[\p{Cc}\p{Cf}\p{Co}\p{Cs}]/u;
-const WHITESPACE = /\p{White_Space}/u;
-const NONSPACING_MARKS = /\p{Mn}/gu;
-
 // Rust counts \t \n \r as whitespace, not control, whatever their Unicode category.
-function isControl(ch: string): boolean {
-  return ch !== '\t' && ch !== '\n' && ch !== '\r' && CONTROL.test(ch);
+function isControl(ch: string, cp: number): boolean {
+  return ch !== '\t' && ch !== '\n' && ch !== '\r' && isRustOther(cp);
 }
 
 function isWhitespace(ch: string): boolean {
-  return ch === '\t' || ch === '\n' || ch === '\r' || WHITESPACE.test(ch);
+  return ch === '\t' || ch === '\n' || ch === '\r' || isRustWhitespace(ch);
+}
+
+function stripNonspacingMarks(text: string): string {
+  let out = '';
+  for (const ch of text) if (!isRustNonspacingMark(ch.codePointAt(0)!)) out += ch;
+  return out;
 }
 
 // The ranges of the upstream `is_chinese_char`, kept as they are (0x2B820..0x2B91F is
@@ -58,7 +63,7 @@ export function createBertNormalizer(config: BertNormalizerConfig): (text: strin
     for (const ch of text) {
       const cp = ch.codePointAt(0)!;
       if (cleanText) {
-        if (cp === 0 || cp === 0xfffd || isControl(ch)) continue;
+        if (cp === 0 || cp === 0xfffd || isControl(ch, cp)) continue;
         if (isWhitespace(ch)) {
           out += ' ';
           continue;
@@ -66,8 +71,32 @@ export function createBertNormalizer(config: BertNormalizerConfig): (text: strin
       }
       out += chinese && isChineseChar(cp) ? ` ${ch} ` : ch;
     }
-    if (stripAccents) out = out.normalize('NFD').replace(NONSPACING_MARKS, '');
+    if (stripAccents) out = stripNonspacingMarks(nfdRust(out));
     if (lowercase) out = lowercaseByCodePoint(out);
     return out;
   };
+}
+
+/**
+ * BertPreTokenizer as Rust runs it: split on `char::is_whitespace` (dropped), then every
+ * punctuation character is a word of its own. tokenizers.js uses JavaScript's \\s and \\p{P},
+ * which disagree on U+0085, U+FEFF and on every character newer than the crate's tables.
+ */
+export function bertPreTokenize(text: string): string[] {
+  const words: string[] = [];
+  let word = '';
+  for (const ch of text) {
+    if (isRustWhitespace(ch)) {
+      if (word) words.push(word);
+      word = '';
+    } else if (isRustBertPunctuation(ch.codePointAt(0)!)) {
+      if (word) words.push(word);
+      words.push(ch);
+      word = '';
+    } else {
+      word += ch;
+    }
+  }
+  if (word) words.push(word);
+  return words;
 }

@@ -1,11 +1,15 @@
 /**
- * Pair encoding for a cross-encoder: tokenizers.js does the word-level work, this module
- * adds what it lacks (pair truncation, a Rust-faithful BERT normalizer) so that the ids equal
- * those of Python's fast tokenizer with `truncation=True, max_length=N`.
+ * Pair encoding for a cross-encoder, with the ids of Python's fast tokenizer called as
+ * CrossEncoder.predict calls it (`truncation=True, max_length=N`, strategy longest_first).
+ *
+ * Families whose every step is implemented in this folder (pipeline.ts: BERT WordPiece,
+ * XLM-R SentencePiece Unigram) are encoded here, proven against Python on all of Unicode.
+ * Any other tokenizer.json goes through tokenizers.js and is reported as unverified.
  */
 import { readFileSync } from 'node:fs';
 import { Tokenizer } from '@huggingface/tokenizers';
-import { createBertNormalizer } from './bert-normalizer.js';
+import { bertPreTokenize, createBertNormalizer } from './bert-normalizer.js';
+import { exactEncoder, UnsupportedTokenizer, type SequenceEncoder, type TokenizerFamily } from './pipeline.js';
 import { longestFirstLengths } from './truncation.js';
 import { pairTemplateFrom, type PairTemplate } from './pair-template.js';
 
@@ -15,28 +19,31 @@ export interface PairEncoding {
   truncated: boolean;
 }
 
-// Whitespace always ends a pre-token for these pre-tokenizers and normalizers, so the tokens
-// of a text cut at a whitespace are a prefix of the tokens of the whole text.
-const PREFIX_SAFE_PRE_TOKENIZERS = new Set(['BertPreTokenizer', 'Whitespace', 'WhitespaceSplit']);
 const MIN_PREFIX_CHARS = 4096;
+const RUST_WHITESPACE = /\p{White_Space}/u;
 
 export class PairTokenizer {
   readonly template: PairTemplate;
-  private readonly tokenizer: Tokenizer;
-  private readonly prefixSafe: boolean;
+  /** The family this tokenizer was proven on, or `unverified: …` naming what is not covered. */
+  readonly family: TokenizerFamily | `unverified: ${string}`;
+  readonly verified: boolean;
+  private readonly encoder: SequenceEncoder;
 
   constructor(tokenizerJson: Record<string, unknown>, tokenizerConfig: Record<string, unknown>) {
-    this.tokenizer = new Tokenizer(tokenizerJson, tokenizerConfig);
-    // eslint-disable-next-line @typescript-eslint/no-explicit-any
-    const normalizer = tokenizerJson.normalizer as any;
-    if (normalizer?.type === 'BertNormalizer') {
-      // tokenizers.js calls its normalizer as a function; ours replaces it.
-      (this.tokenizer as unknown as { normalizer: unknown }).normalizer = createBertNormalizer(normalizer);
-    }
     this.template = pairTemplateFrom(tokenizerJson.post_processor);
-    // eslint-disable-next-line @typescript-eslint/no-explicit-any
-    const preTokenizer = (tokenizerJson.pre_tokenizer as any)?.type;
-    this.prefixSafe = PREFIX_SAFE_PRE_TOKENIZERS.has(preTokenizer) && (normalizer == null || normalizer.type === 'BertNormalizer');
+    let encoder: SequenceEncoder;
+    try {
+      const exact = exactEncoder(tokenizerJson);
+      encoder = exact;
+      this.family = exact.family;
+      this.verified = true;
+    } catch (err) {
+      if (!(err instanceof UnsupportedTokenizer)) throw err;
+      encoder = fallbackEncoder(tokenizerJson, tokenizerConfig);
+      this.family = `unverified: ${err.message}`;
+      this.verified = false;
+    }
+    this.encoder = encoder;
   }
 
   static fromFiles(tokenizerPath: string, tokenizerConfigPath: string | null): PairTokenizer {
@@ -47,24 +54,24 @@ export class PairTokenizer {
 
   /** Token ids of one text, no special tokens. */
   encodeText(text: string): number[] {
-    return this.tokenizer.encode(text, { add_special_tokens: false }).ids;
+    return this.encoder.encode(text);
   }
 
   /**
-   * Token ids of at least the first `atLeast` tokens of `text`, without tokenizing a
-   * 100 000-character document whose first few hundred tokens are all we keep.
-   * `complete` says whether these are all of the text's tokens.
+   * The ids Rust keeps of one side of a pair before truncating it: those of its pre-tokens up
+   * to the one at which the count reaches `maxLength`. A long text is tokenized from a prefix
+   * cut at whitespace when that is the same thing, not whole.
    */
-  encodeTextPrefix(text: string, atLeast: number): { ids: number[]; complete: boolean } {
-    if (this.prefixSafe) {
-      for (let chars = Math.max(MIN_PREFIX_CHARS, atLeast * 8); chars < text.length; chars *= 2) {
-        const cut = text.slice(chars).search(/\s/);
+  encodeSide(text: string, maxLength: number): number[] {
+    if (this.encoder.prefixSafe) {
+      for (let chars = Math.max(MIN_PREFIX_CHARS, maxLength * 8); chars < text.length; chars *= 2) {
+        const cut = text.slice(chars).search(RUST_WHITESPACE);
         if (cut < 0) break;
-        const ids = this.encodeText(text.slice(0, chars + cut));
-        if (ids.length >= atLeast) return { ids, complete: false };
+        const ids = this.encoder.encode(text.slice(0, chars + cut), maxLength);
+        if (ids.length >= maxLength) return ids;
       }
     }
-    return { ids: this.encodeText(text), complete: true };
+    return this.encoder.encode(text, maxLength);
   }
 
   /** Room for query and document tokens together under `maxLength`. */
@@ -73,16 +80,9 @@ export class PairTokenizer {
   }
 
   encodePair(query: string, document: string, maxLength: number): PairEncoding {
-    const budget = this.budget(maxLength);
-    // Any length above the budget truncates alike, except that when both sides are cut to
-    // half the budget an odd token goes to the longer one: only then are full lengths needed.
-    let a = this.encodeTextPrefix(query, budget + 1);
-    let b = this.encodeTextPrefix(document, budget + 1);
-    if (a.ids.length > budget / 2 && b.ids.length > budget / 2) {
-      if (!a.complete) a = { ids: this.encodeText(query), complete: true };
-      if (!b.complete) b = { ids: this.encodeText(document), complete: true };
-    }
-    return this.assembleTruncated(a.ids, b.ids, budget);
+    const a = this.encodeSide(query, maxLength);
+    const b = this.encodeSide(document, maxLength);
+    return this.assembleTruncated(a, b, this.budget(maxLength));
   }
 
   /**
@@ -93,7 +93,7 @@ export class PairTokenizer {
    */
   encodeWindows(query: string, document: string, maxLength: number, overlap: number): PairEncoding[] {
     const budget = this.budget(maxLength);
-    const q = this.encodeTextPrefix(query, budget + 1).ids;
+    const q = this.encodeSide(query, maxLength);
     const d = this.encodeText(document);
     if (q.length + d.length <= budget) return [this.assembleTruncated(q, d, budget)];
     const queryIds = q.slice(0, Math.min(q.length, Math.max(budget - d.length, Math.floor(budget / 2))));
@@ -108,10 +108,29 @@ export class PairTokenizer {
     return windows;
   }
 
+  /** `a` and `b` as Rust holds them before truncation (see encodeSide), cut by longest_first and put in the template. */
   assembleTruncated(a: number[], b: number[], budget: number): PairEncoding {
     const [lenA, lenB] = longestFirstLengths(a.length, b.length, budget);
     const truncated = lenA < a.length || lenB < b.length;
     const { inputIds, typeIds } = this.template.assemble(truncated ? a.slice(0, lenA) : a, truncated ? b.slice(0, lenB) : b);
     return { inputIds, typeIds, truncated };
   }
+}
+
+/** tokenizers.js for tokenizer.json files outside the proven families, with what we know to be closer to Rust. */
+function fallbackEncoder(tokenizerJson: Record<string, unknown>, tokenizerConfig: Record<string, unknown>): SequenceEncoder {
+  const tokenizer = new Tokenizer(tokenizerJson, tokenizerConfig);
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  const json = tokenizerJson as any;
+  if (json.normalizer?.type === 'BertNormalizer') {
+    // tokenizers.js calls its normalizer as a function; ours replaces it.
+    (tokenizer as unknown as { normalizer: unknown }).normalizer = createBertNormalizer(json.normalizer);
+  }
+  if (json.pre_tokenizer?.type === 'BertPreTokenizer') {
+    (tokenizer as unknown as { pre_tokenizer: unknown }).pre_tokenizer = bertPreTokenize;
+  }
+  return {
+    prefixSafe: false,
+    encode: (text) => tokenizer.encode(text, { add_special_tokens: false }).ids,
+  };
 }

@@ -75,6 +75,8 @@ export async function checkModelInfo(client: Client): Promise<void> {
   assert.equal(info.max_length, 512);
   assert.equal(info.activation, 'identity');
   assert.equal(info.num_labels, 1);
+  assert.equal(info.tokenizer_family, 'bert-wordpiece');
+  assert.equal(info.tokenizer_verified, true);
   assert.equal(info.variant, 'fp32');
   assert.match(info.onnxruntime_version!, /^1\.30/);
 }

@@ -17,6 +17,7 @@ export function registerModelInfoTool(server: McpServer, { host, inFlight }: Ser
       title: 'Reranker model information',
       description:
         'Describe the loaded cross-encoder: model path, ONNX variant and inputs, max tokens per pair, score activation, label count, ' +
+        'tokenizer family (and whether its token ids are verified against Python), ' +
         'ONNX Runtime version, threads and batching counters. Use it to tell which model produced scores or to explain a score range, ' +
         'or, when other tools fail, whether the model is still loading or why it failed to load (state, error).',
       inputSchema: modelInfoInput,
