@@ -1,6 +1,7 @@
 /**
- * The engine in-process on the real tiny-ce session: the shared batching queue (order,
- * cancellation, error isolation), the score cache and repeated documents.
+ * The engine in-process on the real tiny-ce session: the shared batching queue (sharing,
+ * fairness across calls, cancellation, error isolation), the per-call token budget, the
+ * score cache and repeated documents.
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -39,7 +40,7 @@ test('concurrent calls share batches and each gets its own results in its own or
   assert.ok(shared < alone.queue.counters.batches, `shared ${shared} batches vs ${alone.queue.counters.batches} one call at a time`);
 });
 
-test('under a backlog, calls are answered in arrival order, not all at the end', async () => {
+test('under a backlog, calls are answered one after another, not all at the end', async () => {
   const queue = new BatchQueue((batch) => model.session.run(batch), { maxBatchTokens: 1024, batchWaitMs: 5 });
   const calls = [0, 1, 2, 3, 4, 5, 6, 7].map((c) => pairs.slice(c * 40, c * 40 + 40).map((p) => model.encode(p.query, p.document)));
   const finished: { call: number; pairsScored: number }[] = [];
@@ -47,13 +48,96 @@ test('under a backlog, calls are answered in arrival order, not all at the end',
     calls.map((c, call) => queue.submit(c).then((rows) => (finished.push({ call, pairsScored: queue.counters.pairs }), rows))),
   );
   results.forEach((rows, c) => assert.ok(maxAbsDiff(rows.map((r) => r[0]), tiny.torch_logits.slice(c * 40, c * 40 + 40)) < 1e-4));
-  assert.deepEqual(finished.map((f) => f.call), [0, 1, 2, 3, 4, 5, 6, 7]);
-  // Rounds of whole calls: the first call is answered after its own round, not after all 320 pairs.
+  // Least work left first: the first call is answered after its own group, not after all 320 pairs,
+  // and half of the calls by the time half of the work is done.
   assert.ok(finished[0].pairsScored <= 80, `first call answered after ${finished[0].pairsScored} of 320 pairs`);
+  assert.ok(finished[3].pairsScored <= 200, `fourth call answered after ${finished[3].pairsScored} of 320 pairs`);
+});
+
+/** A long document, chunked into many windows: parity passages end to end. */
+const longDocument = (start: number, chars: number): string => {
+  let text = '';
+  for (let i = start; text.length < chars; i++) text += `${pairs[i % pairs.length].document} `;
+  return text.slice(0, chars);
+};
+
+test('a small call is answered within about one batch while a large chunked call runs', async () => {
+  const engine = new ScoringEngine(model, { ...DEFAULT_ENGINE_OPTIONS, batchWaitMs: 0, maxCallTokens: 0 });
+  const docs = Array.from({ length: 12 }, (_, i) => longDocument(i * 7, 20_000));
+  const reference = await new ScoringEngine(model, { ...DEFAULT_ENGINE_OPTIONS, batchWaitMs: 0, maxCallTokens: 0 }).rerank(pairs[0].query, docs, { longDocuments: 'chunk' });
+  const small = pairs.slice(0, 3);
+  let smallSent: number | undefined;
+  let smallAnswered: number | undefined;
+  let smallCall: Promise<unknown> | undefined;
+  const large = engine.rerank(pairs[0].query, docs, {
+    longDocuments: 'chunk',
+    onProgress: () => {
+      // A few batches in, another caller sends three pairs.
+      if (smallSent === undefined && engine.queue.counters.batches >= 3) {
+        smallSent = engine.queue.counters.batches;
+        smallCall = engine.scorePairs(small).then((scores) => {
+          smallAnswered = engine.queue.counters.batches;
+          assert.ok(maxAbsDiff(scores.map((s) => s.score), tiny.st_predict_default.slice(0, 3)) < 1e-4);
+        });
+      }
+    },
+  });
+  const ranked = await large;
+  await smallCall;
+  const total = engine.queue.counters.batches;
+  assert.ok(smallSent !== undefined && smallAnswered !== undefined);
+  // The batch under way when it arrived, then its own: not the large call's remaining batches.
+  assert.ok(smallAnswered - smallSent <= 2, `small call answered ${smallAnswered - smallSent} batches after it was sent (large call: ${total} batches)`);
+  assert.ok(total - smallAnswered > 20, `the large call still had ${total - smallAnswered} batches to go`);
+  // The large call is batched on its own, as it would be alone: the same scores to the last bit.
+  assert.deepEqual(ranked, reference);
+});
+
+test('a stream of small calls does not starve a large one', async () => {
+  const engine = new ScoringEngine(model, { ...DEFAULT_ENGINE_OPTIONS, batchWaitMs: 0, maxCallTokens: 0 });
+  const docs = Array.from({ length: 4 }, (_, i) => longDocument(i * 5, 10_000));
+  let largeDone = false;
+  const large = engine.rerank(pairs[1].query, docs, { longDocuments: 'chunk' }).then(() => (largeDone = true));
+  let smallCalls = 0;
+  const agent = async () => {
+    for (let i = 0; !largeDone && i < 2000; i++) {
+      await engine.scorePairs([pairs[(smallCalls++ * 13) % pairs.length]]);
+    }
+  };
+  await Promise.all([large, agent(), agent()]);
+  // Two agents calling back to back still leave the large call every other batch at least.
+  assert.ok(largeDone, `the large call did not finish during ${smallCalls} small calls`);
+});
+
+test('a cancelled call has its remaining batches dropped', async () => {
+  const engine = new ScoringEngine(model, { ...DEFAULT_ENGINE_OPTIONS, batchWaitMs: 0, maxCallTokens: 0 });
+  const controller = new AbortController();
+  const docs = Array.from({ length: 8 }, (_, i) => longDocument(i * 3, 20_000));
+  const doomed = engine.rerank(pairs[2].query, docs, { longDocuments: 'chunk', signal: controller.signal, onProgress: () => controller.abort() });
+  await assert.rejects(doomed, { name: 'AbortError' });
+  const atCancel = engine.queue.counters.batches;
+  const survivor = await engine.scorePairs(pairs.slice(0, 1));
+  assert.ok(maxAbsDiff(survivor.map((s) => s.score), tiny.st_predict_default.slice(0, 1)) < 1e-4);
+  assert.ok(atCancel <= 2, `${atCancel} batches ran for a call cancelled after its first`);
+  assert.ok(engine.queue.counters.batches - atCancel <= 1, `${engine.queue.counters.batches - atCancel} batches ran after the cancellation, ${atCancel} before`);
+});
+
+test('maxCallTokens refuses a call over it before any inference, counting chunked windows', async () => {
+  const engine = new ScoringEngine(model, { ...DEFAULT_ENGINE_OPTIONS, maxCallTokens: 5_000 });
+  const docs = Array.from({ length: 3 }, (_, i) => longDocument(i, 20_000));
+  // Truncated, three documents are three windows of at most 512 tokens: they fit.
+  await engine.rerank(pairs[0].query, docs, { longDocuments: 'truncate' });
+  const batches = engine.queue.counters.batches;
+  await assert.rejects(engine.rerank(pairs[0].query, docs, { longDocuments: 'chunk' }), (err: Error) => {
+    assert.equal(err.name, 'CallTooLargeError');
+    assert.match(err.message, /more than 5000 tokens/);
+    return true;
+  });
+  assert.equal(engine.queue.counters.batches, batches, 'nothing of the refused call ran');
 });
 
 test('a cancelled call stops at a batch boundary; the others are untouched', async () => {
-  const engine = new ScoringEngine(model, { ...DEFAULT_ENGINE_OPTIONS, maxBatchTokens: 1024, batchWaitMs: 0 });
+  const engine = new ScoringEngine(model, { ...DEFAULT_ENGINE_OPTIONS, maxBatchTokens: 1024, batchWaitMs: 0, maxCallTokens: 0 });
   const controller = new AbortController();
   const doomed = engine.scorePairs(pairs, { signal: controller.signal, onProgress: () => controller.abort() });
   const survivor = engine.scorePairs(pairs.slice(0, 30));
