@@ -10,6 +10,10 @@ import { DEFAULT_ENGINE_OPTIONS, ScoringEngine } from '../src/engine/scoring-eng
 import { ScoreCache } from '../src/engine/score-cache.js';
 import { BatchQueue } from '../src/engine/batch-queue.js';
 import { planBatches } from '../src/engine/batch-plan.js';
+import { EngineHost } from '../src/engine/engine-host.js';
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { maxAbsDiff, readParity, TINY_CE, type TinyParity } from './helpers/fixtures.js';
 
 const tiny = readParity<TinyParity>('tiny-ce.json');
@@ -194,4 +198,38 @@ test('a document repeated inside one call is scored once', async () => {
   const byIndex = new Map(ranked.map((r) => [r.index, r.score]));
   assert.equal(byIndex.get(0), byIndex.get(2));
   assert.equal(byIndex.get(0), byIndex.get(3));
+});
+
+test('the cache key follows the model: a changed activation or tokenizer after a reload is not served stale', async () => {
+  const root = mkdtempSync(join(tmpdir(), 'rerank-identity-'));
+  const dir = join(root, 'model');
+  cpSync(TINY_CE, dir, { recursive: true });
+  const host = new EngineHost(async () => ({ model: dir, variant: 'fp32' }), DEFAULT_ENGINE_OPTIONS, new ScoreCache(100));
+  try {
+    const pair = [pairs[0]];
+    const before = (await (await host.ready()).scorePairs(pair))[0];
+    assert.ok(Math.abs(before.score - tiny.st_predict_identity[0]) < 1e-4, 'tiny-ce scores with identity');
+
+    // Same ONNX file, other activation in config.json.
+    const configPath = join(dir, 'config.json');
+    const config = JSON.parse(readFileSync(configPath, 'utf8'));
+    config.sentence_transformers.activation_fn = 'torch.nn.modules.activation.Sigmoid';
+    writeFileSync(configPath, JSON.stringify(config));
+    const sigmoidEngine = await host.reload('test');
+    const after = (await sigmoidEngine.scorePairs(pair))[0];
+    assert.ok(Math.abs(after.score - tiny.st_predict_sigmoid[0]) < 1e-4, `score ${after.score} after the activation changed, expected ${tiny.st_predict_sigmoid[0]}`);
+    assert.equal(sigmoidEngine.queue.counters.pairs, 1, 'the pair was scored again, not taken from the cache');
+
+    // Same ONNX file and config, a tokenizer that no longer lowercases: other token ids.
+    const tokenizerPath = join(dir, 'tokenizer.json');
+    const tokenizer = JSON.parse(readFileSync(tokenizerPath, 'utf8'));
+    tokenizer.normalizer.lowercase = false;
+    writeFileSync(tokenizerPath, JSON.stringify(tokenizer));
+    const cased = await host.reload('test');
+    await cased.scorePairs(pair);
+    assert.equal(cased.queue.counters.pairs, 1, 'the pair was scored again with the new tokenizer');
+  } finally {
+    host.close();
+    rmSync(root, { recursive: true, force: true });
+  }
 });
