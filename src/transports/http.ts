@@ -10,6 +10,7 @@ import { isInitializeRequest } from '@modelcontextprotocol/sdk/types.js';
 import { createRerankServer, type ServerContext } from '../mcp/server.js';
 import { log } from '../log.js';
 import { bearerToken, isLoopbackHost, localOnly } from './http-guards.js';
+import { cancelOnDisconnect } from './cancel-on-disconnect.js';
 
 export interface HttpOptions {
   host: string;
@@ -48,6 +49,7 @@ export async function serveHttp(ctx: ServerContext, options: HttpOptions): Promi
     const existing = typeof sessionId === 'string' ? sessions.get(sessionId) : undefined;
     if (existing) {
       lastSeen.set(sessionId as string, Date.now());
+      cancelOnDisconnect(existing, req.body, res);
       await existing.handleRequest(req, res, req.body);
       return;
     }
