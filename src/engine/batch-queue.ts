@@ -2,11 +2,12 @@
  * One queue in front of the ONNX session, fair across calls. Each call's pairs are sorted by
  * length and cut into batches when it arrives (small calls that arrive together are pooled
  * and share batches); then batches from different calls interleave, one at a time (each run
- * already uses every core): the call with the least work left goes first, but the oldest call
- * gets at least every other batch, so a small call waits about one batch behind a large one
- * and a stream of small calls cannot starve a large one. Between batches the queue looks at
- * each call again: a cancelled call loses its remaining batches, and a failing batch is
- * retried call by call so one call's error never reaches another.
+ * already uses every core). The call with the least work left goes first, but every fourth
+ * turn goes to the one that has waited longest for a batch. A small call thus waits about one
+ * batch behind a large one, calls that arrive together still finish one after another, and
+ * none starves, however many small calls keep coming.
+ * Between batches the queue looks at each call again: a cancelled call loses its remaining
+ * batches, and a failing batch is retried call by call so one call's error never reaches another.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { EncodedPair } from '../model/onnx-session.js';
@@ -86,6 +87,8 @@ class Group {
   private next = 0;
   /** Padded tokens of the batches not yet run: the work left, for shortest-first. */
   remaining: number;
+  /** The turn it last had a batch; -1: none yet. */
+  lastServed = -1;
 
   constructor(
     readonly seq: number,
@@ -107,6 +110,15 @@ class Group {
   }
 }
 
+/**
+ * Every this many turns, the longest-waiting group gets the batch instead of the shortest.
+ * Eight equal 40-pair calls sent at once (test/engine.test.ts's backlog) are answered on
+ * average after 64 % of the work with 4 (every other turn: 75 %; 8: 58 %; first come, first
+ * served, as the queue was before: 56 %, but a large call then held up everything behind it),
+ * while any group still gets a batch within about 4 × (groups waiting) batches.
+ */
+const ROTATE_EVERY = 4;
+
 const cost = (batch: readonly Item[]): number => batch.length * batch.reduce((m, item) => Math.max(m, item.length), 0);
 
 export class AbortedError extends Error {
@@ -122,9 +134,7 @@ export class BatchQueue {
   /** Groups with batches left, oldest first. */
   private groups: Group[] = [];
   private seq = 0;
-  /** Batches run since the oldest group last had one, and which group that is. */
-  private oldestWaited = 0;
-  private oldestSeq = -1;
+  private turn = 0;
   private draining = false;
   /** Batches run and pairs scored since start, for stats. */
   readonly counters = { batches: 0, pairs: 0, paddedTokens: 0, tokens: 0 };
@@ -189,17 +199,22 @@ export class BatchQueue {
     }
   }
 
-  /** Least work left first; but the oldest group never waits two batches in a row. */
+  /**
+   * Least work left (shortest-remaining-first: small calls before large ones, and of calls
+   * that arrived together one finishes after another instead of all at the end); every
+   * ROTATE_EVERY-th turn, the group that has waited longest since its last batch (one not
+   * started yet first), so that a stream of small calls can starve neither a large call nor
+   * a medium one. Ties go to the oldest.
+   */
   private pick(): Group {
-    const oldest = this.groups[0];
-    if (oldest.seq !== this.oldestSeq) {
-      this.oldestSeq = oldest.seq;
-      this.oldestWaited = 0;
+    this.turn++;
+    let chosen = this.groups[0];
+    if (this.turn % ROTATE_EVERY !== 0) {
+      for (const g of this.groups) if (g.remaining < chosen.remaining) chosen = g;
+    } else {
+      for (const g of this.groups) if (g.lastServed < chosen.lastServed) chosen = g;
     }
-    let shortest = oldest;
-    for (const g of this.groups) if (g.remaining < shortest.remaining) shortest = g;
-    const chosen = shortest !== oldest && this.oldestWaited >= 1 ? oldest : shortest;
-    this.oldestWaited = chosen === oldest ? 0 : this.oldestWaited + 1;
+    chosen.lastServed = this.turn;
     return chosen;
   }
 
