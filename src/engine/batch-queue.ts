@@ -2,7 +2,7 @@
  * One queue in front of the ONNX session, fair across calls. Each call's pairs are sorted by
  * length and cut into batches when it arrives (small calls that arrive together are pooled
  * and share batches); then batches from different calls interleave, one at a time (each run
- * already uses every core). The call with the least work left goes first, but every fourth
+ * already uses every core). The call with the least work left goes first, but every other
  * turn goes to the one that has waited longest for a batch. A small call thus waits about one
  * batch behind a large one, calls that arrive together still finish one after another, and
  * none starves, however many small calls keep coming.
@@ -111,13 +111,15 @@ class Group {
 }
 
 /**
- * Every this many turns, the longest-waiting group gets the batch instead of the shortest.
- * Eight equal 40-pair calls sent at once (test/engine.test.ts's backlog) are answered on
- * average after 64 % of the work with 4 (every other turn: 75 %; 8: 58 %; first come, first
- * served, as the queue was before: 56 %, but a large call then held up everything behind it),
- * while any group still gets a batch within about 4 × (groups waiting) batches.
+ * Every this many turns, the longest-waiting group gets the batch instead of the shortest, so
+ * each of N groups gets at least 1 / (ROTATE_EVERY × N) of the batches. With 4, one large call
+ * against 7 sessions sending small calls back to back got 1/32 of the batches and had not
+ * finished after 15 min (npm run load, large-call scenario); with 2 it gets at least half its fair share. The
+ * price: eight equal 40-pair calls sent at once (test/engine.test.ts's backlog) are answered on
+ * average after 75 % of the work (4: 64 %; first come, first served, as the queue was before:
+ * 56 %, but a large call then held up everything behind it; round robin: all near the end).
  */
-const ROTATE_EVERY = 4;
+const ROTATE_EVERY = 2;
 
 const cost = (batch: readonly Item[]): number => batch.length * batch.reduce((m, item) => Math.max(m, item.length), 0);
 
