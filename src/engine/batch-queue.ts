@@ -91,7 +91,6 @@ class Group {
   lastServed = -1;
 
   constructor(
-    readonly seq: number,
     readonly jobs: readonly Job[],
     private readonly batches: Item[][],
   ) {
@@ -135,7 +134,6 @@ export class BatchQueue {
   private arrived: Job[] = [];
   /** Groups with batches left, oldest first. */
   private groups: Group[] = [];
-  private seq = 0;
   private turn = 0;
   private draining = false;
   /** Batches run and pairs scored since start, for stats. */
@@ -197,7 +195,7 @@ export class BatchQueue {
       }
       const items = jobs.flatMap((job) => job.items);
       for (const job of jobs) job.items = [];
-      this.groups.push(new Group(this.seq++, jobs, planBatches(items, this.options.maxBatchTokens)));
+      this.groups.push(new Group(jobs, planBatches(items, this.options.maxBatchTokens)));
     }
   }
 
