@@ -14,7 +14,7 @@ import { EngineHost } from '../src/engine/engine-host.js';
 import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { maxAbsDiff, readParity, TINY_CE, type TinyParity } from './helpers/fixtures.js';
+import { maxAbsDiff, readParity, TINY_CE, unpackedMiniLm, type TinyParity } from './helpers/fixtures.js';
 
 const tiny = readParity<TinyParity>('tiny-ce.json');
 const pairs = tiny.pairs.map(([query, document]) => ({ query, document }));
@@ -232,5 +232,27 @@ test('the cache key follows the model: a changed activation or tokenizer after a
   } finally {
     host.close();
     rmSync(root, { recursive: true, force: true });
+  }
+});
+
+test('int8: a large call scores the same to the last bit whether or not other calls arrive with it', async () => {
+  // Dynamic int8 quantization scales each batch by its own range, so scores depend on the batch
+  // composition: a call of four batch budgets or more is batched alone, whoever else is waiting.
+  const int8 = await CrossEncoder.load({ model: unpackedMiniLm(), variant: 'int8' });
+  try {
+    // A batch wait long enough for both calls to be tokenized and waiting together.
+    const options = { ...DEFAULT_ENGINE_OPTIONS, batchWaitMs: 100, maxCallTokens: 0 };
+    const query = pairs[0].query;
+    const docs = Array.from({ length: 16 }, (_, i) => longDocument(i * 5, 2_000));
+    const alone = await new ScoringEngine(int8, options).rerank(query, docs);
+    const engine = new ScoringEngine(int8, options);
+    // A one-pair call waiting with it would once have shared its batches:
+    // sorted first, its short pair takes the first long pair into its batch, and every pairing
+    // of two long pairs to a batch shifts by one.
+    const small = pairs[1];
+    const [, together] = await Promise.all([engine.scorePairs([small]), engine.rerank(query, docs)]);
+    assert.deepEqual(together, alone);
+  } finally {
+    await int8.release();
   }
 });
