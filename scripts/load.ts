@@ -6,6 +6,15 @@
  *
  *   npm run load -- [--seconds 60] [--warmup-seconds 10] [--max-calls 100000] [--model DIR]
  *                   [--http-sessions 8] [--stdio-clients 2] [--seed 1] [--out FILE]
+ *                   [--scenario all|mixed|large-call] [--large-docs 300] [--large-chars 30000]
+ *                   [--large-baseline-seconds 10]
+ *
+ * Then (unless --scenario mixed; --scenario large-call runs only this) the large-call
+ * scenario on the HTTP server: one session sends a rerank of --large-docs documents of
+ * --large-chars characters with long_documents "chunk" while the other sessions make small
+ * scoring calls; it reports their p50/p99 against the same calls alone just before, and the
+ * large call's duration. The HTTP server runs with RERANK_MAX_CALL_TOKENS=0 so the large call
+ * is not refused.
  *
  * The same mixed load runs for --warmup-seconds first (not measured) so that ONNX Runtime's
  * memory arena has seen the batch shapes concurrent calls make before RSS is first sampled.
@@ -50,6 +59,10 @@ const { values: opts } = parseArgs({
     'stdio-clients': { type: 'string', default: '2' },
     seed: { type: 'string', default: '1' },
     out: { type: 'string' },
+    scenario: { type: 'string', default: 'all' },
+    'large-docs': { type: 'string', default: '300' },
+    'large-chars': { type: 'string', default: '30000' },
+    'large-baseline-seconds': { type: 'string', default: '10' },
   },
   strict: true,
 });
@@ -65,6 +78,13 @@ const MAX_CALLS = positiveInt('max-calls', opts['max-calls']!);
 const HTTP_SESSIONS = positiveInt('http-sessions', opts['http-sessions']!, 0);
 const STDIO_CLIENTS = positiveInt('stdio-clients', opts['stdio-clients']!, 0);
 const MODEL = resolve(opts.model!);
+const SCENARIOS = ['all', 'mixed', 'large-call'] as const;
+const SCENARIO = opts.scenario as (typeof SCENARIOS)[number];
+if (!SCENARIOS.includes(SCENARIO)) throw new Error(`--scenario must be one of ${SCENARIOS.join(', ')}, got ${opts.scenario}`);
+const LARGE_DOCS = positiveInt('large-docs', opts['large-docs']!);
+const LARGE_CHARS = positiveInt('large-chars', opts['large-chars']!);
+const LARGE_BASELINE_SECONDS = positiveInt('large-baseline-seconds', opts['large-baseline-seconds']!);
+if (SCENARIO !== 'mixed' && HTTP_SESSIONS < 2) throw new Error('the large-call scenario needs --http-sessions 2 or more');
 
 // ---------------------------------------------------------------------------- workload
 
@@ -151,6 +171,28 @@ function plan(state: ClientState): Planned {
     case 'bad_call':
       return { kind, ...pick(r, BAD_CALLS)(r), expectError: true };
   }
+}
+
+/** The scoring calls of the mix, each made unique (so never a cache hit: every one goes through the batch queue). */
+const SMALL_KINDS: readonly Kind[] = ['rerank_20', 'score_pair_1', 'score_pair_10'];
+let uniqueCalls = 0;
+function planSmall(state: ClientState): Planned {
+  let p = plan(state);
+  while (!SMALL_KINDS.includes(p.kind)) p = plan(state);
+  const tag = ` (${++uniqueCalls})`;
+  const args = { ...p.args } as { query?: string; pairs?: { query: string; document: string }[] };
+  if (args.query !== undefined) args.query += tag;
+  if (args.pairs) args.pairs = args.pairs.map((x) => ({ ...x, query: x.query + tag }));
+  return { ...p, args };
+}
+
+/** `count` documents of `chars` characters: parity passages, picked at random, end to end. */
+function longDocuments(rand: () => number, count: number, chars: number): string[] {
+  return Array.from({ length: count }, () => {
+    const parts: string[] = [];
+    for (let n = 0; n < chars; n += parts.at(-1)!.length + 1) parts.push(pick(rand, DOCS));
+    return parts.join(' ').slice(0, chars);
+  });
 }
 
 // ---------------------------------------------------------------------------- servers
@@ -243,7 +285,7 @@ async function main(): Promise<number> {
   const startedAt = new Date();
   const work = mkdtempSync(join(tmpdir(), 'rerank-load-'));
   const dbPath = join(work, 'feedback.db');
-  const serverEnv: NodeJS.ProcessEnv = { ...process.env, RERANK_FEEDBACK_DB: dbPath };
+  const serverEnv: NodeJS.ProcessEnv = { ...process.env, RERANK_FEEDBACK_DB: dbPath, RERANK_MAX_CALL_TOKENS: '0' };
   const root = prng(Number(opts.seed));
   const servers: ServerProc[] = [];
   const clients: ClientState[] = [];
@@ -282,7 +324,8 @@ async function main(): Promise<number> {
         clients.push({ name: `http-${i}`, transport: 'http', client, rand: prng(Math.floor(root() * 2 ** 32)) });
       }
     }
-    for (let i = 0; i < STDIO_CLIENTS; i++) {
+    const mixed = SCENARIO !== 'large-call';
+    for (let i = 0; i < (mixed ? STDIO_CLIENTS : 0); i++) {
       const transport = new StdioClientTransport({ command: process.execPath, args: [CLI, '--model', MODEL], env: serverEnv as Record<string, string>, stderr: 'pipe' });
       let stderr = '';
       transport.stderr?.on('data', (d) => (stderr = (stderr + d).slice(-4000)));
@@ -333,7 +376,7 @@ async function main(): Promise<number> {
 
     // Warm-up: the same mixed load, not measured (its errors still count).
     const warmup: Sample[] = [];
-    if (!(await phase(WARMUP_SECONDS, warmup))) throw new Error(`warm-up calls still in flight ${DRAIN_GRACE_MS / 1000} s after its end`);
+    if (!(await phase(mixed ? WARMUP_SECONDS : 0, warmup))) throw new Error(`warm-up calls still in flight ${DRAIN_GRACE_MS / 1000} s after its end`);
     const rssStart = Object.fromEntries(servers.map((s) => [s.name, rssBytes(s.pid)]));
     const rssMax: Record<string, number> = Object.fromEntries(servers.map((s) => [s.name, rssStart[s.name] ?? 0]));
     const sessionsDuring = httpUrl ? (await healthz(httpUrl)).sessions : null;
@@ -348,7 +391,7 @@ async function main(): Promise<number> {
       if (++ticks % 5 === 0) rssTimeline.push({ t_s: ticks, mb: Object.fromEntries(servers.map((s) => [s.name, mb(now[s.name])])) });
     }, 1000);
     const t0 = performance.now();
-    const stuck = !(await phase(SECONDS, samples));
+    const stuck = !(await phase(mixed ? SECONDS : 0, samples));
     clearInterval(rssTimer);
     const elapsedS = (performance.now() - t0) / 1000;
     if (stuck) errors.push(`calls still in flight ${DRAIN_GRACE_MS / 1000} s after the deadline`);
@@ -368,6 +411,9 @@ async function main(): Promise<number> {
         }
       }),
     );
+    // After the RSS samples: the large call's windows grow the ONNX Runtime arena for good.
+    const largeCall = SCENARIO === 'mixed' ? null : await largeCallScenario(clients.filter((c) => c.transport === 'http'), root, errors);
+
     // Close the HTTP sessions the way a client should, then check the server dropped them all.
     await Promise.allSettled(httpTransports.map((t) => t.terminateSession()));
     const sessionsAfter = httpUrl ? (await healthz(httpUrl)).sessions : null;
@@ -391,7 +437,7 @@ async function main(): Promise<number> {
     const result = {
       date: startedAt.toISOString(),
       host: { nproc: availableParallelism(), cpu: cpus()[0]?.model ?? 'unknown', mem_gb: Math.round(totalmem() / 2 ** 30), loadavg_1m_at_start: loadavg()[0], node: process.version },
-      settings: { model: MODEL, seconds: SECONDS, warmup_seconds: WARMUP_SECONDS, warmup_calls: warmup.length, max_calls: MAX_CALLS, http_sessions: HTTP_SESSIONS, stdio_clients: STDIO_CLIENTS, seed: Number(opts.seed), mix: MIX, rss_rule: `end - start <= max(${RSS_GROWTH_FRACTION * 100} %, ${RSS_GROWTH_BYTES / 2 ** 20} MB)` },
+      settings: { model: MODEL, seconds: SECONDS, warmup_seconds: WARMUP_SECONDS, warmup_calls: warmup.length, max_calls: MAX_CALLS, http_sessions: HTTP_SESSIONS, stdio_clients: STDIO_CLIENTS, seed: Number(opts.seed), scenario: SCENARIO, large_call: SCENARIO === 'mixed' ? null : { docs: LARGE_DOCS, chars: LARGE_CHARS, baseline_seconds: LARGE_BASELINE_SECONDS }, mix: MIX, rss_rule: `end - start <= max(${RSS_GROWTH_FRACTION * 100} %, ${RSS_GROWTH_BYTES / 2 ** 20} MB)` },
       elapsed_s: r1(elapsedS),
       calls: samples.length,
       calls_per_s: r1(samples.length / elapsedS),
@@ -402,13 +448,23 @@ async function main(): Promise<number> {
       rss_flat: rssFlat,
       rss_timeline: rssTimeline,
       http_sessions: { during: sessionsDuring, after_terminate: sessionsAfter },
+      large_call: largeCall,
       servers_model_info: Object.fromEntries(servers.map((s, i) => [s.name, info[i] && { batches_run: info[i].batches_run, pairs_scored: info[i].pairs_scored, cache: info[i].cache }])),
     };
 
     console.log(`\nrerank-mcp load: ${result.date}, nproc ${result.host.nproc} (${result.host.cpu}), Node ${process.version}, load avg at start ${result.host.loadavg_1m_at_start.toFixed(2)}`);
-    console.log(`${samples.length} calls in ${r1(elapsedS)} s (${result.calls_per_s}/s) from ${HTTP_SESSIONS} HTTP sessions + ${STDIO_CLIENTS} stdio clients, model ${relative(ROOT, MODEL)}\n`);
-    console.log(table(['calls', 'n', 'errors', 'p50 ms', 'p99 ms', 'max ms'], [...byKind, ...byTransport, overall].map((r) => [r.label, r.calls, r.errors, r.p50_ms, r.p99_ms, r.max_ms])));
-    console.log('');
+    if (mixed) console.log(`${samples.length} calls in ${r1(elapsedS)} s (${result.calls_per_s}/s) from ${HTTP_SESSIONS} HTTP sessions + ${STDIO_CLIENTS} stdio clients, model ${relative(ROOT, MODEL)}\n`);
+    if (mixed) {
+      console.log(table(['calls', 'n', 'errors', 'p50 ms', 'p99 ms', 'max ms'], [...byKind, ...byTransport, overall].map((r) => [r.label, r.calls, r.errors, r.p50_ms, r.p99_ms, r.max_ms])));
+      console.log('');
+    }
+    if (largeCall) {
+      const l = largeCall;
+      console.log(`Large call: rerank of ${LARGE_DOCS} documents x ${LARGE_CHARS} characters, long_documents "chunk", on session http-0: ${l.large.ok ? 'ok' : 'FAILED'} in ${l.large.seconds} s (${l.large.windows} windows)`);
+      console.log(`Small calls from ${l.small_sessions} other HTTP sessions (rerank_20, score_pair_1, score_pair_10, never cached), alone for ${LARGE_BASELINE_SECONDS} s, then while the large call ran:\n`);
+      console.log(table(['small calls', 'n', 'errors', 'p50 ms', 'p99 ms', 'max ms'], [l.alone, l.during].map((r) => [r.label, r.calls, r.errors, r.p50_ms, r.p99_ms, r.max_ms])));
+      console.log(`\nduring / alone: p50 ${l.ratio_p50}x, p99 ${l.ratio_p99}x\n`);
+    }
     console.log(table(['server RSS', 'start MB', 'max MB', 'end MB', 'growth MB', 'allowed MB', 'flat'], rss.map((r) => [r.server, r.start_mb, r.max_mb, r.end_mb, r.growth_mb, r.allowed_mb, r.flat ? 'yes' : 'NO'])));
     console.log(`\nHTTP sessions: ${sessionsDuring ?? '-'} during the run, ${sessionsAfter ?? '-'} after terminating them`);
     console.log(`errors: ${errors.length}${errors.length ? `\n  ${errors.slice(0, 10).join('\n  ')}` : ''}`);
@@ -422,6 +478,72 @@ async function main(): Promise<number> {
   } finally {
     await cleanup();
   }
+}
+
+/**
+ * One HTTP session sends one large chunked rerank while the other sessions make small
+ * scoring calls one at a time; the same small calls first run alone for a baseline. Reports
+ * the small calls' latency both ways and the large call's duration.
+ */
+async function largeCallScenario(http: ClientState[], root: () => number, errors: string[]) {
+  const [big, ...small] = http;
+  const smallLoop = async (until: () => boolean, samples: Sample[]) => {
+    await Promise.all(
+      small.map(async (c) => {
+        while (!until()) {
+          const p = planSmall(c);
+          const t = performance.now();
+          let ok = false;
+          try {
+            const res = await c.client.callTool({ name: p.tool, arguments: p.args }, undefined, { timeout: CALL_TIMEOUT_MS });
+            ok = res.isError !== true;
+            if (!ok) errors.push(`${c.name} ${p.kind} during the large-call scenario: isError`);
+          } catch (e) {
+            errors.push(`${c.name} ${p.kind} during the large-call scenario threw: ${(e as Error).message}`);
+          }
+          samples.push({ kind: p.kind, transport: 'http', ms: performance.now() - t, ok });
+        }
+      }),
+    );
+  };
+  const alone: Sample[] = [];
+  const baselineEnd = performance.now() + LARGE_BASELINE_SECONDS * 1000;
+  await smallLoop(() => performance.now() >= baselineEnd, alone);
+
+  const rand = prng(Math.floor(root() * 2 ** 32));
+  const documents = longDocuments(rand, LARGE_DOCS, LARGE_CHARS);
+  let done = false;
+  const t = performance.now();
+  const large = big.client
+    .callTool({ name: 'rerank', arguments: { query: `${pick(rand, QUERIES)} (large)`, documents, long_documents: 'chunk', return_documents: false } }, undefined, { timeout: 3_600_000 })
+    .then(
+      (res) => {
+        const results = (res.structuredContent as { results?: { windows: number }[] } | undefined)?.results ?? [];
+        if (res.isError) errors.push(`the large call was answered with isError: ${JSON.stringify(res.content).slice(0, 300)}`);
+        return { ok: res.isError !== true, windows: results.reduce((n, r) => n + r.windows, 0) };
+      },
+      (e: Error) => {
+        errors.push(`the large call threw: ${e.message}`);
+        return { ok: false, windows: 0 };
+      },
+    )
+    .finally(() => (done = true));
+  const during: Sample[] = [];
+  // Small calls start once the large one is being scored, not while its request is still being sent.
+  await sleep(200);
+  await smallLoop(() => done, during);
+  const { ok, windows } = await large;
+  const seconds = r1((performance.now() - t) / 1000);
+  const aloneRow = latencyRow('alone', alone);
+  const duringRow = latencyRow('during the large call', during);
+  return {
+    large: { docs: LARGE_DOCS, chars: LARGE_CHARS, ok, seconds, windows },
+    small_sessions: small.length,
+    alone: aloneRow,
+    during: duringRow,
+    ratio_p50: r1(duringRow.p50_ms / aloneRow.p50_ms),
+    ratio_p99: r1(duringRow.p99_ms / aloneRow.p99_ms),
+  };
 }
 
 main().then(

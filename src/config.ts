@@ -20,6 +20,7 @@ export interface Config {
   maxBatchTokens: number;
   batchWaitMs: number;
   chunkOverlap: number;
+  maxCallTokens: number;
   cacheSize: number;
   http: boolean;
   host: string;
@@ -62,6 +63,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   { key: 'maxBatchTokens', flag: 'max-batch-tokens', env: 'RERANK_MAX_BATCH_TOKENS', kind: 'int', default: DEFAULT_ENGINE_OPTIONS.maxBatchTokens, help: 'token budget of one inference batch (pairs x longest pair)' },
   { key: 'batchWaitMs', flag: 'batch-wait-ms', env: 'RERANK_BATCH_WAIT_MS', kind: 'int', default: DEFAULT_ENGINE_OPTIONS.batchWaitMs, help: 'how long an idle batcher waits for concurrent calls to share a batch' },
   { key: 'chunkOverlap', flag: 'chunk-overlap', env: 'RERANK_CHUNK_OVERLAP', kind: 'int', default: DEFAULT_ENGINE_OPTIONS.chunkOverlap, help: 'tokens shared by neighbouring windows when rerank chunks a long document' },
+  { key: 'maxCallTokens', flag: 'max-call-tokens', env: 'RERANK_MAX_CALL_TOKENS', kind: 'int', default: DEFAULT_ENGINE_OPTIONS.maxCallTokens, only: ['serve'], help: 'most tokens one rerank or score_pair call may send to the model, after truncation or chunking; larger calls are refused (0: no limit)' },
   { key: 'cacheSize', flag: 'cache-size', env: 'RERANK_CACHE_SIZE', kind: 'int', default: 20000, only: ['serve'], help: 'scores kept in the in-memory LRU cache (0 turns it off)' },
   { key: 'http', flag: 'http', env: 'RERANK_HTTP', kind: 'boolean', default: false, only: ['serve'], help: 'serve Streamable HTTP on /mcp instead of stdio' },
   { key: 'host', flag: 'host', env: 'RERANK_HOST', kind: 'string', default: '127.0.0.1', only: ['serve'], help: 'HTTP bind address (a non-loopback address needs RERANK_MCP_TOKEN)' },

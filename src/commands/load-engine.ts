@@ -27,10 +27,10 @@ export async function loadModel(config: Config): Promise<CrossEncoder> {
 }
 
 export function engineOptionsFrom(config: Config): EngineOptions {
-  return { maxBatchTokens: config.maxBatchTokens, batchWaitMs: config.batchWaitMs, chunkOverlap: config.chunkOverlap };
+  return { maxBatchTokens: config.maxBatchTokens, batchWaitMs: config.batchWaitMs, chunkOverlap: config.chunkOverlap, maxCallTokens: config.maxCallTokens };
 }
 
 export async function loadEngine(config: Config): Promise<ScoringEngine> {
-  // One caller, nothing to wait for: batches start at once.
-  return new ScoringEngine(await loadModel(config), { ...engineOptionsFrom(config), batchWaitMs: 0 });
+  // One caller, nothing to wait for: batches start at once; a file of pairs is as large as it is.
+  return new ScoringEngine(await loadModel(config), { ...engineOptionsFrom(config), batchWaitMs: 0, maxCallTokens: 0 });
 }

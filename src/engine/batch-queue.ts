@@ -1,9 +1,13 @@
 /**
- * One queue in front of the ONNX session. Pairs from concurrent calls are pooled in rounds
- * of whole calls, sorted by length and run in shared batches, one batch at a time (each run
- * already uses every core). Between batches the queue looks at each call again: a cancelled
- * call loses its remaining pairs, and a failing batch is retried call by call so one call's
- * error never reaches another.
+ * One queue in front of the ONNX session, fair across calls. Each call's pairs are sorted by
+ * length and cut into batches when it arrives (small calls that arrive together are pooled
+ * and share batches); then batches from different calls interleave, one at a time (each run
+ * already uses every core). The call with the least work left goes first, but every other
+ * turn goes to the one that has waited longest for a batch. A small call thus waits about one
+ * batch behind a large one, calls that arrive together still finish one after another, and
+ * none starves, however many small calls keep coming.
+ * Between batches the queue looks at each call again: a cancelled call loses its remaining
+ * batches, and a failing batch is retried call by call so one call's error never reaches another.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { EncodedPair } from '../model/onnx-session.js';
@@ -27,11 +31,16 @@ class Job {
   readonly rows: Float32Array[];
   done = 0;
   settled = false;
+  /** Undoes the abort listener once the job is over, so a long-lived signal keeps nothing. */
+  unlisten: () => void = () => undefined;
+  /** Its pairs, until they are batched. */
+  items: Item[] = [];
   constructor(
     readonly total: number,
+    readonly tokens: number,
     readonly options: SubmitOptions,
-    readonly resolve: (rows: Float32Array[]) => void,
-    readonly reject: (err: unknown) => void,
+    private readonly onResolve: (rows: Float32Array[]) => void,
+    private readonly onReject: (err: unknown) => void,
   ) {
     this.rows = new Array(total);
   }
@@ -39,12 +48,20 @@ class Job {
   fail(err: unknown): void {
     if (this.settled) return;
     this.settled = true;
-    this.reject(err);
+    this.unlisten();
+    this.onReject(err);
   }
 
   deliver(index: number, row: Float32Array): void {
     this.rows[index] = row;
     this.done++;
+  }
+
+  finish(): void {
+    if (this.settled) return;
+    this.settled = true;
+    this.unlisten();
+    this.onResolve(this.rows);
   }
 }
 
@@ -56,22 +73,54 @@ interface Item {
 }
 
 /**
- * A round (pairs sorted and batched together) takes whole calls in arrival order until it
- * holds this many batches' worth of tokens. Pooling every waiting call into one round made
- * all of them finish together at its end; rounds this size kept throughput (8 concurrent
- * 20-document calls: within 3 %, inside run-to-run noise) and cut their mean latency by a
- * third (scripts/batch-wait.ts, docs/benchmarks.md). A call is never split, so a large
- * call is still sorted as a whole.
+ * Small calls that arrive together are pooled until a group holds this many batches' worth
+ * of tokens, then sorted and batched as one: alone, each would leave its batches half empty.
+ * Pooling every waiting call into one group made all of them finish together at its end;
+ * groups this size kept throughput and cut mean latency by a third (scripts/batch-wait.ts,
+ * docs/benchmarks.md). A call is never split, and a call this large on its own is always
+ * batched alone, so its batch composition (which int8 scores depend on) is its own.
  */
-const ROUND_BATCHES = 4;
+const GROUP_BATCHES = 4;
 
-/** How many of `items` (grouped by call, calls in arrival order) the next round takes. */
-function roundSize(items: readonly Item[], roundTokens: number): number {
-  let taken = 0;
-  let tokens = 0;
-  while (taken < items.length && (tokens < roundTokens || items[taken].job === items[taken - 1].job)) tokens += items[taken++].length;
-  return taken;
+/** Pairs batched together: one call, or small calls that arrived together. */
+class Group {
+  private next = 0;
+  /** Padded tokens of the batches not yet run: the work left, for shortest-first. */
+  remaining: number;
+  /** The turn it last had a batch; -1: none yet. */
+  lastServed = -1;
+
+  constructor(
+    readonly jobs: readonly Job[],
+    private readonly batches: Item[][],
+  ) {
+    this.remaining = batches.reduce((n, b) => n + cost(b), 0);
+  }
+
+  get live(): boolean {
+    return this.next < this.batches.length && this.jobs.some((job) => !job.settled);
+  }
+
+  /** The next batch's pairs of calls still waiting for them (none if all were cancelled). */
+  take(): Item[] {
+    const batch = this.batches[this.next++];
+    this.remaining -= cost(batch);
+    return batch.filter((item) => !item.job.settled);
+  }
 }
+
+/**
+ * Every this many turns, the longest-waiting group gets the batch instead of the shortest, so
+ * each of N groups gets at least 1 / (ROTATE_EVERY × N) of the batches. With 4, one large call
+ * against 7 sessions sending small calls back to back got 1/32 of the batches and had not
+ * finished after 15 min (npm run load, large-call scenario); with 2 it gets at least half its fair share. The
+ * price: eight equal 40-pair calls sent at once (test/engine.test.ts's backlog) are answered on
+ * average after 75 % of the work (4: 64 %; first come, first served, as the queue was before:
+ * 56 %, but a large call then held up everything behind it; round robin: all near the end).
+ */
+const ROTATE_EVERY = 2;
+
+const cost = (batch: readonly Item[]): number => batch.length * batch.reduce((m, item) => Math.max(m, item.length), 0);
 
 export class AbortedError extends Error {
   constructor() {
@@ -81,7 +130,11 @@ export class AbortedError extends Error {
 }
 
 export class BatchQueue {
-  private pending: Item[] = [];
+  /** Calls not yet batched, in arrival order. */
+  private arrived: Job[] = [];
+  /** Groups with batches left, oldest first. */
+  private groups: Group[] = [];
+  private turn = 0;
   private draining = false;
   /** Batches run and pairs scored since start, for stats. */
   readonly counters = { batches: 0, pairs: 0, paddedTokens: 0, tokens: 0 };
@@ -95,10 +148,17 @@ export class BatchQueue {
   submit(pairs: readonly EncodedPair[], options: SubmitOptions = {}): Promise<Float32Array[]> {
     if (pairs.length === 0) return Promise.resolve([]);
     if (options.signal?.aborted) return Promise.reject(new AbortedError());
+    const tokens = pairs.reduce((n, pair) => n + pair.inputIds.length, 0);
     return new Promise((resolve, reject) => {
-      const job = new Job(pairs.length, options, resolve, reject);
-      options.signal?.addEventListener('abort', () => job.fail(new AbortedError()), { once: true });
-      pairs.forEach((pair, index) => this.pending.push({ job, index, pair, length: pair.inputIds.length }));
+      const job = new Job(pairs.length, tokens, options, resolve, reject);
+      job.items = pairs.map((pair, index) => ({ job, index, pair, length: pair.inputIds.length }));
+      const signal = options.signal;
+      if (signal) {
+        const onAbort = () => job.fail(new AbortedError());
+        signal.addEventListener('abort', onAbort, { once: true });
+        job.unlisten = () => signal.removeEventListener('abort', onAbort);
+      }
+      this.arrived.push(job);
       if (!this.draining) void this.drain();
     });
   }
@@ -107,19 +167,55 @@ export class BatchQueue {
     this.draining = true;
     try {
       if (this.options.batchWaitMs > 0) await sleep(this.options.batchWaitMs);
-      while (this.pending.length > 0) {
-        const live = this.pending.filter((item) => !item.job.settled);
-        const taken = roundSize(live, ROUND_BATCHES * this.options.maxBatchTokens);
-        const round = live.slice(0, taken);
-        this.pending = live.slice(taken);
-        for (const batch of planBatches(round, this.options.maxBatchTokens)) {
-          const wanted = batch.filter((item) => !item.job.settled);
-          if (wanted.length > 0) await this.runShared(wanted);
-        }
+      for (;;) {
+        this.groupArrivals();
+        this.groups = this.groups.filter((g) => g.live);
+        if (this.groups.length === 0) break;
+        const batch = this.pick().take();
+        if (batch.length > 0) await this.runShared(batch);
       }
     } finally {
       this.draining = false;
     }
+  }
+
+  /** Batches the calls that arrived since the last batch: whole calls in arrival order, small ones pooled. */
+  private groupArrivals(): void {
+    const groupTokens = GROUP_BATCHES * this.options.maxBatchTokens;
+    const arrived = this.arrived.filter((job) => !job.settled);
+    for (const job of this.arrived) if (job.settled) job.items = [];
+    this.arrived = [];
+    let i = 0;
+    while (i < arrived.length) {
+      const jobs = [arrived[i++]];
+      let tokens = jobs[0].tokens;
+      while (i < arrived.length && tokens < groupTokens && arrived[i].tokens < groupTokens) {
+        tokens += arrived[i].tokens;
+        jobs.push(arrived[i++]);
+      }
+      const items = jobs.flatMap((job) => job.items);
+      for (const job of jobs) job.items = [];
+      this.groups.push(new Group(jobs, planBatches(items, this.options.maxBatchTokens)));
+    }
+  }
+
+  /**
+   * Least work left (shortest-remaining-first: small calls before large ones, and of calls
+   * that arrived together one finishes after another instead of all at the end); every
+   * ROTATE_EVERY-th turn, the group that has waited longest since its last batch (one not
+   * started yet first), so that a stream of small calls can starve neither a large call nor
+   * a medium one. Ties go to the oldest.
+   */
+  private pick(): Group {
+    this.turn++;
+    let chosen = this.groups[0];
+    if (this.turn % ROTATE_EVERY !== 0) {
+      for (const g of this.groups) if (g.remaining < chosen.remaining) chosen = g;
+    } else {
+      for (const g of this.groups) if (g.lastServed < chosen.lastServed) chosen = g;
+    }
+    chosen.lastServed = this.turn;
+    return chosen;
   }
 
   private async runShared(items: Item[]): Promise<void> {
@@ -157,10 +253,7 @@ export class BatchQueue {
     });
     for (const job of touched) {
       job.options.onProgress?.(job.done, job.total);
-      if (job.done === job.total && !job.settled) {
-        job.settled = true;
-        job.resolve(job.rows);
-      }
+      if (job.done === job.total) job.finish();
     }
   }
 }

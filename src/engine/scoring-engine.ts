@@ -38,11 +38,30 @@ export interface EngineOptions {
   batchWaitMs: number;
   /** Tokens shared by neighbouring windows when a long document is chunked. */
   chunkOverlap: number;
+  /**
+   * Most tokens one call may send to the model, counted after truncation or chunking over
+   * the pairs not already cached; 0: no limit. Larger calls are refused before any inference.
+   */
+  maxCallTokens: number;
+}
+
+/** A call that would send more tokens to the model than EngineOptions.maxCallTokens allows. */
+export class CallTooLargeError extends Error {
+  constructor(
+    readonly limit: number,
+    readonly counted: number,
+    readonly pairsCounted: number,
+    readonly pairs: number,
+  ) {
+    super(`this call needs more than ${limit} tokens of inference (the first ${pairsCounted} of the ${pairs} pairs it sends to the model already take ${counted} after truncation or chunking)`);
+    this.name = 'CallTooLargeError';
+  }
 }
 
 // 1024 tokens: measured with scripts/batch-budget.ts on 20-document calls (MiniLM-L6, 2 cores), 768-2048 tie and 4096 is
 // 10-15 % slower; the smaller budget also bounds memory tighter.
-export const DEFAULT_ENGINE_OPTIONS: EngineOptions = { maxBatchTokens: 1024, batchWaitMs: 2, chunkOverlap: 64 };
+// maxCallTokens: see the README's Options table (--max-call-tokens) for the measurement behind it.
+export const DEFAULT_ENGINE_OPTIONS: EngineOptions = { maxBatchTokens: 1024, batchWaitMs: 2, chunkOverlap: 64, maxCallTokens: 512_000 };
 
 export class ScoringEngine {
   readonly queue: BatchQueue;
@@ -69,7 +88,19 @@ export class ScoringEngine {
         if (results[i] === undefined && !firstOfKey.has(keys[i])) firstOfKey.set(keys[i], i);
       });
       const todo = [...firstOfKey.values()];
-      const encoded = await mapInSlices(todo, (i) => this.encode(pairs[i], mode), options.signal);
+      const limit = this.options.maxCallTokens;
+      let tokens = 0;
+      const encoded = await mapInSlices(
+        todo,
+        (pairIndex, n) => {
+          const windows = this.encode(pairs[pairIndex], mode);
+          for (const w of windows) tokens += w.inputIds.length;
+          // Counted as it goes, so a call far over the limit is refused without tokenizing all of it.
+          if (limit > 0 && tokens > limit) throw new CallTooLargeError(limit, tokens, n + 1, todo.length);
+          return windows;
+        },
+        options.signal,
+      );
       const rows = await this.queue.submit(encoded.flat(), { ...options, onProgress: pairProgress(options.onProgress, pairs.length, results.filter(Boolean).length) });
       let row = 0;
       todo.forEach((pairIndex, n) => {

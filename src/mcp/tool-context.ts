@@ -7,7 +7,7 @@ import type { RequestHandlerExtra } from '@modelcontextprotocol/sdk/shared/proto
 import type { ServerNotification, ServerRequest, CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import type { SubmitOptions } from '../engine/batch-queue.js';
 import type { EngineHost } from '../engine/engine-host.js';
-import type { ScoringEngine } from '../engine/scoring-engine.js';
+import { CallTooLargeError, type ScoringEngine } from '../engine/scoring-engine.js';
 import type { ProgressEvent } from '../hub/progress.js';
 
 export type ToolExtra = RequestHandlerExtra<ServerRequest, ServerNotification>;
@@ -58,6 +58,14 @@ export function submitOptionsFor(extra: ToolExtra): SubmitOptions {
   const progress = progressOf(extra);
   progress.nextPhase();
   return { signal: extra.signal, onProgress: (done, total) => progress.report(done, total, `scored ${done} of ${total} pairs`) };
+}
+
+/** Rethrows the engine's refusal of an oversized call as the fix a user can act on; other errors as they are. */
+export function explainRefusal(err: unknown): never {
+  if (err instanceof CallTooLargeError) {
+    throw new Error(`${err.message}: send fewer or shorter documents, or raise --max-call-tokens (env RERANK_MAX_CALL_TOKENS, 0 = no limit)`);
+  }
+  throw err;
 }
 
 /**

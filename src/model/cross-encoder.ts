@@ -2,7 +2,9 @@
  * A loaded cross-encoder: tokenizer, ONNX session and the rules (max length, activation,
  * labels) that turn a (query, document) pair into the score sentence-transformers gives.
  */
-import { statSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { closeSync, existsSync, openSync, readFileSync, readSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 import { log } from '../log.js';
 import { PairTokenizer, type PairEncoding } from '../tokenizer/pair-tokenizer.js';
 import { activationFromConfig, applyActivation, pairLogit, type Activation } from './activation.js';
@@ -43,7 +45,10 @@ export class CrossEncoder {
     readonly maxLength: number,
     readonly activation: Activation,
     readonly numLabels: number,
-    /** Changes whenever the ONNX file does: scores cached under another id are not reused. */
+    /**
+     * Changes whenever anything that decides a score does (ONNX file, variant, tokenizer
+     * files, config.json, activation, max length): scores cached under another id are not reused.
+     */
     readonly id: string,
   ) {}
 
@@ -86,7 +91,8 @@ export class CrossEncoder {
       throw new ModelLoadError(`${files.configPath}: ${(err as Error).message}`);
     }
     const stat = statSync(files.onnxPath);
-    const id = `${files.dir}#${options.variant}@${stat.mtime.toISOString()}/${stat.size}`;
+    const fingerprint = modelFingerprint(files, { activation, maxLength, numLabels });
+    const id = `${files.dir}#${options.variant}@${stat.mtime.toISOString()}/${stat.size}~${fingerprint}`;
     return new CrossEncoder(files, tokenizer, session, maxLength, activation, numLabels, id);
   }
 
@@ -124,6 +130,37 @@ export class CrossEncoder {
 // Model types whose position ids start after the padding index (RoBERTa's create_position_ids_from_input_ids):
 // a sequence can use max_position_embeddings - padding_idx - 1 positions, 512 of XLM-R's 514.
 const OFFSET_POSITION_MODEL_TYPES = new Set(['roberta', 'xlm-roberta', 'xlm-roberta-xl', 'camembert', 'data2vec-text', 'longformer', 'mpnet', 'roberta-prelayernorm', 'ernie_m']);
+
+const EDGE_BYTES = 1 << 20;
+
+/**
+ * A hash of everything besides the ONNX file's path, mtime and size that changes a score:
+ * the first and last MiB of the ONNX file (a copy with the same size and mtime but other
+ * weights differs there: the graph's weights sit at the end, its header at the start;
+ * hashing a multi-GB file whole would add seconds to every load), the tokenizer and config
+ * files as read, and the settings resolved from them and from the command line.
+ */
+function modelFingerprint(files: ModelFiles, resolved: { activation: Activation; maxLength: number; numLabels: number }): string {
+  const hash = createHash('sha256');
+  const fd = openSync(files.onnxPath, 'r');
+  try {
+    const size = statSync(files.onnxPath).size;
+    const head = Buffer.alloc(Math.min(EDGE_BYTES, size));
+    readSync(fd, head, 0, head.length, 0);
+    const tail = Buffer.alloc(Math.min(EDGE_BYTES, size));
+    readSync(fd, tail, 0, tail.length, size - tail.length);
+    hash.update(head).update(tail);
+  } finally {
+    closeSync(fd);
+  }
+  const specialTokens = join(files.dir, 'special_tokens_map.json');
+  for (const path of [files.configPath, files.tokenizerPath, files.tokenizerConfigPath, existsSync(specialTokens) ? specialTokens : null]) {
+    hash.update(`\0${path ?? ''}\0`);
+    if (path) hash.update(readFileSync(path));
+  }
+  hash.update(JSON.stringify({ variant: files.variant, ...resolved }));
+  return hash.digest('base64url').slice(0, 16);
+}
 
 /**
  * tokenizer_config's model_max_length capped by the positions the model has (512 when neither

@@ -10,6 +10,7 @@ import { isInitializeRequest } from '@modelcontextprotocol/sdk/types.js';
 import { createRerankServer, type ServerContext } from '../mcp/server.js';
 import { log } from '../log.js';
 import { bearerToken, hasBearerToken, isLoopbackHost, localOnly, tokenProblem } from './http-guards.js';
+import { cancelOnDisconnect } from './cancel-on-disconnect.js';
 
 export interface HttpOptions {
   host: string;
@@ -97,6 +98,7 @@ export async function serveHttp(ctx: ServerContext, options: HttpOptions): Promi
         busy.set(id, (busy.get(id) ?? 1) - 1);
         lastSeen.set(id, Date.now());
       });
+      cancelOnDisconnect(existing, req.body, res);
       await existing.handleRequest(req, res, req.body);
       return;
     }

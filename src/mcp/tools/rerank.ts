@@ -1,7 +1,7 @@
 import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import type { ServerContext } from '../server.js';
 import { rerankInput, rerankOutput } from '../schemas.js';
-import { engineFor, structuredResult, submitOptionsFor } from '../tool-context.js';
+import { engineFor, explainRefusal, structuredResult, submitOptionsFor } from '../tool-context.js';
 
 export function registerRerankTool(server: McpServer, { host, feedback, inFlight }: ServerContext): void {
   server.registerTool(
@@ -22,7 +22,7 @@ export function registerRerankTool(server: McpServer, { host, feedback, inFlight
       inFlight.track(async () => {
         const engine = await engineFor(host, extra);
         const texts = args.documents.map((d) => (typeof d === 'string' ? d : d.text));
-        const ranked = await engine.rerank(args.query, texts, { ...submitOptionsFor(extra), longDocuments: args.long_documents });
+        const ranked = await engine.rerank(args.query, texts, { ...submitOptionsFor(extra), longDocuments: args.long_documents }).catch(explainRefusal);
         // Every candidate is logged, not only those returned, so unlabeled ones can be mined as negatives.
         const rerankId = feedback.logRerank({
           query: args.query,

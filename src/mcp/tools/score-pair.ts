@@ -1,7 +1,7 @@
 import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import type { ServerContext } from '../server.js';
 import { scorePairInput, scorePairOutput } from '../schemas.js';
-import { engineFor, errorResult, structuredResult, submitOptionsFor } from '../tool-context.js';
+import { engineFor, errorResult, explainRefusal, structuredResult, submitOptionsFor } from '../tool-context.js';
 
 export function registerScorePairTool(server: McpServer, { host, inFlight }: ServerContext): void {
   server.registerTool(
@@ -27,7 +27,7 @@ export function registerScorePairTool(server: McpServer, { host, inFlight }: Ser
         }
         const pairs = args.pairs ?? [{ query: args.query!, document: args.document! }];
         const engine = await engineFor(host, extra);
-        const scores = await engine.scorePairs(pairs, { ...submitOptionsFor(extra), longDocuments: args.long_documents });
+        const scores = await engine.scorePairs(pairs, { ...submitOptionsFor(extra), longDocuments: args.long_documents }).catch(explainRefusal);
         return structuredResult({ model: engine.model.files.dir, results: scores });
       }),
   );
