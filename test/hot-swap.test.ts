@@ -41,15 +41,15 @@ test('hot swap under traffic: no call fails, later scores come from the new mode
   };
   const waitFor = async (expected: number, what: string) => {
     const deadline = Date.now() + 30_000;
-    while (Math.abs(logits.at(-1)! - expected) > 1e-4) {
+    while (logits.length === 0 || Math.abs(logits.at(-1)! - expected) > 1e-4) {
       assert.ok(Date.now() < deadline, `${what}: last logit ${logits.at(-1)}, expected ${expected}`);
       await new Promise((r) => setTimeout(r, 50));
     }
   };
   try {
     const loops = [traffic(), traffic()];
-    await new Promise((r) => setTimeout(r, 300));
-    assert.ok(Math.abs(logits.at(-1)! - tinyLogit) < 1e-4);
+    // The model loads after the handshake; on a busy machine that can take seconds.
+    await waitFor(tinyLogit, 'before any swap');
 
     // 1. SIGHUP after the file changed (watcher would also fire: either way one switch)
     swapIn(dir, join(unpackedMiniLm(), 'onnx', 'model.onnx'));
