@@ -8,6 +8,8 @@ import { runScore } from './commands/score.js';
 import { runServe } from './commands/serve.js';
 import { runTokenize } from './commands/tokenize.js';
 import { runFeedback } from './commands/feedback.js';
+import { runFinetune } from './commands/finetune.js';
+import { runRollback } from './commands/rollback.js';
 import { log } from './log.js';
 import { PACKAGE_VERSION } from './version.js';
 
@@ -26,6 +28,8 @@ Commands:
   score      score query/document pairs from JSON Lines
   tokenize   show the token ids of query/document pairs
   feedback   export recorded feedback as training data, or show its stats
+  finetune   train on recorded feedback, evaluate, and promote into a served model directory
+  rollback   put back the model the last promotion replaced
 
 Run rerank-mcp <command> --help for its options.
 `;
@@ -38,11 +42,14 @@ async function main(argv: string[]): Promise<number> {
   }
   // feedback has subcommands of its own and parses its own flags.
   if (first === 'feedback') return runFeedback(argv.slice(1));
+  // finetune and rollback parse their own flags too (they take no model/server options).
+  if (first === 'finetune') return runFinetune(argv.slice(1));
+  if (first === 'rollback') return runRollback(argv.slice(1));
   const named = first !== undefined && first in COMMANDS;
   const name: CommandName = named ? (first as CommandName) : 'serve';
   const rest = named ? argv.slice(1) : argv;
   if (!named && first !== undefined && !first.startsWith('-')) {
-    throw new ConfigError(`unknown command "${first}" (expected ${[...Object.keys(COMMANDS), 'feedback'].join(', ')})`);
+    throw new ConfigError(`unknown command "${first}" (expected ${[...Object.keys(COMMANDS), 'feedback', 'finetune', 'rollback'].join(', ')})`);
   }
   if (!named && (first === '--help' || first === '-h')) {
     process.stdout.write(OVERVIEW + '\n' + helpFor('serve', COMMANDS.serve.summary, COMMANDS.serve.usage));
