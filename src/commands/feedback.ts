@@ -9,6 +9,7 @@ import { parseArgs } from 'node:util';
 import { DB_ENV, defaultDbPath, resolveDbPath } from '../feedback/db-path.js';
 import { writeCsv, writeJsonl } from '../feedback/export.js';
 import { FeedbackError, FeedbackStore } from '../feedback/feedback-store.js';
+import { DEFAULT_NEGATIVES, DEFAULT_SEED } from '../feedback/training-set.js';
 import { log } from '../log.js';
 
 interface Flag {
@@ -81,7 +82,13 @@ async function exportCommand(dbPath: string, values: Record<string, string | boo
   const aggregate = oneOf(values.aggregate, 'aggregate', ['latest', 'mean'] as const, 'latest');
   const mine = (values['mine-negatives'] as string | undefined) ?? '0';
   if (!/^\d+$/.test(mine)) throw new FeedbackError(`--mine-negatives: expected a whole number, got "${mine}"`);
-  const rows = withStore(dbPath, (store) => store.exportRows({ aggregate, mineNegatives: Number(mine) }));
+  const rows = withStore(dbPath, (store) => {
+    warnIfNotTrainable(store);
+    return store.exportRows({ aggregate, mineNegatives: Number(mine) });
+  });
+  if (rows.length > 0 && (rows.every((r) => r.label >= 0.5) || rows.every((r) => r.label < 0.5))) {
+    log(`warning: every exported row is ${rows[0].label >= 0.5 ? 'relevant' : 'irrelevant'}: a model trained on one class learns nothing (add --mine-negatives N, or record feedback with both relevant and irrelevant results)`);
+  }
   const write = format === 'csv' ? writeCsv : writeJsonl;
   const out = values.out as string | undefined;
   if (out) await writeAtomically(out, (stream) => write(rows, stream));
@@ -91,9 +98,18 @@ async function exportCommand(dbPath: string, values: Record<string, string | boo
 }
 
 function statsCommand(dbPath: string): number {
-  const stats = withStore(dbPath, (store) => store.stats());
+  const stats = withStore(dbPath, (store) => {
+    warnIfNotTrainable(store);
+    return store.stats();
+  });
   process.stdout.write(JSON.stringify({ db: dbPath, ...stats }, null, 2) + '\n');
   return 0;
+}
+
+/** The check `rerank-mcp finetune` refuses on, with its defaults, as a warning on stderr. */
+function warnIfNotTrainable(store: FeedbackStore): void {
+  const { problem } = store.trainingSet({ negatives: DEFAULT_NEGATIVES, seed: DEFAULT_SEED });
+  if (problem) log(`warning: rerank-mcp finetune would refuse this database: ${problem}`);
 }
 
 /** Read commands never create a database: a missing file is far more likely a wrong path. */

@@ -98,15 +98,16 @@ export function selectTrainingSet(db: Database, options: TrainingSetOptions): Tr
 
   const positives = train.filter((r) => r.label >= POSITIVE_THRESHOLD).length;
   const negatives = train.length - positives;
+  // Classes first: a one-class set is the commoner mistake (relevant-only labels) and more calls would not fix it.
   let problem: string | null = null;
-  if (!enough) {
-    problem = `only ${queries.length} distinct queries have a rerank call labeled with a relevant result; fine-tuning needs at least ${2 * MIN_EVAL_QUERIES} (${MIN_EVAL_QUERIES} are held out to check the new model): call feedback {rerank_id, relevant} after more rerank calls`;
-  } else if (positives === 0 || negatives === 0) {
+  if (positives === 0 || negatives === 0) {
     const has = positives === 0 ? 'no relevant pairs' : 'no irrelevant pairs';
     const fix = positives === 0
       ? 'mark the right results with feedback {rerank_id, relevant}'
-      : `mark wrong results with feedback {rerank_id, irrelevant}${options.negatives === 0 ? ', or let unlabeled candidates count (--negatives > 0)' : ''}`;
+      : `mark wrong results with feedback {rerank_id, irrelevant}, or label rerank calls by rerank_id so their unlabeled candidates count as negatives${options.negatives === 0 ? ' (--negatives > 0)' : ''}`;
     problem = `the training set has ${has}: ${fix}`;
+  } else if (!enough) {
+    problem = `only ${queries.length} distinct queries have a rerank call labeled with a relevant result; fine-tuning needs at least ${2 * MIN_EVAL_QUERIES} (${MIN_EVAL_QUERIES} are held out to check the new model): call feedback {rerank_id, relevant} after more rerank calls`;
   }
   return { train, eval: evalCalls, labeledQueries: queries.length, evalQueries: held.size, positives, negatives, problem };
 }
