@@ -7,7 +7,7 @@
  * trained), 3 trained but not promoted by the gate (the served directory is untouched).
  */
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -136,12 +136,14 @@ async function finetune(o: Options, env: NodeJS.ProcessEnv): Promise<number> {
 
   await checkPython(o.python);
   const base = await resolveBase(o, env);
+  if (base.path === o.out) throw new Refusal('--out must differ from the base checkpoint: the new model is written there');
+  const set = o.db === undefined ? undefined : readTrainingSet(o.db, o.negatives, o.seed);
+  prepareOut(o.out);
 
   const work = mkdtempSync(join(tmpdir(), 'rerank-finetune-'));
   try {
     const args = [FINETUNE_SCRIPT, '--base', base.path, '--out', o.out, '--epochs', String(o.epochs), '--lr', String(o.lr), '--batch-size', String(o.batchSize), '--seed', String(o.seed)];
-    if (o.db !== undefined) {
-      const set = readTrainingSet(o.db, o.negatives, o.seed);
+    if (set) {
       log(`training set from ${o.db}: ${set.train.length} pairs (${set.positives} relevant, ${set.negatives} not), ${set.eval.length} held-out rerank calls over ${set.evalQueries} of ${set.labeledQueries} labeled queries`);
       writeFileSync(join(work, 'train.jsonl'), set.train.map((r) => JSON.stringify(r) + '\n').join(''));
       writeFileSync(join(work, 'eval.jsonl'), set.eval.map((c) => JSON.stringify(c) + '\n').join(''));
@@ -175,6 +177,16 @@ async function finetune(o: Options, env: NodeJS.ProcessEnv): Promise<number> {
   }
   process.stdout.write(JSON.stringify(result) + '\n');
   return code;
+}
+
+/** A fresh --out, or the output of an earlier finetune (replaced whole): no stale file can ride along into a promotion. */
+function prepareOut(out: string): void {
+  if (!existsSync(out)) return;
+  if (!statSync(out).isDirectory()) throw new Refusal(`--out ${out} is a file: name a directory for the new model`);
+  const entries = readdirSync(out);
+  if (entries.length === 0) return;
+  if (!entries.includes('metrics.json')) throw new Refusal(`--out ${out} already holds files that a finetune did not write: name a new or empty directory`);
+  rmSync(out, { recursive: true, force: true });
 }
 
 const fmt = (v: number | null | undefined): string => (v === null || v === undefined ? 'n/a' : v.toFixed(4));
