@@ -148,13 +148,14 @@ describe('rerank-mcp finetune: the loop from feedback to the served model', { sk
     }
   });
 
-  test('finetune --promote-to trains, reports metrics, and promotes exactly when the gate says so', async () => {
+  test('finetune --promote-to trains, reports metrics, and promotes exactly when the gate says so', async (t) => {
     const out = join(work, 'out1');
     // No --base: the served directory's own checkpoint is the base.
     const r = await runCli(['finetune', '--db', db, '--out', out, '--promote-to', served, ...py()], { timeoutMs: 300_000 });
     assert.ok(r.code === 0 || r.code === 3, `exit ${r.code}: ${r.stderr}`);
     assert.match(r.stderr, /base: the checkpoint served from/);
     const result = lastJson(r.stdout);
+    t.diagnostic(JSON.stringify(result));
     assert.equal(result.out, out);
     assert.equal(result.eval_queries, 6);
     // The set finetune trained on, read back with the same seed: 24 training calls, each its
