@@ -4,7 +4,7 @@
     python scripts/make_tiny_base.py --tokenizer ../shared/fixtures/models/tiny-ce --out /tmp/tiny-base
 
 The tokenizer is loaded from a local directory (tokenizer.json / vocab.txt), so nothing is downloaded.
-The weights are random: the checkpoint only proves that scripts/finetune.py trains and exports.
+The weights are random: the checkpoint only proves that python/finetune.py trains and exports.
 """
 import argparse
 import json

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# End-to-end check of scripts/finetune.py without internet: a tiny random BERT base, a small training set
+# End-to-end check of python/finetune.py without internet: a tiny random BERT base, a small training set
 # made from triplets, one epoch, then the files the server needs must be in the output directory.
 #
 #   scripts/verify_finetune.sh [TRIPLETS.jsonl] [TOKENIZER_DIR]
@@ -43,7 +43,7 @@ print(f"{n} pairs written to {dst}")
 PYEOF
 
 echo "== finetune"
-"$PY" "$HERE/finetune.py" --data "$WORK/train.jsonl" --base "$WORK/base" --out "$WORK/out" \
+"$PY" "$ROOT/python/finetune.py" --data "$WORK/train.jsonl" --base "$WORK/base" --out "$WORK/out" \
   --epochs 1 --device "${DEVICE:-auto}"
 
 echo "== output check"

@@ -8,6 +8,8 @@ import { runServe } from './commands/serve.js';
 import { runTokenize } from './commands/tokenize.js';
 import { runFeedback } from './commands/feedback.js';
 import { runClientConfig } from './commands/client-config.js';
+import { runFinetune } from './commands/finetune.js';
+import { runRollback } from './commands/rollback.js';
 import { log } from './log.js';
 import { PACKAGE_VERSION } from './version.js';
 
@@ -19,6 +21,14 @@ const COMMANDS = {
 
 type CommandName = keyof typeof COMMANDS;
 
+/** Commands with subcommands or flags of their own: they take none of the model/server options. */
+const OWN_FLAGS = {
+  feedback: runFeedback,
+  'client-config': runClientConfig,
+  finetune: runFinetune,
+  rollback: runRollback,
+} as const;
+
 const OVERVIEW = `rerank-mcp ${PACKAGE_VERSION}: a local cross-encoder reranker as an MCP server.
 
 Commands:
@@ -28,6 +38,8 @@ Commands:
   feedback   export recorded feedback as training data, or show its stats
   client-config <claude-desktop|cursor|vscode|claude-code> [--write]
              the config entry that makes an MCP client launch this installation
+  finetune   train on recorded feedback, evaluate, and promote into a served model directory
+  rollback   put back the model the last promotion replaced
 
 Run rerank-mcp <command> --help for its options.
 `;
@@ -38,14 +50,12 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(`${PACKAGE_VERSION}\n`);
     return 0;
   }
-  // feedback has subcommands of its own and parses its own flags.
-  if (first === 'feedback') return runFeedback(argv.slice(1));
-  if (first === 'client-config') return runClientConfig(argv.slice(1));
+  if (first !== undefined && Object.hasOwn(OWN_FLAGS, first)) return OWN_FLAGS[first as keyof typeof OWN_FLAGS](argv.slice(1));
   const named = first !== undefined && first in COMMANDS;
   const name: CommandName = named ? (first as CommandName) : 'serve';
   const rest = named ? argv.slice(1) : argv;
   if (!named && first !== undefined && !first.startsWith('-')) {
-    throw new ConfigError(`unknown command "${first}" (expected ${[...Object.keys(COMMANDS), 'feedback', 'client-config'].join(', ')})`);
+    throw new ConfigError(`unknown command "${first}" (expected ${[...Object.keys(COMMANDS), ...Object.keys(OWN_FLAGS)].join(', ')})`);
   }
   if (!named && (first === '--help' || first === '-h')) {
     process.stdout.write(OVERVIEW + '\n' + helpFor('serve', COMMANDS.serve.summary, COMMANDS.serve.usage));

@@ -10,6 +10,7 @@ import { parseArgs } from 'node:util';
 import { DB_ENV, defaultDbPath, resolveDbPath } from '../feedback/db-path.js';
 import { writeCsv, writeJsonl } from '../feedback/export.js';
 import { FeedbackError, FeedbackStore } from '../feedback/feedback-store.js';
+import { DEFAULT_NEGATIVES, DEFAULT_SEED } from '../feedback/training-set.js';
 import { log } from '../log.js';
 
 interface Flag {
@@ -96,18 +97,24 @@ async function exportCommand(dbPath: string, values: Record<string, string | boo
   const aggregate = oneOf(values.aggregate, 'aggregate', ['latest', 'mean'] as const, 'latest');
   const mine = (values['mine-negatives'] as string | undefined) ?? '0';
   if (!/^\d+$/.test(mine)) throw new FeedbackError(`--mine-negatives: expected a whole number, got "${mine}"`);
-  const rows = withStore(dbPath, (store) => store.exportRows({ aggregate, mineNegatives: Number(mine) }));
+  const [rows, problem] = withStore(dbPath, (store) => [store.exportRows({ aggregate, mineNegatives: Number(mine) }), finetuneProblem(store)] as const);
   const write = format === 'csv' ? writeCsv : writeJsonl;
   const out = values.out as string | undefined;
   if (out) await writeAtomically(out, (stream) => write(rows, stream));
   else await write(rows, process.stdout);
   log(`exported ${rows.length} rows from ${dbPath}${out ? ` to ${out}` : ''}`);
+  // Warnings come after the export succeeded: a failed one stays a single error line.
+  if (rows.length > 0 && (rows.every((r) => r.label >= 0.5) || rows.every((r) => r.label < 0.5))) {
+    log(`warning: every exported row is ${rows[0].label >= 0.5 ? 'relevant' : 'irrelevant'}: a model trained on one class learns nothing (add --mine-negatives N, or record feedback with both relevant and irrelevant results)`);
+  }
+  warnIfNotTrainable(problem);
   return 0;
 }
 
 function statsCommand(dbPath: string): number {
-  const stats = withStore(dbPath, (store) => store.stats());
+  const [stats, problem] = withStore(dbPath, (store) => [store.stats(), finetuneProblem(store)] as const);
   process.stdout.write(JSON.stringify({ db: dbPath, ...stats }, null, 2) + '\n');
+  warnIfNotTrainable(problem);
   return 0;
 }
 
@@ -136,7 +143,14 @@ function parseDate(raw: string): Date {
   return date;
 }
 
-/** These commands never create a database: a missing file is far more likely a wrong path. */
+/** The check `rerank-mcp finetune` refuses on, with its defaults. */
+const finetuneProblem = (store: FeedbackStore): string | null => store.trainingSet({ negatives: DEFAULT_NEGATIVES, seed: DEFAULT_SEED }).problem;
+
+function warnIfNotTrainable(problem: string | null): void {
+  if (problem) log(`warning: rerank-mcp finetune would refuse this database: ${problem}`);
+}
+
+/** Read commands never create a database: a missing file is far more likely a wrong path. */
 function withStore<T>(dbPath: string, use: (store: FeedbackStore) => T): T {
   if (!existsSync(dbPath)) throw new FeedbackError(`no feedback database at ${dbPath} (nothing recorded yet, or pass --db / set ${DB_ENV})`);
   const store = FeedbackStore.open(dbPath);

@@ -85,7 +85,7 @@ function pairKey(query: string, document: string): string {
   return JSON.stringify([query, document]);
 }
 
-// Characters that Python's str.splitlines() (which scripts/finetune.py reads exports with) breaks
+// Characters that Python's str.splitlines() (which python/finetune.py reads exports with) breaks
 // lines at, beyond CR and LF. JSON.stringify escapes those below U+0020 but not NEL, LS or PS.
 const UNESCAPED_LINE_BREAKS = /[\u0085\u2028\u2029]/g;
 const PYTHON_LINE_BREAKS = /[\n\v\f\r\u001c-\u001e\u0085\u2028\u2029]/;

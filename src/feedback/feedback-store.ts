@@ -13,6 +13,7 @@ import Database from 'better-sqlite3';
 import { migrate, schemaVersion, SCHEMA_VERSION } from './schema.js';
 import { selectTrainingRows, type ExportOptions, type TrainingRow } from './export.js';
 import { readStats, type FeedbackStats } from './stats.js';
+import { selectTrainingSet, type TrainingSet, type TrainingSetOptions } from './training-set.js';
 
 export type { ExportOptions, TrainingRow } from './export.js';
 export type { FeedbackStats } from './stats.js';
@@ -397,6 +398,11 @@ export class FeedbackStore {
     if (!Number.isInteger(mineNegatives) || mineNegatives < 0) throw new FeedbackError(`mineNegatives must be a whole number >= 0, got ${mineNegatives}`);
     // A read transaction, so the rows and the mined negatives come from one snapshot.
     return this.db.transaction(() => selectTrainingRows(this.db, options))();
+  }
+
+  /** What `rerank-mcp finetune` trains and evaluates on, from one snapshot. */
+  trainingSet(options: TrainingSetOptions): TrainingSet {
+    return this.db.transaction(() => selectTrainingSet(this.db, options))();
   }
 
   stats(): FeedbackStats {

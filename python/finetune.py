@@ -1,19 +1,23 @@
 #!/usr/bin/env python3
 """Fine-tune the reranker on feedback pairs and export it as a model directory rerank-mcp serves.
 
-End to end:
+`rerank-mcp finetune` runs this script: it builds the training set and the held-out rerank calls from
+the feedback database and passes them as --train and --eval. Run by hand:
 
-    rerank-mcp feedback export --format jsonl --out train.jsonl
-    pip install -r scripts/requirements-finetune.txt
-    python scripts/finetune.py --data train.jsonl --out models/my-reranker
-    rerank-mcp --model models/my-reranker      # or send SIGHUP to a server already pointed at that dir
+    pip install -r python/requirements-finetune.txt
+    python python/finetune.py --data train.jsonl --out models/my-reranker
 
---data holds (query, document, label) rows with the columns sentence_0, sentence_1 and label
-(JSON Lines or CSV). The distinct queries are split into train and held-out sets (a query's pairs
-stay on one side); MRR@10 and NDCG@10 on the held-out queries are printed before and after
-training and written to <out>/metrics.json. The trained sentence-transformers CrossEncoder is
-saved to --out, exported to onnx/model.onnx (fp32) and onnx/model_quantized.onnx (dynamic int8),
-and the fp32 graph is checked against CrossEncoder.predict on held-out pairs (exit 1 on mismatch).
+--train / --data hold (query, document, label) rows with the columns sentence_0, sentence_1 and label
+(JSON Lines or CSV). --eval holds held-out rerank calls, one JSON object per line:
+{"query", "documents": [...], "labels": [...]}, each call ranked over all of its candidates. With
+--data alone, a seeded share of the distinct queries is held out instead (a query's pairs stay on one
+side). MRR@10, NDCG@10, Recall@1 and Recall@5 on the held-out calls are computed before and after
+training and written to <out>/metrics.json. --epochs 0 without data only exports the base.
+
+The trained CrossEncoder is saved to --out (config.json, model.safetensors, tokenizer files: the
+checkpoint the next fine-tune starts from), exported to onnx/model.onnx (fp32) and
+onnx/model_quantized.onnx (dynamic int8), and the fp32 graph is checked against CrossEncoder.predict
+(exit 1 on mismatch).
 """
 import argparse
 import csv
@@ -32,7 +36,9 @@ FP32_TOLERANCE = 1e-4
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--data", required=True, help="feedback export: .jsonl or .csv with sentence_0, sentence_1, label")
+    p.add_argument("--data", help="feedback export: .jsonl or .csv with sentence_0, sentence_1, label; held out by query")
+    p.add_argument("--train", help="training rows (as --data), all of them trained on")
+    p.add_argument("--eval", help="held-out rerank calls: JSON Lines of {query, documents, labels}")
     p.add_argument("--base", default="cross-encoder/ms-marco-MiniLM-L6-v2", help="base checkpoint: local dir or HF id (%(default)s)")
     p.add_argument("--out", required=True, help="output model directory")
     p.add_argument("--lr", type=float, default=5e-5, help="learning rate (%(default)s)")
@@ -82,21 +88,49 @@ def split_by_query(rows, fraction, seed):
     return [r for r in rows if r[0] not in held], [r for r in rows if r[0] in held]
 
 
-def ranking_metrics(rows, scores, k=10):
-    """Mean MRR@k (relevant: label >= 0.5) and NDCG@k (gain: the label) over the queries in rows."""
+def groups_of(rows):
+    """Rows grouped by query, in first-seen order: each group is ranked as one call."""
     by_query = {}
-    for (q, _, label), s in zip(rows, scores):
-        by_query.setdefault(q, []).append((float(s), label))
-    mrrs, ndcgs = [], []
-    for items in by_query.values():
-        ranked = [label for _, label in sorted(items, key=lambda x: -x[0])][:k]
-        if any(label >= 0.5 for _, label in items):
-            mrrs.append(next((1.0 / (i + 1) for i, label in enumerate(ranked) if label >= 0.5), 0.0))
-        ideal = sorted((label for _, label in items), reverse=True)[:k]
-        idcg = sum(g / math.log2(i + 2) for i, g in enumerate(ideal))
-        if idcg > 0:
-            ndcgs.append(sum(g / math.log2(i + 2) for i, g in enumerate(ranked)) / idcg)
-    return {"mrr@10": _mean(mrrs), "ndcg@10": _mean(ndcgs), "queries": len(by_query)}
+    for q, d, label in rows:
+        g = by_query.setdefault(q, {"query": q, "documents": [], "labels": []})
+        g["documents"].append(d)
+        g["labels"].append(label)
+    return list(by_query.values())
+
+
+def load_groups(path):
+    groups = []
+    with open(path, encoding="utf-8") as f:
+        for n, line in enumerate(f.read().split("\n"), 1):
+            if not line.strip():
+                continue
+            g = json.loads(line)
+            if len(g.get("documents", [])) != len(g.get("labels", [])) or not g.get("documents"):
+                sys.exit(f"{path}: line {n}: documents and labels must be non-empty lists of one length")
+            groups.append({"query": str(g["query"]), "documents": [str(d) for d in g["documents"]],
+                           "labels": [float(x) for x in g["labels"]]})
+    return groups
+
+
+def ranking_metrics(groups, scores, k=10):
+    """Means over the groups with a relevant document (label >= 0.5) of MRR@k, NDCG@k (gain: the label),
+    Recall@1 and Recall@5. Ties keep input order, as the server's rerank does."""
+    mrrs, ndcgs, r1, r5 = [], [], [], []
+    for g, s in zip(groups, scores):
+        labels = g["labels"]
+        if not any(label >= 0.5 for label in labels):
+            continue
+        order = sorted(range(len(labels)), key=lambda i: (-float(s[i]), i))
+        ranked = [labels[i] for i in order]
+        mrrs.append(next((1.0 / (i + 1) for i, label in enumerate(ranked[:k]) if label >= 0.5), 0.0))
+        ideal = sorted(labels, reverse=True)[:k]
+        idcg = sum(g_ / math.log2(i + 2) for i, g_ in enumerate(ideal))
+        ndcgs.append(sum(g_ / math.log2(i + 2) for i, g_ in enumerate(ranked[:k])) / idcg)
+        relevant = sum(1 for label in labels if label >= 0.5)
+        r1.append(sum(1 for label in ranked[:1] if label >= 0.5) / relevant)
+        r5.append(sum(1 for label in ranked[:5] if label >= 0.5) / relevant)
+    return {"mrr@10": _mean(mrrs), "ndcg@10": _mean(ndcgs), "recall@1": _mean(r1), "recall@5": _mean(r5),
+            "queries": len({g["query"] for g in groups}), "calls": len(mrrs)}
 
 
 def _mean(xs):
@@ -107,10 +141,18 @@ def main(argv=None):
     args = parse_args(argv)
     if not 0 <= args.warmup_ratio < 1 or not 0 <= args.eval_fraction < 1:
         sys.exit("--warmup-ratio and --eval-fraction must be in [0, 1)")
-    rows = load_pairs(args.data)
-    train_rows, eval_rows = split_by_query(rows, args.eval_fraction, args.seed)
-    print(f"{len(rows)} pairs: {len(train_rows)} train, {len(eval_rows)} held out "
-          f"({len({r[0] for r in eval_rows})} of {len({r[0] for r in rows})} queries)")
+    if args.data and (args.train or args.eval):
+        sys.exit("--data splits its own held-out queries: give either --data or --train/--eval")
+    if args.data:
+        train_rows, eval_rows = split_by_query(load_pairs(args.data), args.eval_fraction, args.seed)
+        eval_groups = groups_of(eval_rows)
+    else:
+        train_rows = load_pairs(args.train) if args.train else []
+        eval_groups = load_groups(args.eval) if args.eval else []
+    if not train_rows and args.epochs > 0:
+        sys.exit("no training rows: give --data or --train, or --epochs 0 to export the base only")
+    print(f"{len(train_rows)} training pairs, {len(eval_groups)} held-out calls "
+          f"({len({g['query'] for g in eval_groups})} queries)", flush=True)
 
     try:
         import numpy as np
@@ -123,7 +165,8 @@ def main(argv=None):
         from sentence_transformers.cross_encoder.losses import BinaryCrossEntropyLoss
         from transformers import __version__ as tf_version, set_seed
     except ImportError as err:
-        sys.exit(f"{err}: install the dependencies with pip install -r scripts/requirements-finetune.txt")
+        req = os.path.join(os.path.dirname(os.path.abspath(__file__)), "requirements-finetune.txt")
+        sys.exit(f"{err}: install the dependencies with pip install -r {req}")
 
     if args.device == "cuda" and not torch.cuda.is_available():
         sys.exit("--device cuda: no CUDA device is available")
@@ -141,29 +184,43 @@ def main(argv=None):
 
     def logits_of(rs):  # raw logits (activation Identity), as the ONNX graph returns them
         pairs = [[q, d] for q, d, _ in rs]
+        if not pairs:
+            return []
         return model.predict(pairs, activation_fn=torch.nn.Identity(), batch_size=32, show_progress_bar=False)
 
-    print(f"base {args.base}: device {device}, max length {max_len}, activation {act_name}")
+    eval_rows = [(g["query"], d, label) for g in eval_groups for d, label in zip(g["documents"], g["labels"])]
+
+    def eval_scores():  # per group, the logits of its documents
+        flat, out_, i = list(logits_of(eval_rows)), [], 0
+        for g in eval_groups:
+            out_.append(flat[i:i + len(g["documents"])])
+            i += len(g["documents"])
+        return out_
+
+    print(f"base {args.base}: device {device}, max length {max_len}, activation {act_name}", flush=True)
 
     metrics = {"base": args.base, "train_pairs": len(train_rows), "eval_pairs": len(eval_rows), "max_length": max_len,
                "activation_fn": act_name, "args": vars(args)}
-    if eval_rows:
-        metrics["before"] = ranking_metrics(eval_rows, logits_of(eval_rows))
+    if eval_groups:
+        metrics["before"] = ranking_metrics(eval_groups, eval_scores())
+        print(f"before: {json.dumps(metrics['before'])}", flush=True)
 
     # Training: BCE on logits, one label. Transformers 5 takes the warmup ratio as a float warmup_steps (< 1) and
     # drops warmup_ratio (5.2); 4.x only knows warmup_ratio.
     transformers_5 = int(tf_version.split(".")[0]) >= 5
     warmup = {"warmup_steps" if transformers_5 else "warmup_ratio": args.warmup_ratio}
-    train_ds = Dataset.from_dict({c: [r[i] for r in train_rows] for i, c in enumerate(COLUMNS)})
-    with tempfile.TemporaryDirectory() as scratch:
-        training_args = CrossEncoderTrainingArguments(
-            output_dir=scratch, num_train_epochs=args.epochs, per_device_train_batch_size=args.batch_size,
-            learning_rate=args.lr, seed=args.seed, save_strategy="no", report_to="none", logging_steps=50,
-            use_cpu=(device == "cpu"), **warmup)
-        CrossEncoderTrainer(model=model, args=training_args, train_dataset=train_ds,
-                            loss=BinaryCrossEntropyLoss(model)).train()
-    if eval_rows:
-        metrics["after"] = ranking_metrics(eval_rows, logits_of(eval_rows))
+    if args.epochs > 0:
+        train_ds = Dataset.from_dict({c: [r[i] for r in train_rows] for i, c in enumerate(COLUMNS)})
+        with tempfile.TemporaryDirectory() as scratch:
+            training_args = CrossEncoderTrainingArguments(
+                output_dir=scratch, num_train_epochs=args.epochs, per_device_train_batch_size=args.batch_size,
+                learning_rate=args.lr, seed=args.seed, save_strategy="no", report_to="none", logging_steps=50,
+                use_cpu=(device == "cpu"), disable_tqdm=True, **warmup)
+            CrossEncoderTrainer(model=model, args=training_args, train_dataset=train_ds,
+                                loss=BinaryCrossEntropyLoss(model)).train()
+    if eval_groups:
+        metrics["after"] = ranking_metrics(eval_groups, eval_scores())
+        print(f"after: {json.dumps(metrics['after'])}", flush=True)
 
     # Save: sentence-transformers layout plus what the server reads (config.json's activation, model_max_length).
     out = os.path.abspath(args.out)
@@ -173,7 +230,7 @@ def main(argv=None):
     model.to("cpu")
     model.eval()
     hf = model.model
-    model.save_pretrained(out)
+    model.save_pretrained(out, create_model_card=False)
     tok.save_pretrained(out)
     patch_json(os.path.join(out, "config.json"), lambda c: c.setdefault("sentence_transformers", {}).update(
         {"activation_fn": act_name, "version": st_version}))
@@ -182,7 +239,8 @@ def main(argv=None):
 
     # ONNX export: the HF classifier alone, logits [batch, 1], dynamic batch and sequence axes.
     names = ["input_ids", "attention_mask"] + (["token_type_ids"] if "token_type_ids" in tok.model_input_names else [])
-    check_rows = (eval_rows or train_rows)[:16]
+    check_rows = (eval_rows or train_rows or [("a short query", "a document", 0.0),
+                                              ("another, slightly longer query", "a second, longer document", 0.0)])[:16]
     sample = tok(["a short query", "another, slightly longer query"], ["a document", "a second, longer document to pad"],
                  padding=True, truncation=True, max_length=max_len, return_tensors="pt")
 
@@ -225,12 +283,12 @@ def main(argv=None):
     with open(os.path.join(out, "metrics.json"), "w", encoding="utf-8") as f:
         json.dump(metrics, f, indent=2)
 
-    if eval_rows:
+    if eval_groups:
         def fmt(v):
             return "n/a" if v is None else f"{v:.4f}"
 
         print(f"\nheld-out queries: {metrics['before']['queries']}\n{'metric':<9} {'before':>7} {'after':>7}")
-        for key in ("mrr@10", "ndcg@10"):
+        for key in ("mrr@10", "ndcg@10", "recall@1", "recall@5"):
             print(f"{key.upper():<9} {fmt(metrics['before'][key]):>7} {fmt(metrics['after'][key]):>7}")
     else:
         print("\nno held-out queries: metrics skipped")
