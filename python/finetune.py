@@ -27,6 +27,7 @@ import json
 import math
 import os
 import random
+import re
 import sys
 import tempfile
 
@@ -52,6 +53,9 @@ def parse_args(argv=None):
     return p.parse_args(argv)
 
 
+FORMULA_GUARD = re.compile(r"^''*[=+\-@\t\r]")
+
+
 def load_pairs(path):
     """Rows of (query, document, label) from JSON Lines or CSV, told apart by extension or first character."""
     with open(path, encoding="utf-8-sig", newline="") as f:  # raw: line breaks inside fields stay as written
@@ -63,6 +67,11 @@ def load_pairs(path):
         records = [json.loads(line) for line in text.split("\n") if line.strip()]  # not splitlines: U+2028 is data
     else:
         records = list(csv.DictReader(io.StringIO(text, newline="")))
+        # `feedback export --format csv` puts one ' before a cell a spreadsheet would run as a formula.
+        for rec in records:
+            for col in ("sentence_0", "sentence_1"):
+                if isinstance(rec.get(col), str) and FORMULA_GUARD.match(rec[col]):
+                    rec[col] = rec[col][1:]
     rows = []
     for n, rec in enumerate(records, 1):
         missing = [c for c in COLUMNS if c not in rec]

@@ -3,8 +3,8 @@
  * and errors that name the file and the fix. Real SQLite files in temp directories.
  */
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { chmodSync, createWriteStream, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
@@ -194,5 +194,20 @@ describe('CSV export', () => {
     assert.equal(csvField('\rcmd'), `"'\rcmd"`);
     assert.equal(csvField('a=b, c'), '"a=b, c"', 'only the first character matters');
     assert.equal(csvField('plain'), 'plain');
+    assert.equal(csvField("'=1"), "''=1", 'a quote already before a formula gets one more, so reading takes exactly one off');
+    assert.equal(csvField("'quoted"), "'quoted");
+  });
+
+  test('python/finetune.py reads the neutralised CSV back to the exact texts', async () => {
+    const { writeCsv } = await import('../src/feedback/export.js');
+    const texts = ['=1+1', "'=1", "''@x", '-minus', '\tTab', "'plain quote", 'plain', 'a,"b"\nc'];
+    const path = join(mkdtempSync(join(tmpdir(), 'rerank-csv-')), 'train.csv');
+    const out = createWriteStream(path);
+    await writeCsv(texts.map((t, i) => ({ sentence_0: t, sentence_1: `doc ${t}`, label: i % 2 })), out);
+    await new Promise((resolve) => out.end(resolve));
+    const script = 'import json, sys; sys.path.insert(0, "python"); from finetune import load_pairs; print(json.dumps(load_pairs(sys.argv[1])))';
+    const read = JSON.parse(execFileSync(process.env.RERANK_PYTHON ?? 'python3', ['-c', script, path], { encoding: 'utf8', cwd: REPO_ROOT })) as [string, string, number][];
+    assert.deepEqual(read.map((r) => r[0]), texts);
+    assert.deepEqual(read.map((r) => r[1]), texts.map((t) => `doc ${t}`));
   });
 });

@@ -105,7 +105,9 @@ export async function writeCsv(rows: Iterable<TrainingRow>, stream: NodeJS.Writa
 }
 
 // A spreadsheet runs a cell that starts with one of these as a formula (OWASP "CSV injection").
-const FORMULA_START = /^[=+\-@\t\r]/;
+// Cells that already start with quotes before one get one more, so python/finetune.py can take
+// exactly one off again and the text round-trips.
+const FORMULA_START = /^'*[=+\-@\t\r]/;
 
 /**
  * RFC 4180 requires quotes around a comma, quote, CR or LF; quoting is allowed anywhere, so
