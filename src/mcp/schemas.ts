@@ -122,6 +122,7 @@ export const modelInfoOutput = {
   batches_run: z.number().int().optional(),
   pairs_scored: z.number().int().optional(),
   chunk_overlap: z.number().int().optional(),
+  max_call_tokens: z.number().int().optional(),
   cache: z.object({ entries: z.number().int(), capacity: z.number().int(), hits: z.number().int(), misses: z.number().int() }).optional(),
 };
 

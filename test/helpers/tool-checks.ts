@@ -79,6 +79,7 @@ export async function checkModelInfo(client: Client): Promise<void> {
   assert.equal(info.tokenizer_verified, true);
   assert.equal(info.variant, 'fp32');
   assert.match(info.onnxruntime_version!, /^1\.30/);
+  assert.equal(info.max_call_tokens, 512_000);
 }
 
 export async function checkBadInputs(client: Client): Promise<void> {

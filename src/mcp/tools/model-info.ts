@@ -48,6 +48,7 @@ function describe(engine: ScoringEngine) {
     batches_run: engine.queue.counters.batches,
     pairs_scored: engine.queue.counters.pairs,
     chunk_overlap: engine.options.chunkOverlap,
+    max_call_tokens: engine.options.maxCallTokens,
     cache: engine.cache.stats(),
   };
 }
