@@ -83,13 +83,18 @@ export function createBertNormalizer(config: BertNormalizerConfig): (text: strin
  * which disagree on U+0085, U+FEFF and on every character newer than the crate's tables.
  */
 export function bertPreTokenize(text: string): string[] {
+  return splitOnRustWhitespace(text, isRustBertPunctuation);
+}
+
+/** Words between runs of `char::is_whitespace` (WhitespaceSplit); `isolate` makes a character a word of its own. */
+export function splitOnRustWhitespace(text: string, isolate: (codePoint: number) => boolean = () => false): string[] {
   const words: string[] = [];
   let word = '';
   for (const ch of text) {
     if (isRustWhitespace(ch)) {
       if (word) words.push(word);
       word = '';
-    } else if (isRustBertPunctuation(ch.codePointAt(0)!)) {
+    } else if (isolate(ch.codePointAt(0)!)) {
       if (word) words.push(word);
       words.push(ch);
       word = '';

@@ -8,9 +8,8 @@
  * count matters whenever both sides of a pair are long. `encode(text, limit)` stops alike.
  */
 import { AddedTokenMatcher, type AddedTokenSpec } from './added-tokens.js';
-import { bertPreTokenize, createBertNormalizer } from './bert-normalizer.js';
+import { bertPreTokenize, createBertNormalizer, splitOnRustWhitespace } from './bert-normalizer.js';
 import { PrecompiledNormalizer } from './precompiled.js';
-import { isRustWhitespace } from './rust-unicode.js';
 import { UnigramModel } from './unigram.js';
 
 export type TokenizerFamily = 'bert-wordpiece' | 'xlmr-unigram';
@@ -87,26 +86,13 @@ function metaspace(config: Json): PreTokenize {
   };
 }
 
-function whitespaceSplit(text: string): string[] {
-  const words: string[] = [];
-  let word = '';
-  for (const ch of text) {
-    if (isRustWhitespace(ch)) {
-      if (word) words.push(word);
-      word = '';
-    } else word += ch;
-  }
-  if (word) words.push(word);
-  return words;
-}
-
 function preTokenizerFrom(config: Json): PreTokenize | null {
   if (config == null) return null;
   switch (config.type) {
     case 'BertPreTokenizer':
       return (t) => bertPreTokenize(t);
     case 'WhitespaceSplit':
-      return (t) => whitespaceSplit(t);
+      return (t) => splitOnRustWhitespace(t);
     case 'Metaspace':
       return metaspace(config);
     case 'Sequence': {
