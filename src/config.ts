@@ -57,7 +57,7 @@ interface OptionSpec {
 export const OPTIONS: readonly OptionSpec[] = [
   { key: 'model', flag: 'model', env: 'RERANK_MODEL', kind: 'string', help: `local model directory (Hugging Face layout: config.json, tokenizer.json, onnx/model.onnx) or Hugging Face repo id owner/name[@revision], downloaded into ${hubCacheDir()} (default ${DEFAULT_MODEL}, or its ONNX mirror ${DEFAULT_MODEL_MIRROR})` },
   { key: 'variant', flag: 'variant', env: 'RERANK_VARIANT', kind: { oneOf: ['fp32', 'int8'] }, default: 'fp32', help: 'ONNX file: fp32 = model.onnx, int8 = model_quantized.onnx' },
-  { key: 'maxLength', flag: 'max-length', env: 'RERANK_MAX_LENGTH', kind: 'int', help: "lower the model's maximum tokens per pair (default: tokenizer_config model_max_length, capped at max_position_embeddings)" },
+  { key: 'maxLength', flag: 'max-length', env: 'RERANK_MAX_LENGTH', kind: 'int', help: "lower the model's maximum tokens per pair (default: tokenizer_config model_max_length, capped at max_position_embeddings, less padding_idx + 1 for RoBERTa-style models)" },
   { key: 'activation', flag: 'activation', env: 'RERANK_ACTIVATION', kind: { oneOf: ['identity', 'sigmoid', 'tanh'] }, help: "force the score activation (default: config.json's sentence_transformers.activation_fn, else sigmoid)" },
   { key: 'threads', flag: 'threads', env: 'RERANK_THREADS', kind: 'int', help: 'ONNX Runtime intra-op threads (default: available cores)' },
   { key: 'maxBatchTokens', flag: 'max-batch-tokens', env: 'RERANK_MAX_BATCH_TOKENS', kind: 'int', default: DEFAULT_ENGINE_OPTIONS.maxBatchTokens, help: 'token budget of one inference batch (pairs x longest pair)' },
