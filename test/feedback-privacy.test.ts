@@ -57,6 +57,19 @@ describe('file modes', () => {
     }
   });
 
+  test('a database an older version left readable by others is made private on open', () => {
+    const dir = tempDir();
+    const path = join(dir, 'feedback.db');
+    const store = FeedbackStore.open(path);
+    store.record([{ query: 'q', document: 'd', label: 1 }]);
+    store.close();
+    for (const file of [path, `${path}-wal`, `${path}-shm`]) if (existsSync(file)) chmodSync(file, 0o644);
+    const reopened = FeedbackStore.open(path);
+    reopened.record([{ query: 'q2', document: 'd2', label: 0 }]);
+    for (const file of [path, `${path}-wal`, `${path}-shm`]) if (existsSync(file)) assert.equal(mode(file), '600', file);
+    reopened.close();
+  });
+
   test("an existing directory keeps its mode: it is the user's", () => {
     const dir = tempDir();
     chmodSync(dir, 0o755);

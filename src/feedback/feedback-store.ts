@@ -7,9 +7,10 @@
  * file or directory created here is private to the user (0600 / 0700).
  */
 import { randomUUID } from 'node:crypto';
-import { closeSync, existsSync, mkdirSync, openSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, mkdirSync, openSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
+import { log } from '../log.js';
 import { migrate, schemaVersion, SCHEMA_VERSION } from './schema.js';
 import { selectTrainingRows, type ExportOptions, type TrainingRow } from './export.js';
 import { readStats, type FeedbackStats } from './stats.js';
@@ -114,9 +115,29 @@ export function explainDbError(err: unknown, path: string): Error {
 function createPrivately(path: string): void {
   const dir = dirname(path);
   if (!existsSync(dir)) mkdirSync(dir, { recursive: true, mode: 0o700 });
-  if (existsSync(path)) return;
+  if (existsSync(path)) return tightenOwnFiles(path);
   // 'a' never truncates, so a file another process created meanwhile is left as it is.
   closeSync(openSync(path, 'a', 0o600));
+}
+
+/**
+ * Earlier builds created the database 0644: the queries and documents in it
+ * were readable by every local user. Files this user owns lose their group and other bits (and say
+ * so once); a file someone else owns is left to them.
+ */
+function tightenOwnFiles(path: string): void {
+  for (const file of [path, `${path}-wal`, `${path}-shm`]) {
+    let stat;
+    try {
+      stat = statSync(file);
+    } catch {
+      continue;
+    }
+    if ((stat.mode & 0o077) === 0 || stat.uid !== process.getuid?.()) continue;
+    const private_ = stat.mode & 0o700;
+    chmodSync(file, private_);
+    log(`${file} was readable by other users (mode ${(stat.mode & 0o777).toString(8)}); it holds queries and documents, so it is now ${private_.toString(8)}`);
+  }
 }
 
 /**
