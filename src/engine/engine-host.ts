@@ -4,10 +4,9 @@
  * Runtime session blocks the event loop, so starting earlier would hold the handshake back.
  * Every tool call waits here for the model (and starts the load if nothing has yet). A load
  * that fails (no network, empty cache) fails the calls waiting for it, not the process: the
- * next call tries again, since the network may be back. A
- * reload (SIGHUP, or the model directory changing) loads the new model beside the old one
- * and switches atomically: calls already running finish on the old engine, which
- * is released after them.
+ * next call tries again, since the network may be back. A reload (SIGHUP, or the model
+ * directory changing) loads the new model beside the old one and switches atomically: calls
+ * already running finish on the old engine, which is released after them.
  */
 import { EventEmitter } from 'node:events';
 import { watch, type FSWatcher } from 'node:fs';
