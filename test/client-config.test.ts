@@ -65,6 +65,8 @@ test('--write finds the client file from HOME / APPDATA, and creates it when mis
   assert.equal(configFileFor('cursor', { HOME: '/h' }, 'linux'), '/h/.cursor/mcp.json');
   assert.equal(configFileFor('vscode', { HOME: '/h' }, 'darwin'), '/h/Library/Application Support/Code/User/mcp.json');
   assert.equal(configFileFor('vscode', { APPDATA: 'C:\\A' }, 'win32'), 'C:\\A\\Code\\User\\mcp.json');
+  assert.equal(configFileFor('claude-code', { HOME: '/h' }, 'linux'), '/h/.claude.json');
+  assert.equal(configFileFor('claude-code', { USERPROFILE: 'C:\\Users\\u' }, 'win32'), 'C:\\Users\\u\\.claude.json');
 });
 
 test('--write refuses a malformed file, names it, and leaves it untouched', async () => {
@@ -81,8 +83,24 @@ test('--write refuses a malformed file, names it, and leaves it untouched', asyn
   assert.match(errors[0], /not valid JSON.*nothing was written/);
   assert.equal(readFileSync(file, 'utf8'), text);
   assert.deepEqual(readdirSync(dir), ['claude_desktop_config.json']);
-  const code = await runCli(['client-config', 'claude-code', '--write']);
-  assert.notEqual(code.code, 0);
-  assert.match(code.stderr, /run the command/);
-  assert.ok(!existsSync(join(work, 'nope')));
+});
+
+test("claude-code --write merges a user-scope entry into ~/.claude.json, keeping Claude Code's own state", async () => {
+  const home = mkdtempSync(join(tmpdir(), 'rerank-claude-home-'));
+  const file = join(home, '.claude.json');
+  const state = { numStartups: 7, projects: { '/work/x': { mcpServers: { local: { type: 'stdio', command: 'x', args: [] } } } }, mcpServers: { other: { type: 'stdio', command: 'other-server', args: ['--flag'] } } };
+  writeFileSync(file, JSON.stringify(state));
+  const res = await runCli(['client-config', 'claude-code', '--write', '--db', join(home, 'f.db')], { env: { HOME: home, USERPROFILE: home } });
+  assert.equal(res.code, 0, res.stderr);
+  assert.equal(res.stdout.trim(), file);
+  const written = JSON.parse(readFileSync(file, 'utf8'));
+  assert.equal(written.numStartups, 7);
+  assert.deepEqual(written.projects, state.projects);
+  assert.deepEqual(written.mcpServers.other, state.mcpServers.other);
+  assert.equal(written.mcpServers.rerank.type, 'stdio');
+  assert.equal(written.mcpServers.rerank.command, process.execPath);
+  assert.equal(written.mcpServers.rerank.env.RERANK_FEEDBACK_DB, join(home, 'f.db'));
+  const backups = readdirSync(home).filter((f) => f.endsWith('.bak'));
+  assert.equal(backups.length, 1);
+  assert.deepEqual(JSON.parse(readFileSync(join(home, backups[0]), 'utf8')), state);
 });

@@ -26,7 +26,8 @@ Usage: ${USAGE}
 
   claude-desktop, cursor   JSON with "mcpServers", to paste into the client's config file
   vscode                   JSON with "servers" ("type": "stdio"), for VS Code's user mcp.json
-  claude-code              the "claude mcp add" command line (user scope)
+  claude-code              the "claude mcp add" command line (user scope); --write puts the same
+                           entry in ~/.claude.json's top-level "mcpServers" (quit Claude Code first)
 
 The entry runs node (${process.execPath}) on this installation's CLI by absolute path, so it
 works when the client does not inherit your shell's PATH.
@@ -34,7 +35,7 @@ works when the client does not inherit your shell's PATH.
 Options:
   --write              merge the entry into the client's config file (other servers are kept,
                        the old file is copied to <file>.<time>.bak first; a file that is not
-                       valid JSON is refused). Not for claude-code: run the printed command.
+                       valid JSON is refused).
   --config-file PATH   the file --write merges into (default: the client's standard location:
                        ${describeLocations()})
   --model DIR|REPO     model for the server (env RERANK_MODEL; default ${DEFAULT_MODEL})
@@ -70,8 +71,10 @@ export function serverEntry(options: { model?: string; variant?: string; db?: st
 }
 
 /** The JSON a client reads: its top-level key holding the servers, and the entry in that client's shape. */
-export function clientJson(client: Exclude<Client, 'claude-code'>, name: string, entry: ServerEntry): { key: string; value: Record<string, unknown> } {
+export function clientJson(client: Client, name: string, entry: ServerEntry): { key: string; value: Record<string, unknown> } {
   if (client === 'vscode') return { key: 'servers', value: { type: 'stdio', ...entry } };
+  // What `claude mcp add --scope user` itself writes into ~/.claude.json.
+  if (client === 'claude-code') return { key: 'mcpServers', value: { type: 'stdio', ...entry } };
   return { key: 'mcpServers', value: { ...entry } };
 }
 
@@ -88,7 +91,7 @@ export function claudeCodeCommand(name: string, entry: ServerEntry): string {
 }
 
 /** The client's own config file on this OS, from HOME / APPDATA / XDG_CONFIG_HOME as the client reads them. */
-export function configFileFor(client: Exclude<Client, 'claude-code'>, env: NodeJS.ProcessEnv = process.env, platform: NodeJS.Platform = process.platform): string {
+export function configFileFor(client: Client, env: NodeJS.ProcessEnv = process.env, platform: NodeJS.Platform = process.platform): string {
   const p = platform === 'win32' ? path.win32 : path.posix;
   const home = (platform === 'win32' ? env.USERPROFILE : env.HOME) || homedir();
   const appData = env.APPDATA || p.join(home, 'AppData', 'Roaming');
@@ -101,11 +104,13 @@ export function configFileFor(client: Exclude<Client, 'claude-code'>, env: NodeJ
       return p.join(home, '.cursor', 'mcp.json');
     case 'vscode':
       return p.join(userDir('Code'), 'User', 'mcp.json');
+    case 'claude-code':
+      return p.join(home, '.claude.json');
   }
 }
 
 function describeLocations(): string {
-  return (['claude-desktop', 'cursor', 'vscode'] as const).map((c) => `${c}: ${configFileFor(c)}`).join(', ');
+  return CLIENTS.map((c) => `${c}: ${configFileFor(c)}`).join(', ');
 }
 
 /**
@@ -182,8 +187,7 @@ export function runClientConfig(argv: string[], env: NodeJS.ProcessEnv = process
   const name = values.name ?? 'rerank';
   const entry = serverEntry({ model: values.model, variant: values.variant, db: values.db }, env);
 
-  if (client === 'claude-code') {
-    if (values.write) throw new ConfigError('client-config claude-code --write: Claude Code keeps its servers in its own state file; run the command "rerank-mcp client-config claude-code" prints instead');
+  if (client === 'claude-code' && !values.write) {
     process.stdout.write(claudeCodeCommand(name, entry) + '\n');
     return 0;
   }
@@ -194,7 +198,9 @@ export function runClientConfig(argv: string[], env: NodeJS.ProcessEnv = process
   }
   const file = path.resolve(values['config-file'] ?? configFileFor(client, env));
   const backup = mergeIntoFile(file, key, name, value);
-  log(`wrote "${name}" into ${file}${backup ? ` (the previous file is kept as ${backup})` : ''}; restart the client to pick it up`);
+  // A running Claude Code keeps ~/.claude.json in memory and writes it back, which could drop the entry.
+  const restart = client === 'claude-code' ? 'start Claude Code again (quit every running one first if `claude mcp list` does not show it)' : 'restart the client to pick it up';
+  log(`wrote "${name}" into ${file}${backup ? ` (the previous file is kept as ${backup})` : ''}; ${restart}`);
   process.stdout.write(file + '\n');
   return 0;
 }
