@@ -8,7 +8,7 @@ import { rename, rm } from 'node:fs/promises';
 import { finished } from 'node:stream/promises';
 import { parseArgs } from 'node:util';
 import { DB_ENV, defaultDbPath, resolveDbPath } from '../feedback/db-path.js';
-import { writeCsv, writeJsonl } from '../feedback/export.js';
+import { POSITIVE_THRESHOLD, writeCsv, writeJsonl } from '../feedback/export.js';
 import { FeedbackError, FeedbackStore } from '../feedback/feedback-store.js';
 import { DEFAULT_NEGATIVES, DEFAULT_SEED } from '../feedback/training-set.js';
 import { log } from '../log.js';
@@ -104,8 +104,8 @@ async function exportCommand(dbPath: string, values: Record<string, string | boo
   else await write(rows, process.stdout);
   log(`exported ${rows.length} rows from ${dbPath}${out ? ` to ${out}` : ''}`);
   // Warnings come after the export succeeded: a failed one stays a single error line.
-  if (rows.length > 0 && (rows.every((r) => r.label >= 0.5) || rows.every((r) => r.label < 0.5))) {
-    log(`warning: every exported row is ${rows[0].label >= 0.5 ? 'relevant' : 'irrelevant'}: a model trained on one class learns nothing (add --mine-negatives N, or record feedback with both relevant and irrelevant results)`);
+  if (rows.length > 0 && (rows.every((r) => r.label >= POSITIVE_THRESHOLD) || rows.every((r) => r.label < POSITIVE_THRESHOLD))) {
+    log(`warning: every exported row is ${rows[0].label >= POSITIVE_THRESHOLD ? 'relevant' : 'irrelevant'}: a model trained on one class learns nothing (add --mine-negatives N, or record feedback with both relevant and irrelevant results)`);
   }
   warnIfNotTrainable(problem);
   return 0;

@@ -31,11 +31,15 @@ export const PAIR_SQL = {
   mean: `SELECT query, document, AVG(label) AS label FROM feedback_events GROUP BY query, document ORDER BY MIN(id)`,
 } as const;
 
-interface PairRow {
+export interface PairRow {
   query: string;
   document: string;
   label: number;
 }
+
+/** Rerank calls somebody labeled by rerank_id, oldest first: where negatives come from. */
+export const LABELED_CALLS_SQL = `SELECT rerank_id, query FROM rerank_calls AS c
+  WHERE EXISTS (SELECT 1 FROM feedback_events AS e WHERE e.rerank_id = c.rerank_id) ORDER BY id`;
 
 export function selectTrainingRows(db: Database, options: ExportOptions): TrainingRow[] {
   const mine = options.mineNegatives ?? 0;
@@ -49,10 +53,7 @@ export function selectTrainingRows(db: Database, options: ExportOptions): Traini
  * an agent labels what it looked at). Pairs already in `exported` are skipped and added to it.
  */
 function mineHardNegatives(db: Database, perCall: number, exported: Set<string>): TrainingRow[] {
-  const calls = db
-    .prepare(`SELECT rerank_id, query FROM rerank_calls AS c
-      WHERE EXISTS (SELECT 1 FROM feedback_events AS e WHERE e.rerank_id = c.rerank_id) ORDER BY id`)
-    .all() as { rerank_id: string; query: string }[];
+  const calls = db.prepare(LABELED_CALLS_SQL).all() as { rerank_id: string; query: string }[];
   const labelsOf = db.prepare('SELECT document, label FROM feedback_events WHERE rerank_id = ? ORDER BY id');
   const candidatesOf = db.prepare('SELECT text, rank FROM rerank_candidates WHERE rerank_id = ? ORDER BY rank');
   const mined: TrainingRow[] = [];
@@ -76,12 +77,12 @@ function mineHardNegatives(db: Database, perCall: number, exported: Set<string>)
   return mined;
 }
 
-function trainingRow(query: string, document: string, label: number): TrainingRow {
+export function trainingRow(query: string, document: string, label: number): TrainingRow {
   return { sentence_0: query, sentence_1: document, label };
 }
 
 /** Unambiguous for any strings, NUL and separators included. */
-function pairKey(query: string, document: string): string {
+export function pairKey(query: string, document: string): string {
   return JSON.stringify([query, document]);
 }
 

@@ -5,7 +5,7 @@
  * about a database that finetune would refuse.
  */
 import type { Database } from 'better-sqlite3';
-import { PAIR_SQL, POSITIVE_THRESHOLD, type TrainingRow } from './export.js';
+import { LABELED_CALLS_SQL, PAIR_SQL, POSITIVE_THRESHOLD, pairKey, trainingRow, type PairRow, type TrainingRow } from './export.js';
 
 /** One held-out rerank call: every logged candidate in input order, with its label (unlabeled: 0). */
 export interface EvalCall {
@@ -43,12 +43,6 @@ export const MIN_EVAL_QUERIES = 5;
 export const DEFAULT_NEGATIVES = 4;
 export const DEFAULT_SEED = 42;
 
-interface PairRow {
-  query: string;
-  document: string;
-  label: number;
-}
-
 interface LabeledCall {
   query: string;
   /** Input order (idx), with each candidate's rank and label (undefined: nobody labeled it). */
@@ -56,20 +50,16 @@ interface LabeledCall {
 }
 
 export function selectTrainingSet(db: Database, options: TrainingSetOptions): TrainingSet {
-  const key = (q: string, d: string) => JSON.stringify([q, d]);
   const pairs = db.prepare(PAIR_SQL.latest).all() as PairRow[];
-  const labelOf = new Map(pairs.map((p) => [key(p.query, p.document), p.label]));
+  const labelOf = new Map(pairs.map((p) => [pairKey(p.query, p.document), p.label]));
 
   // Calls that somebody labeled by rerank_id and that have a relevant candidate: only then are
   // the others known to be worse (an agent marks what was right among what it saw).
-  const callRows = db
-    .prepare(`SELECT rerank_id, query FROM rerank_calls AS c
-      WHERE EXISTS (SELECT 1 FROM feedback_events AS e WHERE e.rerank_id = c.rerank_id) ORDER BY id`)
-    .all() as { rerank_id: string; query: string }[];
+  const callRows = db.prepare(LABELED_CALLS_SQL).all() as { rerank_id: string; query: string }[];
   const candidatesOf = db.prepare('SELECT text, rank FROM rerank_candidates WHERE rerank_id = ? ORDER BY idx');
   const calls: LabeledCall[] = [];
   for (const row of callRows) {
-    const candidates = (candidatesOf.all(row.rerank_id) as { text: string; rank: number }[]).map((c) => ({ ...c, label: labelOf.get(key(row.query, c.text)) }));
+    const candidates = (candidatesOf.all(row.rerank_id) as { text: string; rank: number }[]).map((c) => ({ ...c, label: labelOf.get(pairKey(row.query, c.text)) }));
     if (candidates.some((c) => (c.label ?? 0) >= POSITIVE_THRESHOLD)) calls.push({ query: row.query, candidates });
   }
 
@@ -78,17 +68,17 @@ export function selectTrainingSet(db: Database, options: TrainingSetOptions): Tr
   const enough = queries.length >= 2 * MIN_EVAL_QUERIES;
   const held = new Set(enough ? shuffled(queries, options.seed).slice(0, nEval) : []);
 
-  const train: TrainingRow[] = pairs.filter((p) => !held.has(p.query)).map((p) => ({ sentence_0: p.query, sentence_1: p.document, label: p.label }));
-  const taken = new Set(train.map((r) => key(r.sentence_0, r.sentence_1)));
+  const train: TrainingRow[] = pairs.filter((p) => !held.has(p.query)).map((p) => trainingRow(p.query, p.document, p.label));
+  const taken = new Set(train.map((r) => pairKey(r.sentence_0, r.sentence_1)));
   for (const call of calls) {
     if (held.has(call.query)) continue;
     let n = 0;
     for (const c of [...call.candidates].sort((a, b) => a.rank - b.rank)) {
       if (n === options.negatives) break;
-      const k = key(call.query, c.text);
+      const k = pairKey(call.query, c.text);
       if (c.label !== undefined || taken.has(k)) continue;
       taken.add(k);
-      train.push({ sentence_0: call.query, sentence_1: c.text, label: 0 });
+      train.push(trainingRow(call.query, c.text, 0));
       n++;
     }
   }
