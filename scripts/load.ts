@@ -256,6 +256,33 @@ interface Sample {
   ok: boolean;
 }
 
+interface ToolResult {
+  isError?: boolean;
+  structuredContent?: { rerank_id?: string; results?: { index: number }[] };
+  content?: { text?: string }[];
+}
+
+/**
+ * One call as a client makes it, timed into `samples`. A call not answered as planned (an
+ * error where none was expected, or the other way round) goes into `errors`; its result is
+ * returned only when it was answered as planned.
+ */
+async function timedCall(c: ClientState, p: Planned, samples: Sample[], errors: string[], during = ''): Promise<ToolResult | undefined> {
+  const t = performance.now();
+  let res: ToolResult | undefined;
+  let detail = '';
+  try {
+    res = (await c.client.callTool({ name: p.tool, arguments: p.args }, undefined, { timeout: CALL_TIMEOUT_MS })) as ToolResult;
+    if ((res.isError === true) !== p.expectError) detail = `isError=${res.isError === true}: ${(res.content ?? []).map((x) => x.text ?? '').join(' ').slice(0, 200)}`;
+  } catch (e) {
+    detail = `threw: ${(e as Error).message}`;
+  }
+  const ok = detail === '';
+  samples.push({ kind: p.kind, transport: c.transport, ms: performance.now() - t, ok });
+  if (!ok) errors.push(`${c.name} ${p.kind} (${p.tool})${during}: ${detail}`);
+  return ok ? res : undefined;
+}
+
 const percentile = (sorted: number[], p: number): number => (sorted.length === 0 ? NaN : sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]);
 const r1 = (n: number): number => Math.round(n * 10) / 10;
 const mb = (bytes: number | null): number | null => (bytes === null ? null : Math.round((bytes / 1048576) * 10) / 10);
@@ -344,26 +371,10 @@ async function main(): Promise<number> {
       while (performance.now() < deadline && started < MAX_CALLS) {
         started++;
         const p = plan(c);
-        const t = performance.now();
-        let ok = false;
-        let detail = '';
-        try {
-          const res = (await c.client.callTool({ name: p.tool, arguments: p.args }, undefined, { timeout: CALL_TIMEOUT_MS })) as {
-            isError?: boolean;
-            structuredContent?: { rerank_id?: string; results?: { index: number }[] };
-            content?: { text?: string }[];
-          };
-          ok = res.isError === true ? p.expectError : !p.expectError;
-          if (!ok) detail = `isError=${res.isError === true}: ${(res.content ?? []).map((x) => x.text ?? '').join(' ').slice(0, 200)}`;
-          if (ok && p.kind === 'rerank_20' && res.structuredContent?.rerank_id) {
-            c.lastRerank = { rerank_id: res.structuredContent.rerank_id, indexes: (res.structuredContent.results ?? []).map((x) => x.index) };
-          }
-        } catch (e) {
-          detail = `threw: ${(e as Error).message}`;
+        const res = await timedCall(c, p, samples, errors);
+        if (p.kind === 'rerank_20' && res?.structuredContent?.rerank_id) {
+          c.lastRerank = { rerank_id: res.structuredContent.rerank_id, indexes: (res.structuredContent.results ?? []).map((x) => x.index) };
         }
-        const ms = performance.now() - t;
-        samples.push({ kind: p.kind, transport: c.transport, ms, ok });
-        if (!ok) errors.push(`${c.name} ${p.kind} (${p.tool}): ${detail}`);
       }
     };
     /** Runs the load until `seconds` pass; false if calls were still in flight a grace period later. */
@@ -490,19 +501,7 @@ async function largeCallScenario(http: ClientState[], root: () => number, errors
   const smallLoop = async (until: () => boolean, samples: Sample[]) => {
     await Promise.all(
       small.map(async (c) => {
-        while (!until()) {
-          const p = planSmall(c);
-          const t = performance.now();
-          let ok = false;
-          try {
-            const res = await c.client.callTool({ name: p.tool, arguments: p.args }, undefined, { timeout: CALL_TIMEOUT_MS });
-            ok = res.isError !== true;
-            if (!ok) errors.push(`${c.name} ${p.kind} during the large-call scenario: isError`);
-          } catch (e) {
-            errors.push(`${c.name} ${p.kind} during the large-call scenario threw: ${(e as Error).message}`);
-          }
-          samples.push({ kind: p.kind, transport: 'http', ms: performance.now() - t, ok });
-        }
+        while (!until()) await timedCall(c, planSmall(c), samples, errors, ' during the large-call scenario');
       }),
     );
   };
