@@ -16,6 +16,7 @@ import { DB_ENV, resolveDbPath } from '../feedback/db-path.js';
 import { FeedbackStore } from '../feedback/feedback-store.js';
 import { DEFAULT_NEGATIVES, DEFAULT_SEED } from '../feedback/training-set.js';
 import { RepoCache } from '../hub/cache-layout.js';
+import { DEFAULT_MODEL } from '../hub/resolve-model.js';
 import { readHubEnv } from '../hub/hub-env.js';
 import { parseRepoSpec } from '../hub/repo-spec.js';
 import { log } from '../log.js';
@@ -25,7 +26,8 @@ const PYTHON_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', 
 export const FINETUNE_SCRIPT = join(PYTHON_DIR, 'finetune.py');
 export const REQUIREMENTS = join(PYTHON_DIR, 'requirements-finetune.txt');
 const PYTHON_MODULES = ['torch', 'transformers', 'sentence_transformers', 'accelerate', 'datasets', 'numpy', 'onnx', 'onnxruntime'];
-const DEFAULT_BASE = 'cross-encoder/ms-marco-MiniLM-L6-v2';
+// The model the server serves by default is also where fine-tuning starts by default.
+const DEFAULT_BASE = DEFAULT_MODEL;
 /**
  * Default epochs: enough passes for about 250 optimizer steps of 16 pairs, 1 to 10. On the
  * fixtures (scripts/finetune-defaults.ts, docs/finetune.md) 1 epoch over a few hundred pairs

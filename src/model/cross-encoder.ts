@@ -91,7 +91,7 @@ export class CrossEncoder {
       throw new ModelLoadError(`${files.configPath}: ${(err as Error).message}`);
     }
     const stat = statSync(files.onnxPath);
-    const fingerprint = modelFingerprint(files, { activation, maxLength, numLabels });
+    const fingerprint = modelFingerprint(files, stat.size, { activation, maxLength, numLabels });
     const id = `${files.dir}#${options.variant}@${stat.mtime.toISOString()}/${stat.size}~${fingerprint}`;
     return new CrossEncoder(files, tokenizer, session, maxLength, activation, numLabels, id);
   }
@@ -140,11 +140,10 @@ const EDGE_BYTES = 1 << 20;
  * hashing a multi-GB file whole would add seconds to every load), the tokenizer and config
  * files as read, and the settings resolved from them and from the command line.
  */
-function modelFingerprint(files: ModelFiles, resolved: { activation: Activation; maxLength: number; numLabels: number }): string {
+function modelFingerprint(files: ModelFiles, size: number, resolved: { activation: Activation; maxLength: number; numLabels: number }): string {
   const hash = createHash('sha256');
   const fd = openSync(files.onnxPath, 'r');
   try {
-    const size = statSync(files.onnxPath).size;
     const head = Buffer.alloc(Math.min(EDGE_BYTES, size));
     readSync(fd, head, 0, head.length, 0);
     const tail = Buffer.alloc(Math.min(EDGE_BYTES, size));
