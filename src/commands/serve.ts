@@ -24,7 +24,8 @@ export async function runServe(config: Config): Promise<number> {
   // A local directory with missing files fails here, before a client is told the server is up;
   // a repo id is fetched in the background while the handshake is answered.
   // A name that is neither fails here too: no download could ever fix it.
-  if (config.model !== undefined && existsSync(config.model)) resolveModelFiles(config.model, config.variant);
+  const localDir = config.model !== undefined && existsSync(config.model);
+  if (localDir) resolveModelFiles(config.model!, config.variant);
   else if (config.model !== undefined) parseOrThrow(config.model);
   const prepare = (onProgress: (p: ProgressEvent) => void) => {
     log(`loading the model ${config.model ?? DEFAULT_MODEL}`);
@@ -37,7 +38,6 @@ export async function runServe(config: Config): Promise<number> {
   // the server: the client would only see "disconnected", and the next call may find the
   // network back. A local directory the user named that does not load is a mistake to fix
   // before anything else, so that still ends the server with exit 1.
-  const localDir = config.model !== undefined && existsSync(config.model);
   let loaded: Promise<void> | undefined;
   const startLoading = (): Promise<void> =>
     (loaded ??= host.start().then(
