@@ -4,30 +4,18 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { chmodSync, createWriteStream, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { chmodSync, createWriteStream, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import Database from 'better-sqlite3';
 import { FeedbackError, FeedbackStore, rerankCallBytes, type RerankCandidate } from '../src/feedback/feedback-store.js';
 import { FeedbackService } from '../src/feedback/feedback-service.js';
 import { REPO_ROOT } from './helpers/fixtures.js';
+import { clock, tempDirs } from './helpers/feedback.js';
 
-const dirs: string[] = [];
-after(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
-
-function tempDir(): string {
-  const dir = mkdtempSync(join(tmpdir(), 'rerank-privacy-'));
-  dirs.push(dir);
-  return dir;
-}
+const tempDir = tempDirs('rerank-privacy-');
 
 const mode = (path: string): string => (statSync(path).mode & 0o777).toString(8);
-
-function clock(start = '2025-03-01T12:00:00.000Z') {
-  let now = new Date(start).getTime();
-  return { now: () => new Date(now), advanceDays: (days: number) => (now += days * 86_400_000) };
-}
 
 const candidatesOf = (texts: string[]): RerankCandidate[] => texts.map((text, index) => ({ index, text, score: 1 - index / 100, logit: 0 }));
 
@@ -214,7 +202,7 @@ describe('CSV export', () => {
   test('python/finetune.py reads the neutralised CSV back to the exact texts', async () => {
     const { writeCsv } = await import('../src/feedback/export.js');
     const texts = ['=1+1', "'=1", "''@x", '-minus', '\tTab', "'plain quote", 'plain', 'a,"b"\nc'];
-    const path = join(mkdtempSync(join(tmpdir(), 'rerank-csv-')), 'train.csv');
+    const path = join(tempDir(), 'train.csv');
     const out = createWriteStream(path);
     await writeCsv(texts.map((t, i) => ({ sentence_0: t, sentence_1: `doc ${t}`, label: i % 2 })), out);
     await new Promise((resolve) => out.end(resolve));

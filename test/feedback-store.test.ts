@@ -1,36 +1,23 @@
 /** The feedback store against real SQLite files in fresh temp directories: no mocks. */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { createWriteStream, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { createWriteStream, existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { finished } from 'node:stream/promises';
-import { after, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { pathToFileURL } from 'node:url';
 import Database from 'better-sqlite3';
 import { defaultDbPath, resolveDbPath } from '../src/feedback/db-path.js';
 import { csvField, writeCsv, writeJsonl, type TrainingRow } from '../src/feedback/export.js';
 import { FeedbackError, FeedbackStore, type FeedbackInput, type RerankCandidate } from '../src/feedback/feedback-store.js';
 import { SCHEMA_VERSION } from '../src/feedback/schema.js';
+import { clock, tempDirs } from './helpers/feedback.js';
 
-const dirs: string[] = [];
-after(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
-
-function tempDir(): string {
-  const dir = mkdtempSync(join(tmpdir(), 'rerank-feedback-'));
-  dirs.push(dir);
-  return dir;
-}
+const tempDir = tempDirs('rerank-feedback-');
 
 /** A path one directory below a fresh temp dir, so open() has to create the parent. */
 function tempDb(): string {
   return join(tempDir(), 'nested', 'feedback.db');
-}
-
-/** A clock the test moves by hand. */
-function clock(start = '2025-03-01T12:00:00.000Z') {
-  let now = new Date(start).getTime();
-  return { now: () => new Date(now), advanceDays: (days: number) => (now += days * 86_400_000) };
 }
 
 const pair = (query: string, document: string, label: number, extra: Partial<FeedbackInput> = {}): FeedbackInput => ({ query, document, label, ...extra });
