@@ -5,6 +5,7 @@
  */
 import { FeedbackStore, rerankCallBytes } from './feedback-store.js';
 import { log } from '../log.js';
+import { StoreProbe } from './probe.js';
 
 export interface RerankLogLimits {
   /** Newest rerank calls kept for labeling by rerank_id; 0 turns the log off. */
@@ -27,6 +28,7 @@ export class FeedbackService {
   private logsSincePrune = 0;
   /** The log's text bytes as last measured plus what this process added since; other processes may add more. */
   private logBytes = 0;
+  private probe: StoreProbe | undefined;
 
   constructor(
     readonly path: string,
@@ -92,6 +94,13 @@ export class FeedbackService {
     if (eviction.calls > 0) {
       log(`rerank log over --rerank-log-max-mb: removed the ${eviction.calls} oldest call(s), ${(eviction.bytes / 1024 / 1024).toFixed(1)} MiB of text`);
     }
+  }
+
+  /** Whether the database answers, checked without blocking the event loop (readiness probes): undefined when it does, else why not. */
+  reachable(): Promise<string | undefined> {
+    if (this.openError) return Promise.resolve(this.openError.message);
+    this.probe ??= new StoreProbe(this.path);
+    return this.probe.check();
   }
 
   close(): void {
