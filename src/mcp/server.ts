@@ -41,7 +41,33 @@ export function createRerankServer(ctx: ServerContext): McpServer {
   return server;
 }
 
-type RequestHandler = (request: { params?: { name?: unknown } }, extra: unknown) => Promise<unknown>;
+type RequestHandler = (request: { params?: { name?: unknown } }, extra: { requestId: string | number }) => Promise<unknown>;
+
+/** The SDK's handler map (private: its public API can replace a handler but not reach the one it installed). */
+function requestHandlers(server: McpServer): Map<string, RequestHandler> {
+  const handlers = (server.server as unknown as { _requestHandlers?: Map<string, RequestHandler> })._requestHandlers;
+  if (!(handlers instanceof Map)) throw new Error('the MCP SDK no longer keeps its request handlers where rerank-mcp expects them: check src/mcp/server.ts against the installed @modelcontextprotocol/sdk');
+  return handlers;
+}
+
+/**
+ * Calls `settled(id)` when the handler of a request has finished, answered or not: a cancelled
+ * request gets no answer, yet its id stays in use (the SDK keys the call's abort controller on
+ * it) until the handler returns. Transports use this to refuse a second request with that id
+ * meanwhile. Covers every handler registered so far, so call it once the server is built.
+ */
+export function watchRequests(server: McpServer, settled: (id: string | number) => void): void {
+  const handlers = requestHandlers(server);
+  for (const [method, handler] of handlers) {
+    handlers.set(method, async (request, extra) => {
+      try {
+        return await handler(request, extra);
+      } finally {
+        settled(extra.requestId);
+      }
+    });
+  }
+}
 
 /**
  * The MCP spec (server/tools, "Error Handling") lists an unknown tool among the protocol
@@ -51,10 +77,9 @@ type RequestHandler = (request: { params?: { name?: unknown } }, extra: unknown)
  * is refused before the SDK sees it; known tools go through the SDK's handler unchanged.
  */
 function refuseUnknownTools(server: McpServer): void {
-  // The SDK keeps its handlers in a private map; its public API can replace a handler but not reach the one it installed.
-  const handlers = (server.server as unknown as { _requestHandlers?: Map<string, RequestHandler> })._requestHandlers;
-  const original = handlers?.get('tools/call');
-  if (!handlers || !original) throw new Error('the MCP SDK no longer keeps a tools/call handler where rerank-mcp expects it: check refuseUnknownTools against the installed @modelcontextprotocol/sdk');
+  const handlers = requestHandlers(server);
+  const original = handlers.get('tools/call');
+  if (!original) throw new Error('the MCP SDK no longer keeps a tools/call handler where rerank-mcp expects it: check refuseUnknownTools against the installed @modelcontextprotocol/sdk');
   const known = (server as unknown as { _registeredTools: Record<string, unknown> })._registeredTools;
   handlers.set('tools/call', async (request, extra) => {
     const name = request.params?.name;

@@ -93,10 +93,6 @@ export class LineTransport implements Transport {
       }
       this.inFlight.add(message.id);
       if (message.method === 'initialize') this.noteInitialize(message);
-    } else if ('method' in message && message.method === 'notifications/cancelled') {
-      // A cancelled request gets no answer from the SDK; its id is free again.
-      const requestId = (message.params as { requestId?: unknown } | undefined)?.requestId;
-      if (typeof requestId === 'string' || typeof requestId === 'number') this.inFlight.delete(requestId);
     }
     this.onmessage?.(message);
   }
@@ -112,6 +108,14 @@ export class LineTransport implements Transport {
       if (this.output.write(JSON.stringify(message) + '\n')) resolve();
       else this.output.once('drain', resolve);
     });
+  }
+
+  /**
+   * The server has finished with a request (see watchRequests): its id is free again, even when
+   * no answer was sent because the request was cancelled.
+   */
+  settled(id: string | number): void {
+    this.inFlight.delete(id);
   }
 
   async send(message: JSONRPCMessage): Promise<void> {

@@ -1,4 +1,4 @@
-import { createRerankServer, type ServerContext } from '../mcp/server.js';
+import { createRerankServer, watchRequests, type ServerContext } from '../mcp/server.js';
 import { log } from '../log.js';
 import { guardLines } from './stdin-line-guard.js';
 import { LineTransport } from './line-transport.js';
@@ -27,6 +27,7 @@ export async function serveStdio(ctx: ServerContext, maxLineBytes: number, { onI
     );
   });
   const transport = new LineTransport(input, process.stdout);
+  watchRequests(server, (id) => transport.settled(id));
   // One line per error: the SDK's messages can be multi-line schema dumps.
   server.server.onerror = (err) => log(`protocol error: ${err.message.replace(/\s+/g, ' ').slice(0, 300)}`);
   // A client that goes away closes our stdin; nothing else will end the process.
