@@ -155,8 +155,8 @@ test('http: --max-sessions 3 with a call in flight in each: a 4th initialize get
     assert.match(s.stderr(), /refused a new HTTP session: all 3 open sessions \(--max-sessions\) have a call in flight/);
     // the busy sessions still work
     await clients[0].ping();
-    // one client gives up its call: its session is idle now, and the next client takes its place
-    controllers[1].abort('test');
+    // one client goes away without a DELETE: its session is idle now, and the next client takes its place
+    await clients[1].close();
     await calls[1];
     await new Promise((r) => setTimeout(r, 300));
     await openSession(s.url);
@@ -196,6 +196,32 @@ test('http: idle sessions do not lock new clients out: 5 clients pinging every s
     pinging = false;
     await Promise.all(pingers);
     await Promise.all(clients.map((c) => c.close().catch(() => undefined)));
+    await s.stop();
+  }
+});
+
+test('http: a session whose client cancelled its call is not busy once the call has stopped, so it can make room', async () => {
+  const s = await startHttpServer(['--model', TINY_CE, '--max-sessions', '1', '--max-batch-tokens', '512']);
+  const first = await connectHttp(s.url);
+  try {
+    const documents = Array.from({ length: 1000 }, (_, i) => `document ${i} about ranking passages for a search query`);
+    const controller = new AbortController();
+    const pending = first.callTool({ name: 'rerank', arguments: { query: 'q', documents } }, undefined, {
+      signal: controller.signal,
+      onprogress: () => controller.abort('test cancels'),
+    });
+    await assert.rejects(pending);
+    // the SDK client keeps the POST stream open; the cancelled call has no answer to send
+    const deadline = Date.now() + 20_000;
+    let res = await raw(s.url, { body: INIT });
+    while (res.status === 503 && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 200));
+      res = await raw(s.url, { body: INIT });
+    }
+    assert.equal(res.status, 200, `${res.body}\n${s.stderr()}`);
+    assert.match(s.stderr(), /the least recently used/);
+  } finally {
+    await first.close().catch(() => undefined);
     await s.stop();
   }
 });

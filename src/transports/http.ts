@@ -12,11 +12,12 @@ import { createServer, type Server } from 'node:http';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import { isInitializeRequest } from '@modelcontextprotocol/sdk/types.js';
-import { createRerankServer, type ServerContext } from '../mcp/server.js';
+import { createRerankServer, watchRequests, type ServerContext } from '../mcp/server.js';
 import { log } from '../log.js';
 import { bearerToken, isLoopbackHost, localOnly, tokenProblem } from './http-guards.js';
 import { cancelOnDisconnect } from './cancel-on-disconnect.js';
 import { mountHealth } from './health.js';
+import { Session } from './http-sessions.js';
 import { InFlightIds, INVALID_REQUEST, checkMessage, duplicateReply, isRequest, type ErrorReply } from './jsonrpc-check.js';
 
 export interface HttpOptions {
@@ -51,12 +52,7 @@ export async function serveHttp(ctx: ServerContext, options: HttpOptions): Promi
   }
   const app = express();
   app.disable('x-powered-by');
-  const sessions = new Map<string, StreamableHTTPServerTransport>();
-  const lastSeen = new Map<string, number>();
-  /** POST requests (calls) under way per session: a session with any is never idle. */
-  const busy = new Map<string, number>();
-  /** Request ids unanswered per session, to refuse a second request with an id still in flight. */
-  const pendingIds = new Map<string, InFlightIds>();
+  const sessions = new Map<string, Session>();
   /** Initialize requests admitted whose session is not registered yet. */
   let opening = 0;
   // Clients that vanish without DELETE would otherwise keep their sessions forever.
@@ -83,24 +79,18 @@ export async function serveHttp(ctx: ServerContext, options: HttpOptions): Promi
   guarded.use(express.json({ limit: options.maxBodyBytes }));
   app.use(guarded);
 
-  const forget = (id: string) => {
-    sessions.delete(id);
-    lastSeen.delete(id);
-    busy.delete(id);
-    pendingIds.delete(id);
-  };
   const closeSession = (id: string, why: string) => {
     log(`closing HTTP session ${id.slice(0, 8)}…, ${why}`);
-    const transport = sessions.get(id);
-    forget(id);
-    void transport?.close().catch(() => undefined);
+    const session = sessions.get(id);
+    sessions.delete(id);
+    void session?.transport.close().catch(() => undefined);
   };
   /** Closes the sessions idle past the limit; a session with a call in flight is left alone, whatever the others do. */
   const reapIdle = () => {
     const now = Date.now();
-    for (const [id, seen] of lastSeen) {
-      if (now - seen < options.sessionIdleMs || (busy.get(id) ?? 0) > 0) continue;
-      closeSession(id, `idle for ${Math.round((now - seen) / 1000)} s`);
+    for (const [id, session] of sessions) {
+      if (now - session.lastSeen < options.sessionIdleMs || session.busy) continue;
+      closeSession(id, `idle for ${Math.round((now - session.lastSeen) / 1000)} s`);
     }
   };
   /**
@@ -109,10 +99,10 @@ export async function serveHttp(ctx: ServerContext, options: HttpOptions): Promi
    * client gets 404 on its next request and, as the spec has it, starts a new session.
    */
   const evictLeastRecentlyUsed = (): boolean => {
-    let oldest: [string, number] | undefined;
-    for (const [id, seen] of lastSeen) if (!(busy.get(id) ?? 0) && (!oldest || seen < oldest[1])) oldest = [id, seen];
+    let oldest: [string, Session] | undefined;
+    for (const entry of sessions) if (!entry[1].busy && (!oldest || entry[1].lastSeen < oldest[1].lastSeen)) oldest = entry;
     if (!oldest) return false;
-    closeSession(oldest[0], `the least recently used (last request ${Math.round((Date.now() - oldest[1]) / 1000)} s ago), to admit a new client: ${options.maxSessions} open (--max-sessions)`);
+    closeSession(oldest[0], `the least recently used (last request ${Math.round((Date.now() - oldest[1].lastSeen) / 1000)} s ago), to admit a new client: ${options.maxSessions} open (--max-sessions)`);
     return true;
   };
 
@@ -121,7 +111,7 @@ export async function serveHttp(ctx: ServerContext, options: HttpOptions): Promi
    * flight in the session. Returns the ids of the requests it carries, or undefined when it has
    * answered the POST with a refusal.
    */
-  const admitMessages = (req: Request, res: Response, inFlight: InFlightIds | undefined): (string | number)[] | undefined => {
+  const admitMessages = (req: Request, res: Response, session: Session | undefined): (string | number)[] | undefined => {
     const body: unknown = req.body;
     if (body === undefined) return []; // not JSON: the SDK transport answers it
     const messages = Array.isArray(body) ? body : [body];
@@ -136,8 +126,12 @@ export async function serveHttp(ctx: ServerContext, options: HttpOptions): Promi
         continue;
       }
       const message = checked.message;
-      if (!isRequest(message)) continue;
-      if (inFlight?.has(message.id) || seen.has(message.id)) {
+      if (!isRequest(message)) {
+        const cancelled = 'method' in message && message.method === 'notifications/cancelled' ? (message.params as { requestId?: unknown } | undefined)?.requestId : undefined;
+        if (session && (typeof cancelled === 'string' || typeof cancelled === 'number')) session.cancel(cancelled);
+        continue;
+      }
+      if (session?.pending.has(message.id) || seen.has(message.id)) {
         const refused = duplicateReply(message.id, message.method);
         log(refused.log);
         replies.push(refused.reply);
@@ -154,24 +148,12 @@ export async function serveHttp(ctx: ServerContext, options: HttpOptions): Promi
     const sessionId = req.headers['mcp-session-id'];
     const existing = typeof sessionId === 'string' ? sessions.get(sessionId) : undefined;
     if (existing) {
-      const id = sessionId as string;
-      const inFlight = pendingIds.get(id) ?? new InFlightIds();
-      pendingIds.set(id, inFlight);
-      const ids = admitMessages(req, res, inFlight);
+      const ids = admitMessages(req, res, existing);
       if (!ids) return;
-      // The ids stay taken until the POST's response stream closes: answered, or the client gone.
-      for (const requestId of ids) inFlight.add(requestId);
-      res.once('close', () => ids.forEach((requestId) => inFlight.delete(requestId)));
-      lastSeen.set(id, Date.now());
-      busy.set(id, (busy.get(id) ?? 0) + 1);
       // 'close' fires once the answer is sent or the client hangs up, whichever comes first.
-      res.once('close', () => {
-        if (!sessions.has(id)) return;
-        busy.set(id, (busy.get(id) ?? 1) - 1);
-        lastSeen.set(id, Date.now());
-      });
-      cancelOnDisconnect(existing, req.body, res);
-      await existing.handleRequest(req, res, req.body);
+      res.once('close', existing.openPost(ids));
+      cancelOnDisconnect(existing.transport, req.body, res);
+      await existing.transport.handleRequest(req, res, req.body);
       return;
     }
     if (!admitMessages(req, res, undefined)) return;
@@ -198,16 +180,18 @@ export async function serveHttp(ctx: ServerContext, options: HttpOptions): Promi
     const transport = new StreamableHTTPServerTransport({
       sessionIdGenerator: () => randomUUID(),
       onsessioninitialized: (id) => {
-        sessions.set(id, transport);
-        lastSeen.set(id, Date.now());
+        sessions.set(id, new Session(transport));
       },
     });
     transport.onclose = () => {
-      if (transport.sessionId) forget(transport.sessionId);
+      if (transport.sessionId) sessions.delete(transport.sessionId);
     };
     opening++;
     try {
       const server = createRerankServer(ctx);
+      watchRequests(server, (requestId) => {
+        if (transport.sessionId) sessions.get(transport.sessionId)?.settled(requestId);
+      });
       await server.connect(transport);
       await transport.handleRequest(req, res, req.body);
     } finally {
@@ -217,13 +201,13 @@ export async function serveHttp(ctx: ServerContext, options: HttpOptions): Promi
 
   const bySession = async (req: Request, res: Response) => {
     const sessionId = req.headers['mcp-session-id'];
-    const transport = typeof sessionId === 'string' ? sessions.get(sessionId) : undefined;
-    if (transport) lastSeen.set(sessionId as string, Date.now());
-    if (!transport) {
+    const session = typeof sessionId === 'string' ? sessions.get(sessionId) : undefined;
+    if (session) session.lastSeen = Date.now();
+    if (!session) {
       res.status(sessionId === undefined ? 400 : 404).json({ jsonrpc: '2.0', error: { code: -32000, message: 'unknown or missing Mcp-Session-Id' }, id: null });
       return;
     }
-    await transport.handleRequest(req, res);
+    await session.transport.handleRequest(req, res);
   };
   guarded.get('/mcp', bySession);
   guarded.delete('/mcp', bySession);
@@ -268,7 +252,7 @@ export async function serveHttp(ctx: ServerContext, options: HttpOptions): Promi
     },
     async close() {
       clearInterval(reaper);
-      await Promise.all([...sessions.values()].map((t) => t.close().catch(() => undefined)));
+      await Promise.all([...sessions.values()].map((s) => s.transport.close().catch(() => undefined)));
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
     },
