@@ -6,12 +6,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { chmodSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { isAbsolute, join } from 'node:path';
 import { runCli } from './helpers/run-cli.js';
 import { CLI, TINY_CE } from './helpers/fixtures.js';
-import { configFileFor } from '../src/commands/client-config.js';
+import { configFileFor, mergeIntoFile } from '../src/commands/client-config.js';
 import { spliceMember } from '../src/commands/json-splice.js';
 
 const work = mkdtempSync(join(tmpdir(), 'rerank-client-config-'));
@@ -107,67 +107,94 @@ test("claude-code --write merges a user-scope entry into ~/.claude.json, keeping
   assert.deepEqual(JSON.parse(readFileSync(join(home, backups[0]), 'utf8')), state);
 });
 
-test('--write keeps the rest of the file byte for byte, the mode and a symlink, and refuses a FIFO', async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'rerank-cc-bytes-'));
-  const file = join(dir, '.claude.json');
-  // What JSON.parse + JSON.stringify would change: a number beyond 2^53, escapes, spacing, key order, a duplicate key.
-  const original =
-    '{\n    "numStartups": 12345678901234567890,\n    "tip":"caf\\u00e9 \\/ 1.0e+2",\n    "ratio": 1.50,\n' +
-    '    "mcpServers": {\n        "other": {"command": "x", "args": []},\n        "rerank": {"command": "stale"}\n    },\n    "dup": 1, "dup": 2\n}\n';
-  writeFileSync(file, original, { mode: 0o600 });
-  chmodSync(file, 0o600);
-  const write = () => runCli(['client-config', 'claude-code', '--write', '--db', join(dir, 'f.db')], { env: { HOME: dir, USERPROFILE: dir } });
+/** A ~/.claude.json with what JSON.parse + JSON.stringify would change: a number beyond 2^53, escapes, spacing, a duplicate key. */
+const CLAUDE_JSON =
+  '{\n    "numStartups": 12345678901234567890,\n    "tip":"caf\\u00e9 \\/ 1.0e+2",\n    "ratio": 1.50,\n' +
+  '    "mcpServers": {\n        "other": {"command": "x", "args": []},\n        "rerank": {"command": "stale"}\n    },\n    "dup": 1, "dup": 2\n}\n';
+
+function claudeHome(text = CLAUDE_JSON, mode = 0o600): { home: string; file: string; write: () => ReturnType<typeof runCli> } {
+  const home = mkdtempSync(join(tmpdir(), 'rerank-cc-home-'));
+  const file = join(home, '.claude.json');
+  writeFileSync(file, text);
+  chmodSync(file, mode);
+  const write = () => runCli(['client-config', 'claude-code', '--write', '--db', join(home, 'f.db')], { env: { HOME: home, USERPROFILE: home } });
+  return { home, file, write };
+}
+
+test('--write changes only its entry: the rest of the file stays byte for byte (12345678901234567890 included)', async () => {
+  const { file, write } = claudeHome();
   const res = await write();
   assert.equal(res.code, 0, res.stderr);
   const after = readFileSync(file, 'utf8');
-  const entryStart = after.indexOf('"rerank": ') + '"rerank": '.length;
-  const entryEnd = after.indexOf('\n    },\n    "dup"');
-  // everything outside the rerank entry is exactly as it was
-  assert.equal(after.slice(0, entryStart), original.slice(0, original.indexOf('"rerank": ') + '"rerank": '.length));
-  assert.equal(after.slice(entryEnd), original.slice(original.indexOf('\n    },\n    "dup"')));
+  const marker = '"rerank": ';
+  const tail = '\n    },\n    "dup"';
+  const entryStart = after.indexOf(marker) + marker.length;
+  const entryEnd = after.indexOf(tail);
+  assert.equal(after.slice(0, entryStart), CLAUDE_JSON.slice(0, CLAUDE_JSON.indexOf(marker) + marker.length));
+  assert.equal(after.slice(entryEnd), CLAUDE_JSON.slice(CLAUDE_JSON.indexOf(tail)));
   assert.ok(after.includes('12345678901234567890'), after);
   const entry = JSON.parse(after.slice(entryStart, entryEnd));
   assert.equal(entry.command, process.execPath);
   assert.equal(entry.type, 'stdio');
   // indented like its neighbours
   assert.match(after, /\n {8}"rerank": \{\n {12}"type": "stdio",/);
-  assert.equal(statSync(file).mode & 0o777, 0o600, 'the mode of a file holding tokens is kept');
-  const backups = readdirSync(dir).filter((f) => f.endsWith('.bak'));
+});
+
+test('--write keeps the mode of a 0600 file holding tokens, and its backup is 0600 too', async () => {
+  const { home, file, write } = claudeHome();
+  const res = await write();
+  assert.equal(res.code, 0, res.stderr);
+  assert.equal(statSync(file).mode & 0o777, 0o600);
+  const backups = readdirSync(home).filter((f) => f.endsWith('.bak'));
   assert.equal(backups.length, 1);
-  assert.equal(readFileSync(join(dir, backups[0]), 'utf8'), original);
-  assert.equal(statSync(join(dir, backups[0])).mode & 0o777, 0o600, 'the backup is no more readable than the file');
+  assert.equal(readFileSync(join(home, backups[0]), 'utf8'), CLAUDE_JSON);
+  assert.equal(statSync(join(home, backups[0])).mode & 0o777, 0o600, 'the backup is no more readable than the file');
+});
 
-  // two writes in the same second keep two backups
-  const second = await write();
-  assert.equal(second.code, 0, second.stderr);
-  const now = readdirSync(dir).filter((f) => f.endsWith('.bak'));
-  assert.equal(now.length, 2, now.join(', '));
-  assert.ok(now.some((b) => readFileSync(join(dir, b), 'utf8') === original), 'the first backup survives');
+test('--write run by root on a user\'s file keeps its owner', { skip: process.getuid?.() !== 0 && 'needs root to give a file another owner' }, async () => {
+  const { home, file, write } = claudeHome();
+  chownSync(file, 4321, 4321);
+  const res = await write();
+  assert.equal(res.code, 0, res.stderr);
+  assert.equal(statSync(file).uid, 4321);
+  assert.equal(statSync(file).gid, 4321);
+  const backup = readdirSync(home).find((f) => f.endsWith('.bak'))!;
+  assert.equal(statSync(join(home, backup)).uid, 4321);
+});
 
-  await t.test('a symlinked config (dotfile manager): the target is written, the link kept', async () => {
-    const home = mkdtempSync(join(tmpdir(), 'rerank-cc-link-'));
-    mkdirSync(join(home, 'dotfiles'));
-    const real = join(home, 'dotfiles', 'claude.json');
-    writeFileSync(real, '{"mcpServers": {}}\n', { mode: 0o640 });
-    chmodSync(real, 0o640);
-    symlinkSync(join('dotfiles', 'claude.json'), join(home, '.claude.json'));
-    const linked = await runCli(['client-config', 'claude-code', '--write', '--db', join(home, 'f.db')], { env: { HOME: home, USERPROFILE: home } });
-    assert.equal(linked.code, 0, linked.stderr);
-    assert.ok(lstatSync(join(home, '.claude.json')).isSymbolicLink(), 'the link is still a link');
-    assert.equal(JSON.parse(readFileSync(real, 'utf8')).mcpServers.rerank.command, process.execPath);
-    assert.equal(statSync(real).mode & 0o777, 0o640);
-    assert.deepEqual(readdirSync(join(home, 'dotfiles')), ['claude.json'], 'no temporary or backup file left in the dotfiles repo');
-  });
+test('--write twice in the same second keeps two backups', async () => {
+  const { home, file } = claudeHome();
+  const second = new Date('2026-01-02T03:04:05.000Z');
+  mergeIntoFile(file, 'mcpServers', 'rerank', { command: 'one' }, second);
+  mergeIntoFile(file, 'mcpServers', 'rerank', { command: 'two' }, new Date(second.getTime() + 900));
+  const backups = readdirSync(home).filter((f) => f.endsWith('.bak'));
+  assert.equal(backups.length, 2, backups.join(', '));
+  assert.ok(backups.some((b) => readFileSync(join(home, b), 'utf8') === CLAUDE_JSON), 'the backup of the original survives');
+});
 
-  await t.test('a FIFO at the path is refused at once, in one line', async () => {
-    const home = mkdtempSync(join(tmpdir(), 'rerank-cc-fifo-'));
-    execFileSync('mkfifo', [join(home, '.claude.json')]);
-    const fifo = await runCli(['client-config', 'claude-code', '--write'], { env: { HOME: home, USERPROFILE: home }, timeoutMs: 15_000 });
-    assert.equal(fifo.code, 2, fifo.stderr);
-    const lines = fifo.stderr.trim().split('\n');
-    assert.equal(lines.length, 1, fifo.stderr);
-    assert.match(lines[0], /\.claude\.json is a named pipe \(FIFO\), not a regular file; nothing was written/);
-  });
+test('--write on a symlinked config (dotfile manager) writes the target and keeps the link', async () => {
+  const home = mkdtempSync(join(tmpdir(), 'rerank-cc-link-'));
+  mkdirSync(join(home, 'dotfiles'));
+  const real = join(home, 'dotfiles', 'claude.json');
+  writeFileSync(real, '{"mcpServers": {}}\n');
+  chmodSync(real, 0o640);
+  symlinkSync(join('dotfiles', 'claude.json'), join(home, '.claude.json'));
+  const linked = await runCli(['client-config', 'claude-code', '--write', '--db', join(home, 'f.db')], { env: { HOME: home, USERPROFILE: home } });
+  assert.equal(linked.code, 0, linked.stderr);
+  assert.ok(lstatSync(join(home, '.claude.json')).isSymbolicLink(), 'the link is still a link');
+  assert.equal(JSON.parse(readFileSync(real, 'utf8')).mcpServers.rerank.command, process.execPath);
+  assert.equal(statSync(real).mode & 0o777, 0o640);
+  assert.deepEqual(readdirSync(join(home, 'dotfiles')), ['claude.json'], 'no temporary or backup file left in the dotfiles repo');
+});
+
+test('--write refuses a FIFO at the path at once, in one line', async () => {
+  const home = mkdtempSync(join(tmpdir(), 'rerank-cc-fifo-'));
+  execFileSync('mkfifo', [join(home, '.claude.json')]);
+  const fifo = await runCli(['client-config', 'claude-code', '--write'], { env: { HOME: home, USERPROFILE: home }, timeoutMs: 15_000 });
+  assert.equal(fifo.code, 2, fifo.stderr);
+  const lines = fifo.stderr.trim().split('\n');
+  assert.equal(lines.length, 1, fifo.stderr);
+  assert.match(lines[0], /\.claude\.json is a named pipe \(FIFO\), not a regular file; nothing was written/);
 });
 
 test('spliceMember adds entries in the style of the file, and on one line in a one-line file', () => {
