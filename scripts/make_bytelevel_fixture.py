@@ -75,9 +75,18 @@ def random_text(rng, n_words):
     return text if rng.random() < 0.8 else text.strip()
 
 
-def training_text(rng, lines):
+ALPHABETS = ['abcdefghijklmnopqrstuvwxyzéèàüöäñç', 'абвгдеёжзийклмнопрстуфхцчшщъыьэюя', 'αβγδεζηθικλμνξοπρστυφχψω',
+             '的一是不了人我在有他这中大来上个国到说们为子和你地出道也时年得就那要下以生会自着去之过家学对可她里后小么心多天而能好都然没日于起还发成事只作当想看文无开手十用主行方',
+             '0123456789', 'אבגדהוזחטיכלמנסעפצקרשת']
+
+
+def training_text(rng, lines, rich=False):
     pools = [LATIN, CYRILLIC, GREEK, CJK, ARABIC, INDIC, EMOJI, CODE, COMBINING]
-    return [' '.join(rng.choice(rng.choice(pools)) for _ in range(rng.randint(3, 20))) for _ in range(lines)]
+    def word():
+        if rich and rng.random() < 0.5:  # invented words, so that large vocabularies fill up
+            return ''.join(rng.choice(rng.choice(ALPHABETS)) for _ in range(rng.randint(2, 9)))
+        return rng.choice(rng.choice(pools))
+    return [' '.join(word() for _ in range(rng.randint(3, 20))) for _ in range(lines)]
 
 
 def make_pairs(rng, n, max_length):
@@ -114,14 +123,14 @@ def build(shape, rng, vocab_size, variant):
         specials = ['[UNK]', '[CLS]', '[SEP]', '[PAD]', '[MASK]']
     trainer = trainers.BpeTrainer(vocab_size=vocab_size, min_frequency=1, special_tokens=specials,
                                   initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
-    tok.train_from_iterator(training_text(rng, 6000), trainer)
+    tok.train_from_iterator(training_text(rng, 6000, rich=variant.get('rich', False)), trainer)
     if shape in ('qwen3', 'mxbai-v2'):
         tok.add_special_tokens([AddedToken(t, normalized=False, special=True) for t in specials])
         tok.add_tokens([AddedToken('<think>', normalized=False, special=False), AddedToken('</think>', normalized=False, special=False)])
         tok.post_processor = processors.ByteLevel(trim_offsets=False)
         if shape == 'mxbai-v2':
             tok.post_processor = processors.Sequence([processors.ByteLevel(trim_offsets=False)])
-        config = {'tokenizer_class': 'Qwen2Tokenizer', 'pad_token': '<|endoftext|>', 'eos_token': '<|im_end|>',
+        config = {'tokenizer_class': variant.get('tokenizer_class', 'Qwen2Tokenizer'), 'pad_token': '<|endoftext|>', 'eos_token': '<|im_end|>',
                   'padding_side': 'left', 'model_max_length': 131072, 'clean_up_tokenization_spaces': False}
     else:
         tok.add_special_tokens([AddedToken('[MASK]', lstrip=True, normalized=False, special=True)])
@@ -202,8 +211,10 @@ def main():
     for shape in ('qwen3', 'mxbai-v2', 'modernbert'):
         variant = {'ignore_merges': rng.random() < 0.5, 'add_prefix_space': rng.random() < 0.5, 'string_merges': rng.random() < 0.5,
                    'split_behavior': rng.choice(['isolated', 'removed', 'merged_with_previous', 'merged_with_next', 'contiguous']),
-                   'invert': rng.random() < 0.2}
-        write(shape, out, rng.randrange(1 << 30), args.pairs, rng.choice([33, 57, 128, 200]), rng.choice([300, 700, 2500, 5000]), variant, False)
+                   'invert': rng.random() < 0.2, 'rich': True,
+                   # Qwen2Tokenizer rebuilds the pipeline in transformers 5; PreTrainedTokenizerFast runs the file as it is.
+                   'tokenizer_class': rng.choice(['Qwen2Tokenizer', 'PreTrainedTokenizerFast'])}
+        write(shape, out, rng.randrange(1 << 30), args.pairs, rng.choice([33, 57, 128, 200]), rng.choice([300, 700, 2500, 6000]), variant, False)
 
 
 if __name__ == '__main__':

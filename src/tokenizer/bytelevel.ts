@@ -259,3 +259,44 @@ export function byteLevelBpeEncoder(json: Json): SequenceEncoder & { family: 'by
     },
   };
 }
+
+const QWEN2_PATTERN = "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
+/** tokenizer_class values under which transformers 5 loads tokenizer.json as it is. */
+const AS_IS_CLASSES = new Set(['PreTrainedTokenizer', 'PreTrainedTokenizerFast', 'TokenizersBackend']);
+
+/**
+ * The byte-level tokenizer.json the way transformers 5 (what sentence-transformers 6 calls)
+ * runs it. A tokenizer class with its own constructor keeps only the vocabulary, merges,
+ * added tokens and post-processor of the file and rebuilds the rest: Qwen2Tokenizer (Qwen2,
+ * Qwen3, mxbai-rerank-v2) always uses NFC, the Qwen2 pattern and a plain BPE, whatever the
+ * file says. Other such classes (GPT2Tokenizer, RobertaTokenizer, ...) are not modelled, so
+ * their tokenizers stay unverified. Other families pass through unchanged.
+ */
+export function asTransformersLoads(json: Json, tokenizerConfig: Json): Json {
+  if (!isByteLevelBpe(json)) return json;
+  const declared: unknown = tokenizerConfig?.tokenizer_class;
+  const cls = typeof declared === 'string' ? declared.replace(/Fast$/, '') : null;
+  if (cls === null || AS_IS_CLASSES.has(cls)) return json;
+  if (cls !== 'Qwen2Tokenizer') throw new UnsupportedTokenizer(`tokenizer_class ${cls} rebuilds the byte-level pipeline in transformers`);
+  return {
+    ...json,
+    normalizer: { type: 'NFC' },
+    pre_tokenizer: {
+      type: 'Sequence',
+      pretokenizers: [
+        { type: 'Split', pattern: { Regex: QWEN2_PATTERN }, behavior: 'Isolated', invert: false },
+        { type: 'ByteLevel', add_prefix_space: tokenizerConfig.add_prefix_space ?? false, trim_offsets: true, use_regex: false },
+      ],
+    },
+    model: {
+      ...json.model,
+      dropout: null,
+      unk_token: null,
+      continuing_subword_prefix: '',
+      end_of_word_suffix: '',
+      fuse_unk: false,
+      byte_fallback: false,
+      ignore_merges: false,
+    },
+  };
+}
