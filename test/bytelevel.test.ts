@@ -81,3 +81,37 @@ for (const shape of SHAPES) {
     });
   }
 }
+
+test('Qwen2Tokenizer: the pipeline transformers 5 rebuilds wins over the file, as in Python', () => {
+  const { fixture } = load('qwen3');
+  const json = JSON.parse(readFileSync(join(DIR, 'qwen3', 'tokenizer.json'), 'utf8'));
+  // A file that says add_prefix_space: transformers' Qwen2Tokenizer ignores it, a plain fast tokenizer would not.
+  json.pre_tokenizer.pretokenizers[1].add_prefix_space = true;
+  const asQwen = new PairTokenizer(json, { tokenizer_class: 'Qwen2TokenizerFast' });
+  const asFile = new PairTokenizer(json, { tokenizer_class: 'PreTrainedTokenizerFast' });
+  const i = fixture.pairs.findIndex(([q, d]) => /^[a-z]/i.test(q) && d !== '');
+  const [q, d] = fixture.pairs[i];
+  assert.deepEqual(asQwen.encodePair(q, d, fixture.max_length).inputIds, fixture.input_ids[i]);
+  assert.notDeepEqual(asFile.encodePair(q, d, fixture.max_length).inputIds, fixture.input_ids[i]);
+  assert.equal(asFile.verified, true);
+});
+
+test('byte-level tokenizers outside what is modelled load unverified, naming why', () => {
+  const json = JSON.parse(readFileSync(join(DIR, 'qwen3', 'tokenizer.json'), 'utf8'));
+  const gpt2 = new PairTokenizer(json, { tokenizer_class: 'GPT2Tokenizer' });
+  assert.equal(gpt2.verified, false);
+  assert.match(gpt2.family, /tokenizer_class GPT2Tokenizer/);
+  for (const [pattern, why] of [
+    ['^\\s+', /anchor/],
+    ['(a)\\1', /escape \\1/],
+    ['a++', /possessive/],
+    ['[[:alpha:]]', /nested class/],
+    ['\\p{Greek}', /regex class Greek/],
+  ] as const) {
+    const odd = structuredClone(json);
+    odd.pre_tokenizer.pretokenizers[0].pattern = { Regex: pattern };
+    const t = new PairTokenizer(odd, {});
+    assert.equal(t.verified, false, pattern);
+    assert.match(t.family, why, pattern);
+  }
+});
