@@ -1,6 +1,7 @@
 /**
- * `rerank-mcp feedback export|stats|purge`: the training set built from recorded feedback, a
- * summary of what the feedback database holds, and removal of old entries. argv is what
+ * `rerank-mcp feedback export|stats|purge|check|recover`: the training set built from recorded
+ * feedback, a summary of what the feedback database holds, removal of old entries, and what to
+ * do with a damaged file. argv is what
  * follows `feedback`.
  */
 import { createWriteStream, existsSync } from 'node:fs';
@@ -10,6 +11,7 @@ import { parseArgs } from 'node:util';
 import { DB_ENV, defaultDbPath, resolveDbPath } from '../feedback/db-path.js';
 import { POSITIVE_THRESHOLD, writeCsv, writeJsonl } from '../feedback/export.js';
 import { FeedbackError, FeedbackStore } from '../feedback/feedback-store.js';
+import { checkDatabase, recoverDatabase } from '../feedback/recover.js';
 import { DEFAULT_NEGATIVES, DEFAULT_SEED } from '../feedback/training-set.js';
 import { log } from '../log.js';
 
@@ -41,6 +43,16 @@ const SUBCOMMANDS = {
     usage: 'rerank-mcp feedback stats [--db PATH]',
     flags: [DB_FLAG, HELP_FLAG],
   },
+  check: {
+    summary: 'Check the whole database file (SQLite integrity_check: every page and index entry). Prints the findings as JSON; exit 0 when sound, 1 when damaged.',
+    usage: 'rerank-mcp feedback check [--db PATH]',
+    flags: [DB_FLAG, HELP_FLAG],
+  },
+  recover: {
+    summary: 'Copy every readable row of a damaged database into a new file that takes its place; the damaged file (and its -wal) is kept beside it as <db>.damaged-<time>. Stop servers using the file first. Prints what was recovered as JSON.',
+    usage: 'rerank-mcp feedback recover [--db PATH]',
+    flags: [DB_FLAG, HELP_FLAG],
+  },
   purge: {
     summary: 'Delete rerank-log entries (queries and candidate texts) and/or feedback events recorded before a date; the deleted text is overwritten on disk. Prints the counts as JSON.',
     usage: 'rerank-mcp feedback purge --before DATE [--log | --feedback | --all] [--db PATH]',
@@ -63,6 +75,8 @@ Commands:
   export   write the training set (JSON Lines or CSV)
   stats    summarize the feedback database
   purge    delete rerank-log entries and/or feedback before a date
+  check    check the database file for damage (exit 1 if damaged)
+  recover  salvage a damaged database into a new file, keeping the old one
 
 Run rerank-mcp feedback <command> --help for its options.
 `;
@@ -75,7 +89,7 @@ export async function runFeedback(argv: string[], env: NodeJS.ProcessEnv = proce
       return 0;
     }
     if (name === undefined || !(name in SUBCOMMANDS)) {
-      throw new FeedbackError(`${name === undefined ? 'missing command' : `unknown command "${name}"`}: expected export, stats or purge (see rerank-mcp feedback --help)`);
+      throw new FeedbackError(`${name === undefined ? 'missing command' : `unknown command "${name}"`}: expected export, stats, purge, check or recover (see rerank-mcp feedback --help)`);
     }
     const command = name as Subcommand;
     const values = parseFlags(command, rest);
@@ -85,6 +99,8 @@ export async function runFeedback(argv: string[], env: NodeJS.ProcessEnv = proce
     }
     const dbPath = resolveDbPath(values.db as string | undefined, env);
     if (command === 'purge') return purgeCommand(dbPath, values);
+    if (command === 'check') return checkCommand(dbPath);
+    if (command === 'recover') return recoverCommand(dbPath);
     return command === 'export' ? await exportCommand(dbPath, values) : statsCommand(dbPath);
   } catch (err) {
     log(`error: ${(err as Error).message.replace(/\s*\n\s*/g, ' ')}`);
@@ -129,6 +145,25 @@ function purgeCommand(dbPath: string, values: Record<string, string | boolean | 
   const removed = withStore(dbPath, (store) => store.purge(before, what));
   process.stdout.write(JSON.stringify({ db: dbPath, before: before.toISOString(), rerank_calls_deleted: removed.calls, feedback_events_deleted: removed.events }) + '\n');
   log(`purged ${removed.calls} rerank call(s) and ${removed.events} feedback event(s) recorded before ${before.toISOString()} from ${dbPath}`);
+  return 0;
+}
+
+function checkCommand(dbPath: string): number {
+  const result = checkDatabase(dbPath);
+  process.stdout.write(JSON.stringify({ db: dbPath, ok: result.ok, problems: result.problems.slice(0, 100) }, null, 2) + '\n');
+  if (result.ok) {
+    log(`${dbPath}: no damage found`);
+    return 0;
+  }
+  log(`${dbPath} is damaged (${result.problems.length} problem(s), first: ${result.problems[0]}): run rerank-mcp feedback recover --db ${dbPath} to salvage what is readable (the damaged file is kept)`);
+  return 1;
+}
+
+function recoverCommand(dbPath: string): number {
+  const result = recoverDatabase(dbPath);
+  process.stdout.write(JSON.stringify(result, null, 2) + '\n');
+  const lost = Object.values(result.skipped).reduce((a, b) => a + b, 0);
+  log(`recovered ${result.rows.feedback_events} feedback event(s) and ${result.rows.rerank_calls} rerank call(s) into ${dbPath}${lost > 0 ? `; ${lost} unreadable stretch(es) skipped` : ''}; the damaged file is kept as ${result.backup}`);
   return 0;
 }
 

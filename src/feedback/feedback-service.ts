@@ -1,9 +1,11 @@
 /**
  * The server's handle on the feedback database: opened on first use (a server whose data
- * directory is read-only still reranks; only feedback calls fail, with the reason), and
- * keeping the rerank log within its retention limits.
+ * directory is read-only still reranks; only feedback calls fail, with the reason, until it
+ * can be opened), reopened when its file is deleted or replaced under it, and keeping the
+ * rerank log within its retention limits.
  */
-import { FeedbackStore, rerankCallBytes } from './feedback-store.js';
+import { existsSync } from 'node:fs';
+import { FeedbackStore, rerankCallBytes, type FeedbackInput, type FeedbackStats, type RecordResult, type RerankCall } from './feedback-store.js';
 import { log } from '../log.js';
 
 export interface RerankLogLimits {
@@ -23,7 +25,6 @@ const EVICT_TO = 0.9;
 
 export class FeedbackService {
   private store: FeedbackStore | undefined;
-  private openError: Error | undefined;
   private logsSincePrune = 0;
   /** The log's text bytes as last measured plus what this process added since; other processes may add more. */
   private logBytes = 0;
@@ -41,25 +42,75 @@ export class FeedbackService {
     return this.limits.maxBytes ?? Infinity;
   }
 
-  /** The open store; throws the reason it cannot be opened, every time it is asked. */
+  /**
+   * The open store. A failure is thrown, and tried again on the next call: a directory made
+   * writable or a disk freed is picked up without a restart.
+   */
   open(): FeedbackStore {
     if (this.store) return this.store;
-    if (this.openError) throw this.openError;
     try {
       this.store = FeedbackStore.open(this.path);
       this.store.pruneRerankLog(this.limits);
       this.evictBytes(this.store);
       return this.store;
     } catch (err) {
+      this.store?.close();
+      this.store = undefined;
       const reason = (err as Error).message;
-      this.openError = new Error(reason.includes(this.path) ? `feedback database: ${reason}` : `feedback database ${this.path} cannot be opened: ${reason}`);
-      log(`warning: ${this.openError.message}`);
-      throw this.openError;
+      const error = new Error(reason.includes(this.path) ? `feedback database: ${reason}` : `feedback database ${this.path} cannot be opened: ${reason}`);
+      log(`warning: ${error.message}`);
+      throw error;
     }
   }
 
+  /**
+   * The store, reopened first if its file is no longer the one at the path (deleted, replaced):
+   * otherwise writes would go to a file nobody can reach again.
+   */
+  private current(): FeedbackStore {
+    const store = this.open();
+    const change = store.fileChange();
+    if (change === null) return store;
+    return this.reopen(change);
+  }
+
+  private reopen(change: string): FeedbackStore {
+    this.store?.close();
+    this.store = undefined;
+    const fresh = !existsSync(this.path);
+    log(`warning: feedback database ${this.path} ${change} while open; reopening it${fresh ? ' as a new, empty database (what the old file held is gone with it)' : ''}`);
+    return this.open();
+  }
+
+  /**
+   * Runs one write and answers only once the file it went to is still the one at the path;
+   * if the file was swapped during the write, the write is made again in the file now there.
+   */
+  private write<T>(work: (store: FeedbackStore) => T): T {
+    const store = this.current();
+    const result = work(store);
+    const change = store.fileChange();
+    if (change === null) return result;
+    const again = work(this.reopen(change));
+    const second = this.store?.fileChange() ?? 'could not be reopened';
+    if (second !== null) throw new Error(`feedback not stored: ${this.path} ${second} twice during one write; stop whatever replaces it, or pass --db (RERANK_FEEDBACK_DB) another path`);
+    return again;
+  }
+
+  async record(items: FeedbackInput[]): Promise<RecordResult> {
+    return this.write((store) => store.record(items));
+  }
+
+  async labelRerank(rerankId: string, relevant: (number | string)[], irrelevant: (number | string)[], meta: { source?: string; sessionId?: string } = {}): Promise<RecordResult> {
+    return this.write((store) => store.labelRerank(rerankId, relevant, irrelevant, meta));
+  }
+
+  async stats(): Promise<FeedbackStats> {
+    return this.current().stats();
+  }
+
   /** Logs a rerank call for later labeling; a failure costs only the rerank_id, never the results. */
-  logRerank(call: Parameters<FeedbackStore['logRerank']>[0]): string | undefined {
+  async logRerank(call: RerankCall): Promise<string | undefined> {
     if (!this.rerankLogEnabled) return undefined;
     const bytes = rerankCallBytes(call);
     if (bytes > this.maxBytes) {
@@ -67,8 +118,8 @@ export class FeedbackService {
       return undefined;
     }
     try {
+      const id = this.write((store) => store.logRerank(call));
       const store = this.open();
-      const id = store.logRerank(call);
       this.logBytes += bytes;
       if (++this.logsSincePrune >= PRUNE_EVERY) {
         this.logsSincePrune = 0;

@@ -7,11 +7,11 @@
  * file or directory created here is private to the user (0600 / 0700).
  */
 import { randomUUID } from 'node:crypto';
-import { chmodSync, closeSync, existsSync, mkdirSync, openSync, statSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, fstatSync, mkdirSync, openSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { log } from '../log.js';
-import { migrate, schemaVersion, SCHEMA_VERSION } from './schema.js';
+import { migrate, pairHash, registerFunctions, schemaVersion, SCHEMA_VERSION } from './schema.js';
 import { selectTrainingRows, type ExportOptions, type TrainingRow } from './export.js';
 import { readStats, type FeedbackStats } from './stats.js';
 import { selectTrainingSet, type TrainingSet, type TrainingSetOptions } from './training-set.js';
@@ -20,6 +20,10 @@ export type { ExportOptions, TrainingRow } from './export.js';
 export type { FeedbackStats } from './stats.js';
 
 export class FeedbackError extends Error {}
+
+/** How to get out of a corrupt database, in every error that reports one. */
+export const recoveryHint = (path: string): string =>
+  `run rerank-mcp feedback check --db ${path} to see the damage and rerank-mcp feedback recover --db ${path} to salvage what is readable into a new file (the damaged one is kept as a backup)`;
 
 export interface FeedbackInput {
   query: string;
@@ -95,8 +99,8 @@ export function explainDbError(err: unknown, path: string): Error {
   if (code.startsWith('SQLITE_READONLY')) {
     return new FeedbackError(`${path} cannot be written (${reason}): give this user write permission on the file and its directory (SQLite writes ${path}-wal and -shm beside it), ${elsewhere}`);
   }
-  if (code === 'SQLITE_NOTADB') return new FeedbackError(`${path} is not a SQLite database (${reason}): move it away so a new one is created, ${elsewhere}`);
-  if (code.startsWith('SQLITE_CORRUPT')) return new FeedbackError(`${path} is corrupt (${reason}): restore a backup or move it away so a new one is created, ${elsewhere}`);
+  if (code === 'SQLITE_NOTADB') return new FeedbackError(`${path} is not a SQLite database or its header is damaged (${reason}): ${recoveryHint(path)}; or move it away so a new one is created, ${elsewhere}`);
+  if (code.startsWith('SQLITE_CORRUPT')) return new FeedbackError(`${path} is corrupt (${reason}): ${recoveryHint(path)}; or restore a backup, ${elsewhere}`);
   if (code.startsWith('SQLITE_CANTOPEN')) {
     return new FeedbackError(`cannot open ${path} (${reason}): check that it is a file (not a directory) and that this user can read and write it and its directory, ${elsewhere}`);
   }
@@ -115,9 +119,22 @@ export function explainDbError(err: unknown, path: string): Error {
 function createPrivately(path: string): void {
   const dir = dirname(path);
   if (!existsSync(dir)) mkdirSync(dir, { recursive: true, mode: 0o700 });
+  refuseNonFile(path);
   if (existsSync(path)) return tightenOwnFiles(path);
   // 'a' never truncates, so a file another process created meanwhile is left as it is.
   closeSync(openSync(path, 'a', 0o600));
+}
+
+/** A directory (or a FIFO, a device) at the path is never a database: say so rather than let SQLite or chmod touch it. */
+function refuseNonFile(path: string): void {
+  let stat;
+  try {
+    stat = statSync(path);
+  } catch {
+    return;
+  }
+  if (stat.isDirectory()) throw new FeedbackError(`${path} is a directory, not a feedback database: pass --db (RERANK_FEEDBACK_DB) a file path such as ${path}/feedback.db`);
+  if (!stat.isFile()) throw new FeedbackError(`${path} is not a regular file: pass --db (RERANK_FEEDBACK_DB) the path of a SQLite file`);
 }
 
 /**
@@ -187,10 +204,11 @@ interface CandidateRow {
 }
 
 const SQL = {
-  pairExists: 'SELECT 1 FROM feedback_events WHERE query = ? AND document = ? LIMIT 1',
+  // The hash finds the few rows that can match through its index; the texts confirm the match.
+  pairExists: 'SELECT 1 FROM feedback_events WHERE pair_hash = ? AND query = ? AND document = ? LIMIT 1',
   insertEvent: `INSERT INTO feedback_events
-    (created_at, source, session_id, model_id, model_score, query, document, document_id, label, metadata, rerank_id)
-    VALUES (@createdAt, @source, @sessionId, @modelId, @modelScore, @query, @document, @documentId, @label, @metadata, @rerankId)`,
+    (created_at, source, session_id, model_id, model_score, query, document, document_id, label, metadata, rerank_id, pair_hash)
+    VALUES (@createdAt, @source, @sessionId, @modelId, @modelScore, @query, @document, @documentId, @label, @metadata, @rerankId, @pairHash)`,
   insertCall: `INSERT INTO rerank_calls (rerank_id, created_at, query, model_id, source, session_id)
     VALUES (@rerankId, @createdAt, @query, @modelId, @source, @sessionId)`,
   insertCandidate: `INSERT INTO rerank_candidates (rerank_id, idx, doc_id, text, score, logit, rank)
@@ -218,6 +236,12 @@ export interface Eviction {
   remaining: number;
 }
 
+/** Which file a handle has open: the pair that tells it from a file put at the same path later. */
+interface FileIdentity {
+  dev: number;
+  ino: number;
+}
+
 export class FeedbackStore {
   private readonly statements: { [K in keyof typeof SQL]: Database.Statement };
 
@@ -225,33 +249,66 @@ export class FeedbackStore {
     readonly path: string,
     private readonly db: Database.Database,
     private readonly now: () => Date,
+    /** A descriptor of our own on the file SQLite opened: fstat on it sees the file even once it is unlinked. */
+    private readonly fd: number,
+    private readonly identity: FileIdentity,
   ) {
     this.statements = Object.fromEntries(Object.entries(SQL).map(([name, sql]) => [name, db.prepare(sql)])) as FeedbackStore['statements'];
   }
 
-  /** Opens (creating the file and its directory if needed) and migrates the schema forward. */
+  /**
+   * Opens (creating the file and its directory if needed), checks the file's integrity and
+   * migrates the schema forward.
+   */
   static open(path: string, options: OpenOptions = {}): FeedbackStore {
     let db: Database.Database | undefined;
+    let fd: number | undefined;
     try {
       createPrivately(path);
       // The busy timeout is set before anything else, so every statement waits for other processes;
       // the WAL switch also retries where SQLite refuses to wait.
       db = new Database(path, { timeout: BUSY_TIMEOUT_MS });
+      fd = openSync(path, 'r');
+      const { dev, ino } = fstatSync(fd);
       const opened = db;
       retryWhileBusy(() => opened.pragma('journal_mode = WAL'));
       db.pragma('synchronous = FULL');
       db.pragma('foreign_keys = ON');
       db.pragma(`journal_size_limit = ${JOURNAL_SIZE_LIMIT}`);
+      // quick_check reads every page once (about 0.2 s for 145 MB, scripts/feedback-integrity.ts):
+      // damage is reported when the file is opened, not when a later write or export stumbles on it.
+      const problems = quickCheck(db);
+      if (problems.length > 0) throw new FeedbackError(`${path} is corrupt (${problems[0]}${problems.length > 1 ? `, and ${problems.length - 1} more problem(s)` : ''}): ${recoveryHint(path)}`);
       const found = schemaVersion(db);
       if (found > SCHEMA_VERSION) {
         throw new FeedbackError(`${path} has feedback schema version ${found}; this rerank-mcp knows up to ${SCHEMA_VERSION}, upgrade it`);
       }
+      registerFunctions(db);
       migrate(db);
-      return new FeedbackStore(path, db, options.now ?? (() => new Date()));
+      return new FeedbackStore(path, db, options.now ?? (() => new Date()), fd, { dev, ino });
     } catch (err) {
       db?.close();
+      if (fd !== undefined) closeSync(fd);
       throw explainDbError(err, path);
     }
+  }
+
+  /**
+   * Null while the file at `path` is the one this handle writes to; otherwise what happened to
+   * it. SQLite keeps writing to a deleted or replaced file through its open descriptor, so a
+   * write is acknowledged only after this says the path still leads to it. Two stat calls: cheap.
+   */
+  fileChange(): string | null {
+    let stat;
+    try {
+      stat = statSync(this.path);
+    } catch {
+      return 'was deleted';
+    }
+    if (stat.isDirectory()) return 'was replaced by a directory';
+    // nlink 0: ours was unlinked, and a new file may have been given its inode number.
+    if (stat.dev !== this.identity.dev || stat.ino !== this.identity.ino || fstatSync(this.fd).nlink === 0) return 'was replaced by another file';
+    return null;
   }
 
   /** Runs a statement or transaction, with SQLite's errors explained in terms of this file. */
@@ -418,16 +475,21 @@ export class FeedbackStore {
     if (aggregate !== 'latest' && aggregate !== 'mean') throw new FeedbackError(`aggregate must be latest or mean, got ${String(aggregate)}`);
     if (!Number.isInteger(mineNegatives) || mineNegatives < 0) throw new FeedbackError(`mineNegatives must be a whole number >= 0, got ${mineNegatives}`);
     // A read transaction, so the rows and the mined negatives come from one snapshot.
-    return this.db.transaction(() => selectTrainingRows(this.db, options))();
+    return this.guard(() => this.db.transaction(() => selectTrainingRows(this.db, options))());
   }
 
   /** What `rerank-mcp finetune` trains and evaluates on, from one snapshot. */
   trainingSet(options: TrainingSetOptions): TrainingSet {
-    return this.db.transaction(() => selectTrainingSet(this.db, options))();
+    return this.guard(() => this.db.transaction(() => selectTrainingSet(this.db, options))());
   }
 
   stats(): FeedbackStats {
-    return this.db.transaction(() => readStats(this.db))();
+    return this.guard(() => this.db.transaction(() => readStats(this.db))());
+  }
+
+  /** PRAGMA quick_check's findings; empty when the file is sound. */
+  quickCheck(): string[] {
+    return this.guard(() => quickCheck(this.db));
   }
 
   connectionInfo(): ConnectionInfo {
@@ -443,14 +505,16 @@ export class FeedbackStore {
 
   close(): void {
     this.db.close();
+    closeSync(this.fd);
   }
 
   /** Must run inside a write transaction. */
   private insertEvents(rows: EventRow[]): RecordResult {
     // Judged before inserting, so a pair sent twice in one batch is not a repeat of itself.
-    const repeats = rows.filter((r) => this.statements.pairExists.get(r.query, r.document) !== undefined).length;
+    const hashes = rows.map((r) => pairHash(r.query, r.document));
+    const repeats = rows.filter((r, i) => this.statements.pairExists.get(hashes[i], r.query, r.document) !== undefined).length;
     const createdAt = this.timestamp();
-    const ids = rows.map((r) => Number(this.statements.insertEvent.run({ ...r, createdAt }).lastInsertRowid));
+    const ids = rows.map((r, i) => Number(this.statements.insertEvent.run({ ...r, createdAt, pairHash: hashes[i] }).lastInsertRowid));
     return { ids, count: ids.length, repeats };
   }
 
@@ -458,6 +522,12 @@ export class FeedbackStore {
   private timestamp(): string {
     return this.now().toISOString();
   }
+}
+
+function quickCheck(db: Database.Database): string[] {
+  const rows = db.pragma('quick_check') as { quick_check: string }[];
+  const problems = rows.map((r) => r.quick_check);
+  return problems.length === 1 && problems[0] === 'ok' ? [] : problems;
 }
 
 /** Validates one input up front, so a bad item fails the batch before anything is written. */
