@@ -164,7 +164,7 @@ describe('opening', () => {
     rmSync(blocker);
     mkdirSync(blocker);
     assert.equal((await service.record([{ query: 'q', document: 'd', label: 1 }])).count, 1);
-    service.close();
+    await service.close();
   });
 });
 

@@ -10,7 +10,8 @@ import { finished } from 'node:stream/promises';
 import { parseArgs } from 'node:util';
 import { DB_ENV, defaultDbPath, resolveDbPath } from '../feedback/db-path.js';
 import { POSITIVE_THRESHOLD, writeCsv, writeJsonl } from '../feedback/export.js';
-import { FeedbackError, FeedbackStore } from '../feedback/feedback-store.js';
+import { FeedbackError } from '../feedback/feedback-store.js';
+import { isPostgresUrl, maskUrl, openStore, type FeedbackBackend } from '../feedback/store.js';
 import { checkDatabase, recoverDatabase } from '../feedback/recover.js';
 import { DEFAULT_NEGATIVES, DEFAULT_SEED } from '../feedback/training-set.js';
 import { log } from '../log.js';
@@ -22,7 +23,7 @@ interface Flag {
   help: string;
 }
 
-const DB_FLAG: Flag = { name: 'db', arg: '<path>', help: `feedback database (env ${DB_ENV}; default ${defaultDbPath()})` };
+const DB_FLAG: Flag = { name: 'db', arg: '<path|url>', help: `feedback database: a SQLite file or a postgres://user:password@host/db URL (env ${DB_ENV}; default ${defaultDbPath()})` };
 const HELP_FLAG: Flag = { name: 'help', help: 'show this help' };
 
 const SUBCOMMANDS = {
@@ -98,10 +99,12 @@ export async function runFeedback(argv: string[], env: NodeJS.ProcessEnv = proce
       return 0;
     }
     const dbPath = resolveDbPath(values.db as string | undefined, env);
-    if (command === 'purge') return purgeCommand(dbPath, values);
-    if (command === 'check') return checkCommand(dbPath);
-    if (command === 'recover') return recoverCommand(dbPath);
-    return command === 'export' ? await exportCommand(dbPath, values) : statsCommand(dbPath);
+    if (command === 'purge') return await purgeCommand(dbPath, values);
+    if (command === 'check' || command === 'recover') {
+      if (isPostgresUrl(dbPath)) throw new FeedbackError(`feedback ${command} works on SQLite files; for PostgreSQL (${maskUrl(dbPath)}) use its own tools (pg_amcheck, pg_dump and a restore)`);
+      return command === 'check' ? checkCommand(dbPath) : recoverCommand(dbPath);
+    }
+    return command === 'export' ? await exportCommand(dbPath, values) : await statsCommand(dbPath);
   } catch (err) {
     log(`error: ${(err as Error).message.replace(/\s*\n\s*/g, ' ')}`);
     return 2;
@@ -113,12 +116,12 @@ async function exportCommand(dbPath: string, values: Record<string, string | boo
   const aggregate = oneOf(values.aggregate, 'aggregate', ['latest', 'mean'] as const, 'latest');
   const mine = (values['mine-negatives'] as string | undefined) ?? '0';
   if (!/^\d+$/.test(mine)) throw new FeedbackError(`--mine-negatives: expected a whole number, got "${mine}"`);
-  const [rows, problem] = withStore(dbPath, (store) => [store.exportRows({ aggregate, mineNegatives: Number(mine) }), finetuneProblem(store)] as const);
+  const [rows, problem] = await withStore(dbPath, async (store) => [await store.exportRows({ aggregate, mineNegatives: Number(mine) }), await finetuneProblem(store)] as const);
   const write = format === 'csv' ? writeCsv : writeJsonl;
   const out = values.out as string | undefined;
   if (out) await writeAtomically(out, (stream) => write(rows, stream));
   else await write(rows, process.stdout);
-  log(`exported ${rows.length} rows from ${dbPath}${out ? ` to ${out}` : ''}`);
+  log(`exported ${rows.length} rows from ${shown(dbPath)}${out ? ` to ${out}` : ''}`);
   // Warnings come after the export succeeded: a failed one stays a single error line.
   if (rows.length > 0 && (rows.every((r) => r.label >= POSITIVE_THRESHOLD) || rows.every((r) => r.label < POSITIVE_THRESHOLD))) {
     log(`warning: every exported row is ${rows[0].label >= POSITIVE_THRESHOLD ? 'relevant' : 'irrelevant'}: a model trained on one class learns nothing (add --mine-negatives N, or record feedback with both relevant and irrelevant results)`);
@@ -127,14 +130,14 @@ async function exportCommand(dbPath: string, values: Record<string, string | boo
   return 0;
 }
 
-function statsCommand(dbPath: string): number {
-  const [stats, problem] = withStore(dbPath, (store) => [store.stats(), finetuneProblem(store)] as const);
-  process.stdout.write(JSON.stringify({ db: dbPath, ...stats }, null, 2) + '\n');
+async function statsCommand(dbPath: string): Promise<number> {
+  const [stats, problem] = await withStore(dbPath, async (store) => [await store.stats(), await finetuneProblem(store)] as const);
+  process.stdout.write(JSON.stringify({ db: shown(dbPath), ...stats }, null, 2) + '\n');
   warnIfNotTrainable(problem);
   return 0;
 }
 
-function purgeCommand(dbPath: string, values: Record<string, string | boolean | undefined>): number {
+async function purgeCommand(dbPath: string, values: Record<string, string | boolean | undefined>): Promise<number> {
   const raw = values.before as string | undefined;
   if (raw === undefined) throw new FeedbackError('--before is required, e.g. --before 2025-01-31 (see rerank-mcp feedback purge --help)');
   const before = parseDate(raw);
@@ -142,9 +145,9 @@ function purgeCommand(dbPath: string, values: Record<string, string | boolean | 
   if (chosen.length > 1) throw new FeedbackError(`choose one of --log, --feedback or --all, not ${chosen.map((f) => `--${f}`).join(' and ')}`);
   const scope = chosen[0] ?? 'log';
   const what = { log: scope !== 'feedback', feedback: scope !== 'log' };
-  const removed = withStore(dbPath, (store) => store.purge(before, what));
-  process.stdout.write(JSON.stringify({ db: dbPath, before: before.toISOString(), rerank_calls_deleted: removed.calls, feedback_events_deleted: removed.events }) + '\n');
-  log(`purged ${removed.calls} rerank call(s) and ${removed.events} feedback event(s) recorded before ${before.toISOString()} from ${dbPath}`);
+  const removed = await withStore(dbPath, (store) => store.purge(before, what));
+  process.stdout.write(JSON.stringify({ db: shown(dbPath), before: before.toISOString(), rerank_calls_deleted: removed.calls, feedback_events_deleted: removed.events }) + '\n');
+  log(`purged ${removed.calls} rerank call(s) and ${removed.events} feedback event(s) recorded before ${before.toISOString()} from ${shown(dbPath)}`);
   return 0;
 }
 
@@ -179,20 +182,23 @@ function parseDate(raw: string): Date {
 }
 
 /** The check `rerank-mcp finetune` refuses on, with its defaults. */
-const finetuneProblem = (store: FeedbackStore): string | null => store.trainingSet({ negatives: DEFAULT_NEGATIVES, seed: DEFAULT_SEED }).problem;
+const finetuneProblem = async (store: FeedbackBackend): Promise<string | null> => (await store.trainingSet({ negatives: DEFAULT_NEGATIVES, seed: DEFAULT_SEED })).problem;
+
+/** What output names the database by: a URL's password is never printed. */
+const shown = (dbPath: string): string => (isPostgresUrl(dbPath) ? maskUrl(dbPath) : dbPath);
 
 function warnIfNotTrainable(problem: string | null): void {
   if (problem) log(`warning: rerank-mcp finetune would refuse this database: ${problem}`);
 }
 
-/** Read commands never create a database: a missing file is far more likely a wrong path. */
-function withStore<T>(dbPath: string, use: (store: FeedbackStore) => T): T {
-  if (!existsSync(dbPath)) throw new FeedbackError(`no feedback database at ${dbPath} (nothing recorded yet, or pass --db / set ${DB_ENV})`);
-  const store = FeedbackStore.open(dbPath);
+/** Read commands never create a SQLite file: a missing one is far more likely a wrong path. */
+async function withStore<T>(dbPath: string, use: (store: FeedbackBackend) => Promise<T>): Promise<T> {
+  if (!isPostgresUrl(dbPath) && !existsSync(dbPath)) throw new FeedbackError(`no feedback database at ${dbPath} (nothing recorded yet, or pass --db / set ${DB_ENV})`);
+  const store = await openStore(dbPath);
   try {
-    return use(store);
+    return await use(store);
   } finally {
-    store.close();
+    await store.close();
   }
 }
 

@@ -24,10 +24,15 @@ export function defaultDbPath(env: NodeJS.ProcessEnv = process.env, platform: No
   return path.posix.join(base, APP_DIR, FILE_NAME);
 }
 
-/** --db wins over RERANK_FEEDBACK_DB, which wins over the default; an empty value counts as unset. */
+/** postgres:// and postgresql:// name a PostgreSQL database rather than a file. */
+const isUrl = (value: string): boolean => /^postgres(ql)?:\/\//i.test(value);
+
+/**
+ * --db wins over RERANK_FEEDBACK_DB, which wins over the default; an empty value counts as
+ * unset. A file path is made absolute; a postgres:// URL is kept as it is.
+ */
 export function resolveDbPath(flag?: string, env: NodeJS.ProcessEnv = process.env): string {
-  if (flag) return path.resolve(flag);
-  const fromEnv = env[DB_ENV];
-  if (fromEnv) return path.resolve(fromEnv);
+  const chosen = flag || env[DB_ENV];
+  if (chosen) return isUrl(chosen) ? chosen : path.resolve(chosen);
   return defaultDbPath(env);
 }

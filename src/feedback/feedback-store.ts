@@ -75,7 +75,7 @@ export interface ConnectionInfo {
 }
 
 const BUSY_TIMEOUT_MS = 10_000;
-const DAY_MS = 86_400_000;
+export const DAY_MS = 86_400_000;
 /**
  * After a checkpoint SQLite truncates the WAL to this size, so one large rerank call (up to
  * ~100 MB of text) does not leave a WAL file of the same size behind for good.
@@ -176,7 +176,7 @@ function retryWhileBusy<T>(step: () => T): T {
 }
 
 /** One feedback_events row, as both record() and labelRerank() write it. */
-interface EventRow {
+export interface EventRow {
   query: string;
   document: string;
   documentId: string | null;
@@ -189,14 +189,14 @@ interface EventRow {
   rerankId: string | null;
 }
 
-interface CallRow {
+export interface CallRow {
   query: string;
   model_id: string;
   source: string | null;
   session_id: string | null;
 }
 
-interface CandidateRow {
+export interface CandidateRow {
   idx: number;
   doc_id: string | null;
   text: string;
@@ -328,17 +328,9 @@ export class FeedbackStore {
 
   /** Logs a rerank call and its candidates; returns the rerank_id to label them by later. */
   logRerank(call: RerankCall): string {
-    checkText(call.query, 'query');
-    checkText(call.modelId, 'modelId');
-    const seen = new Set<number>();
-    for (const c of call.candidates) {
-      if (!Number.isInteger(c.index) || c.index < 0 || seen.has(c.index)) throw new FeedbackError(`candidate index ${c.index} is not a distinct non-negative integer`);
-      seen.add(c.index);
-      checkText(c.text, `candidate ${c.index} text`);
-    }
+    checkRerankCall(call);
     const rerankId = randomUUID();
-    // Rank as the rerank tool orders its results: best score first, ties by input position.
-    const ranked = [...call.candidates].sort((a, b) => b.score - a.score || a.index - b.index);
+    const ranked = rankCandidates(call.candidates);
     this.guard(() => this.db
       .transaction(() => {
         this.statements.insertCall.run({ rerankId, createdAt: this.timestamp(), query: call.query, modelId: call.modelId, source: call.source ?? null, sessionId: call.sessionId ?? null });
@@ -362,26 +354,7 @@ export class FeedbackStore {
         const call = this.statements.getCall.get(rerankId) as CallRow | undefined;
         if (!call) throw new FeedbackError(`unknown rerank_id "${rerankId}" (never logged here, or pruned from the rerank log)`);
         const candidates = this.statements.getCandidates.all(rerankId) as CandidateRow[];
-        const labels = new Map<CandidateRow, number>();
-        for (const [refs, label] of [[relevant, 1], [irrelevant, 0]] as const) {
-          for (const ref of refs) {
-            const candidate = findCandidate(candidates, ref, rerankId);
-            if (labels.get(candidate) === 1 - label) throw new FeedbackError(`candidate ${describeRef(ref)} of rerank_id "${rerankId}" is listed as both relevant and irrelevant`);
-            labels.set(candidate, label);
-          }
-        }
-        const rows = [...labels].map(([c, label]): EventRow => ({
-          query: call.query,
-          document: c.text,
-          documentId: c.doc_id,
-          label,
-          source: meta.source ?? call.source,
-          sessionId: meta.sessionId ?? call.session_id,
-          modelId: call.model_id,
-          modelScore: c.score,
-          metadata: null,
-          rerankId,
-        }));
+        const rows = labelEvents(rerankId, call, candidates, relevant, irrelevant, meta);
         return this.insertEvents(rows);
       })
       .immediate());
@@ -530,8 +503,47 @@ function quickCheck(db: Database.Database): string[] {
   return problems.length === 1 && problems[0] === 'ok' ? [] : problems;
 }
 
+/** The events a labelling of a logged call writes; refuses unknown, ambiguous or contradictory references. */
+export function labelEvents(rerankId: string, call: CallRow, candidates: CandidateRow[], relevant: (number | string)[], irrelevant: (number | string)[], meta: { source?: string; sessionId?: string }): EventRow[] {
+  const labels = new Map<CandidateRow, number>();
+  for (const [refs, label] of [[relevant, 1], [irrelevant, 0]] as const) {
+    for (const ref of refs) {
+      const candidate = findCandidate(candidates, ref, rerankId);
+      if (labels.get(candidate) === 1 - label) throw new FeedbackError(`candidate ${describeRef(ref)} of rerank_id "${rerankId}" is listed as both relevant and irrelevant`);
+      labels.set(candidate, label);
+    }
+  }
+  return [...labels].map(([c, label]): EventRow => ({
+    query: call.query,
+    document: c.text,
+    documentId: c.doc_id,
+    label,
+    source: meta.source ?? call.source,
+    sessionId: meta.sessionId ?? call.session_id,
+    modelId: call.model_id,
+    modelScore: c.score,
+    metadata: null,
+    rerankId,
+  }));
+}
+
+/** Checks a rerank call before it is logged: the texts storable, the indexes distinct. */
+export function checkRerankCall(call: RerankCall): void {
+  checkText(call.query, 'query');
+  checkText(call.modelId, 'modelId');
+  const seen = new Set<number>();
+  for (const c of call.candidates) {
+    if (!Number.isInteger(c.index) || c.index < 0 || seen.has(c.index)) throw new FeedbackError(`candidate index ${c.index} is not a distinct non-negative integer`);
+    seen.add(c.index);
+    checkText(c.text, `candidate ${c.index} text`);
+  }
+}
+
+/** Candidates in the order the rerank tool returns them: best score first, ties by input position. */
+export const rankCandidates = (candidates: RerankCandidate[]): RerankCandidate[] => [...candidates].sort((a, b) => b.score - a.score || a.index - b.index);
+
 /** Validates one input up front, so a bad item fails the batch before anything is written. */
-function eventRow(item: FeedbackInput, where: string): EventRow {
+export function eventRow(item: FeedbackInput, where: string): EventRow {
   checkText(item.query, `${where}: query`);
   checkText(item.document, `${where}: document`);
   const { label, modelScore, metadata } = item;

@@ -1,0 +1,111 @@
+/**
+ * The one interface every feedback store implements: a SQLite file (the default, one user or one
+ * host) or a PostgreSQL database (several server replicas sharing labels). Asynchronous because
+ * PostgreSQL is; SQLite answers at once. Both give the same answers: same validation, same
+ * repeat counting, same rerank-log limits, and the training set is selected by the same code.
+ */
+import type { ExportOptions, TrainingRow } from './export.js';
+import { FeedbackStore, type Eviction, type FeedbackInput, type FeedbackStats, type RecordResult, type RerankCall } from './feedback-store.js';
+import type { TrainingSet, TrainingSetOptions } from './training-set.js';
+
+export interface LabelMeta {
+  source?: string;
+  sessionId?: string;
+}
+
+export interface FeedbackBackend {
+  /** The file path, or the PostgreSQL URL with its password masked: what error lines name. */
+  readonly location: string;
+  readonly kind: 'sqlite' | 'postgres';
+  record(items: FeedbackInput[]): Promise<RecordResult>;
+  logRerank(call: RerankCall): Promise<string>;
+  labelRerank(rerankId: string, relevant: (number | string)[], irrelevant: (number | string)[], meta?: LabelMeta): Promise<RecordResult>;
+  pruneRerankLog(limits: { maxCalls: number; maxDays: number }): Promise<number>;
+  evictRerankLogBytes(maxBytes: number, targetBytes?: number): Promise<Eviction>;
+  rerankLogBytes(): Promise<number>;
+  purge(before: Date, what: { log: boolean; feedback: boolean }): Promise<{ calls: number; events: number }>;
+  exportRows(options: ExportOptions): Promise<TrainingRow[]>;
+  trainingSet(options: TrainingSetOptions): Promise<TrainingSet>;
+  stats(): Promise<FeedbackStats>;
+  /**
+   * Null while writes reach the store named by `location`; otherwise what happened to it (a
+   * SQLite file deleted or replaced under the open handle). PostgreSQL: always null.
+   */
+  fileChange(): string | null;
+  close(): Promise<void>;
+}
+
+export interface OpenStoreOptions {
+  now?: () => Date;
+}
+
+/** postgres:// and postgresql:// URLs name a PostgreSQL database; anything else is a SQLite file path. */
+export const isPostgresUrl = (location: string): boolean => /^postgres(ql)?:\/\//i.test(location);
+
+/** The URL with its password replaced by ***, for logs and error lines. */
+export function maskUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.password) parsed.password = '***';
+    return parsed.toString();
+  } catch {
+    return url.replace(/\/\/([^:/@]*):[^@]*@/, '//$1:***@');
+  }
+}
+
+/** Opens the store `location` names, creating (SQLite) or migrating (both) as needed. */
+export async function openStore(location: string, options: OpenStoreOptions = {}): Promise<FeedbackBackend> {
+  if (isPostgresUrl(location)) {
+    const { PostgresStore } = await import('./postgres-store.js');
+    return PostgresStore.open(location, options);
+  }
+  return new SqliteBackend(FeedbackStore.open(location, options));
+}
+
+/** The synchronous SQLite store behind the common interface. */
+export class SqliteBackend implements FeedbackBackend {
+  readonly kind = 'sqlite';
+
+  constructor(readonly store: FeedbackStore) {}
+
+  get location(): string {
+    return this.store.path;
+  }
+
+  async record(items: FeedbackInput[]) {
+    return this.store.record(items);
+  }
+  async logRerank(call: RerankCall) {
+    return this.store.logRerank(call);
+  }
+  async labelRerank(rerankId: string, relevant: (number | string)[], irrelevant: (number | string)[], meta: LabelMeta = {}) {
+    return this.store.labelRerank(rerankId, relevant, irrelevant, meta);
+  }
+  async pruneRerankLog(limits: { maxCalls: number; maxDays: number }) {
+    return this.store.pruneRerankLog(limits);
+  }
+  async evictRerankLogBytes(maxBytes: number, targetBytes?: number) {
+    return this.store.evictRerankLogBytes(maxBytes, targetBytes);
+  }
+  async rerankLogBytes() {
+    return this.store.rerankLogBytes();
+  }
+  async purge(before: Date, what: { log: boolean; feedback: boolean }) {
+    return this.store.purge(before, what);
+  }
+  async exportRows(options: ExportOptions) {
+    return this.store.exportRows(options);
+  }
+  async trainingSet(options: TrainingSetOptions) {
+    return this.store.trainingSet(options);
+  }
+  async stats() {
+    return this.store.stats();
+  }
+  fileChange() {
+    return this.store.fileChange();
+  }
+  async close() {
+    this.store.close();
+  }
+}
