@@ -130,6 +130,14 @@ describe('the file under a running server', () => {
       assert.equal(check.code, 1, check.stderr);
       assert.equal(JSON.parse(check.stdout).ok, false);
     });
+    // a server started on the damaged file says so on the first feedback call, and keeps reranking
+    await withServer(db, async (conn) => {
+      const res = await label(conn, 'into a damaged file');
+      assert.equal(res.isError, true, JSON.stringify(res));
+      const message = (res.content as { text: string }[])[0].text;
+      assert.ok(message.includes(`${db} is corrupt`) && message.includes('rerank-mcp feedback recover') && !message.includes('\n'), message);
+      assert.notEqual((await call(conn.client, 'score_pair', { query: 'q', document: 'd' })).isError, true);
+    });
     const damaged = readFileSync(db);
     const recover = await runCli(['feedback', 'recover', '--db', db]);
     assert.equal(recover.code, 0, recover.stderr);

@@ -160,7 +160,7 @@ describe('database errors name the file and the fix', () => {
     mkdirSync(path);
     assert.throws(
       () => FeedbackStore.open(path),
-      (err: Error) => err instanceof FeedbackError && err.message.includes(path) && /cannot open .*not a directory.*--db/.test(err.message),
+      (err: Error) => err instanceof FeedbackError && err.message.includes(path) && /is a directory, not a feedback database.*--db/.test(err.message),
     );
   });
 

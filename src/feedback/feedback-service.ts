@@ -63,7 +63,7 @@ export class FeedbackService {
   private async openNow(): Promise<FeedbackBackend> {
     let store: FeedbackBackend | undefined;
     try {
-      store = await openStore(this.path);
+      store = await openStore(this.path, { checkOffThread: true });
       await store.pruneRerankLog(this.limits);
       await this.evictBytes(store);
       this.store = store;

@@ -63,6 +63,8 @@ export interface RerankCall {
 export interface OpenOptions {
   /** The clock for timestamps and pruning; tests pass a fixed one. */
   now?: () => Date;
+  /** false: the caller already ran quick_check (the server runs it in a worker thread). */
+  quickCheck?: boolean;
 }
 
 /** What the connection is actually running with, as SQLite reports it. */
@@ -277,8 +279,7 @@ export class FeedbackStore {
       db.pragma(`journal_size_limit = ${JOURNAL_SIZE_LIMIT}`);
       // quick_check reads every page once (about 0.2 s for 145 MB, scripts/feedback-integrity.ts):
       // damage is reported when the file is opened, not when a later write or export stumbles on it.
-      const problems = quickCheck(db);
-      if (problems.length > 0) throw new FeedbackError(`${path} is corrupt (${problems[0]}${problems.length > 1 ? `, and ${problems.length - 1} more problem(s)` : ''}): ${recoveryHint(path)}`);
+      if (options.quickCheck !== false) throwIfDamaged(path, quickCheck(db));
       const found = schemaVersion(db);
       if (found > SCHEMA_VERSION) {
         throw new FeedbackError(`${path} has feedback schema version ${found}; this rerank-mcp knows up to ${SCHEMA_VERSION}, upgrade it`);
@@ -495,6 +496,11 @@ export class FeedbackStore {
   private timestamp(): string {
     return this.now().toISOString();
   }
+}
+
+/** One line for quick_check's findings, naming the file and the way out. */
+export function throwIfDamaged(path: string, problems: string[]): void {
+  if (problems.length > 0) throw new FeedbackError(`${path} is corrupt (${problems[0]}${problems.length > 1 ? `, and ${problems.length - 1} more problem(s)` : ''}): ${recoveryHint(path)}`);
 }
 
 function quickCheck(db: Database.Database): string[] {

@@ -4,8 +4,11 @@
  * PostgreSQL is; SQLite answers at once. Both give the same answers: same validation, same
  * repeat counting, same rerank-log limits, and the training set is selected by the same code.
  */
+import { existsSync, statSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { Worker } from 'node:worker_threads';
 import type { ExportOptions, TrainingRow } from './export.js';
-import { FeedbackStore, type Eviction, type FeedbackInput, type FeedbackStats, type RecordResult, type RerankCall } from './feedback-store.js';
+import { explainDbError, FeedbackStore, throwIfDamaged, type Eviction, type FeedbackInput, type FeedbackStats, type RecordResult, type RerankCall } from './feedback-store.js';
 import type { TrainingSet, TrainingSetOptions } from './training-set.js';
 
 export interface LabelMeta {
@@ -37,6 +40,8 @@ export interface FeedbackBackend {
 
 export interface OpenStoreOptions {
   now?: () => Date;
+  /** SQLite: run the integrity check on open in a worker thread, off the event loop (the server does). */
+  checkOffThread?: boolean;
 }
 
 /** postgres:// and postgresql:// URLs name a PostgreSQL database; anything else is a SQLite file path. */
@@ -59,7 +64,52 @@ export async function openStore(location: string, options: OpenStoreOptions = {}
     const { PostgresStore } = await import('./postgres-store.js');
     return PostgresStore.open(location, options);
   }
+  if (options.checkOffThread && existsSync(location) && statSync(location).isFile()) {
+    try {
+      throwIfDamaged(location, await quickCheckInWorker(location));
+    } catch (err) {
+      throw explainDbError(err, location);
+    }
+    return new SqliteBackend(FeedbackStore.open(location, { ...options, quickCheck: false }));
+  }
   return new SqliteBackend(FeedbackStore.open(location, options));
+}
+
+/**
+ * The worker's source: quick_check on its own read-only connection. It reads every page (about
+ * 1 s for 90 MB on a loaded machine, scripts/feedback-store-bench.ts), which the server's event
+ * loop must not wait on. Inline rather than a file, so it runs the same from dist/ and under tsx.
+ */
+const QUICK_CHECK_WORKER = `
+const { parentPort, workerData } = require('node:worker_threads');
+const Database = require(workerData.driver);
+let result;
+try {
+  const db = new Database(workerData.path, { readonly: true, fileMustExist: true, timeout: 10000 });
+  try {
+    const rows = db.pragma('quick_check').map((r) => r.quick_check);
+    result = { problems: rows.length === 1 && rows[0] === 'ok' ? [] : rows };
+  } finally {
+    db.close();
+  }
+} catch (err) {
+  result = { error: err.message, code: err.code };
+}
+parentPort.postMessage(result);
+`;
+
+/** quick_check's findings from a worker thread; SQLite's own errors (not a database...) are rethrown with their code. */
+function quickCheckInWorker(path: string): Promise<string[]> {
+  const driver = createRequire(import.meta.url).resolve('better-sqlite3');
+  return new Promise((resolve, reject) => {
+    const worker = new Worker(QUICK_CHECK_WORKER, { eval: true, workerData: { path, driver } });
+    worker.once('message', (result: { problems: string[] } | { error: string; code?: string }) => {
+      if ('problems' in result) resolve(result.problems);
+      else reject(Object.assign(new Error(result.error), { code: result.code }));
+    });
+    worker.once('error', reject);
+    worker.once('exit', (code) => code !== 0 && reject(new Error(`the integrity check of ${path} stopped (exit ${code})`)));
+  });
 }
 
 /** The synchronous SQLite store behind the common interface. */
