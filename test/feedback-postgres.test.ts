@@ -41,6 +41,14 @@ async function rows<T>(url: string, sql: string): Promise<T[]> {
 const serve = (url: string) => connectStdio(['--model', TINY_CE, '--rerank-log-max-calls', '0'], { RERANK_FEEDBACK_DB: url });
 const label = (conn: StdioConnection, query: string) => call(conn.client, 'feedback', { items: [{ query, document: `doc of ${query}`, label: 1 }] });
 
+test('a postgres:// --db is kept as a URL, and --print-config masks its password', async () => {
+  const url = 'postgres://app:s3cret-pw@db.internal:5433/rerank';
+  const r = await runCli(['--print-config', '--db', url]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.ok(!r.stdout.includes('s3cret-pw'), r.stdout);
+  assert.match(r.stdout, /postgres:\/\/app:\*\*\*@db\.internal:5433\/rerank/);
+});
+
 describe('PostgreSQL store', { skip }, () => {
   test('three stores opening a fresh database at once migrate it exactly once', async () => {
     const url = await freshDb();

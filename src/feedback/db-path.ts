@@ -25,7 +25,20 @@ export function defaultDbPath(env: NodeJS.ProcessEnv = process.env, platform: No
 }
 
 /** postgres:// and postgresql:// name a PostgreSQL database rather than a file. */
-const isUrl = (value: string): boolean => /^postgres(ql)?:\/\//i.test(value);
+export const isPostgresUrl = (value: string): boolean => /^postgres(ql)?:\/\//i.test(value);
+const isUrl = isPostgresUrl;
+
+/** A database location fit to print: a URL's password replaced by ***. */
+export function maskUrl(location: string): string {
+  if (!isPostgresUrl(location)) return location;
+  try {
+    const parsed = new URL(location);
+    if (parsed.password) parsed.password = '***';
+    return parsed.toString();
+  } catch {
+    return location.replace(/\/\/([^:/@]*):[^@]*@/, '//$1:***@');
+  }
+}
 
 /**
  * --db wins over RERANK_FEEDBACK_DB, which wins over the default; an empty value counts as

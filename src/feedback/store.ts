@@ -5,6 +5,7 @@
  * repeat counting, same rerank-log limits, and the training set is selected by the same code.
  */
 import { existsSync, statSync } from 'node:fs';
+import { isPostgresUrl } from './db-path.js';
 import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
 import type { ExportOptions, TrainingRow } from './export.js';
@@ -44,19 +45,7 @@ export interface OpenStoreOptions {
   checkOffThread?: boolean;
 }
 
-/** postgres:// and postgresql:// URLs name a PostgreSQL database; anything else is a SQLite file path. */
-export const isPostgresUrl = (location: string): boolean => /^postgres(ql)?:\/\//i.test(location);
-
-/** The URL with its password replaced by ***, for logs and error lines. */
-export function maskUrl(url: string): string {
-  try {
-    const parsed = new URL(url);
-    if (parsed.password) parsed.password = '***';
-    return parsed.toString();
-  } catch {
-    return url.replace(/\/\/([^:/@]*):[^@]*@/, '//$1:***@');
-  }
-}
+export { isPostgresUrl, maskUrl } from './db-path.js';
 
 /** Opens the store `location` names, creating (SQLite) or migrating (both) as needed. */
 export async function openStore(location: string, options: OpenStoreOptions = {}): Promise<FeedbackBackend> {
