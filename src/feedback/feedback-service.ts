@@ -19,6 +19,11 @@ export interface RerankLogLimits {
 
 const PRUNE_EVERY = 100;
 /**
+ * After the rerank log fails to write, rerank calls skip logging for this long: a database
+ * that is down (a connect timeout is 5 s) must not slow every rerank call.
+ */
+const LOG_RETRY_MS = 10_000;
+/**
  * An eviction goes down to this share of the byte cap, so a full log does not rescan and
  * evict on every call.
  */
@@ -31,6 +36,7 @@ export class FeedbackService {
   private logsSincePrune = 0;
   /** The log's text bytes as last measured plus what this process added since; other processes may add more. */
   private logBytes = 0;
+  private logPausedUntil = 0;
   /** The file path or PostgreSQL URL (password masked) that messages name. */
   readonly location: string;
 
@@ -126,7 +132,7 @@ export class FeedbackService {
 
   /** Logs a rerank call for later labeling; a failure costs only the rerank_id, never the results. */
   async logRerank(call: RerankCall): Promise<string | undefined> {
-    if (!this.rerankLogEnabled) return undefined;
+    if (!this.rerankLogEnabled || Date.now() < this.logPausedUntil) return undefined;
     const bytes = rerankCallBytes(call);
     if (bytes > this.maxBytes) {
       log(`rerank call of ${(bytes / 1024 / 1024).toFixed(1)} MiB of text not logged (no rerank_id): over --rerank-log-max-mb ${this.maxBytes / 1024 / 1024}`);
@@ -145,7 +151,11 @@ export class FeedbackService {
       }
       return id;
     } catch (err) {
-      log(`warning: rerank call not logged: ${(err as Error).message}`);
+      const message = (err as Error).message;
+      // Only an unavailable store pauses the log; a call it refuses (bad text) does not.
+      const unavailable = !this.store || /cannot be reached|login refused|does not resolve/.test(message);
+      if (unavailable) this.logPausedUntil = Date.now() + LOG_RETRY_MS;
+      log(`warning: rerank call not logged (no rerank_id${unavailable ? `; logging tried again in ${LOG_RETRY_MS / 1000} s` : ''}): ${message}`);
       return undefined;
     }
   }
