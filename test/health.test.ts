@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { TINY_CE } from './helpers/fixtures.js';
 import { startHttpServer } from './helpers/mcp.js';
 import { readDirFiles, singleCommitRepo, startFakeHub } from './helpers/fake-hub.js';
+import { postgresSkip, startPostgres } from './helpers/postgres.js';
 
 interface RawHttp {
   status: number;
@@ -157,5 +158,36 @@ print('locked', flush=True); time.sleep(120)`, db], { stdio: ['ignore', 'pipe', 
   } finally {
     holder.kill('SIGKILL');
     await s.stop();
+  }
+});
+
+test('readyz: a PostgreSQL store that cannot be reached makes it 503, naming the server with the password masked', async () => {
+  const s = await startHttpServer(['--model', TINY_CE], { RERANK_FEEDBACK_DB: 'postgres://rerank:s3cret-pw@127.0.0.1:1/team' });
+  try {
+    const res = await until('model loaded, store unreachable', () => get(s.url, '/readyz', ['Host: localhost']), (r) => r.status === 503 && !('model' in JSON.parse(r.body)));
+    const store = JSON.parse(res.body).store as string;
+    assert.match(store, /127\.0\.0\.1:1/);
+    assert.ok(!store.includes('s3cret-pw'), store);
+    assert.equal((await get(s.url, '/healthz')).status, 200);
+    assert.ok(!s.stderr().includes('s3cret-pw'), 'the password never appears in logs');
+  } finally {
+    await s.stop();
+  }
+});
+
+test('readyz follows a real PostgreSQL store: ready while it answers, 503 while it is down, ready again once it is back', { skip: postgresSkip() }, async () => {
+  const pgServer = await startPostgres();
+  const db = await pgServer.createDatabase('readyz');
+  const s = await startHttpServer(['--model', TINY_CE], { RERANK_FEEDBACK_DB: db });
+  try {
+    await until('ready', () => get(s.url, '/readyz', ['Host: localhost']), (r) => r.status === 200);
+    pgServer.stop();
+    const down = await until('not ready with PostgreSQL down', () => get(s.url, '/readyz', ['Host: localhost']), (r) => r.status === 503);
+    assert.match(JSON.parse(down.body).store, new RegExp(`127\\.0\\.0\\.1:${pgServer.port}`));
+    pgServer.start();
+    await until('ready again', () => get(s.url, '/readyz', ['Host: localhost']), (r) => r.status === 200);
+  } finally {
+    await s.stop();
+    pgServer.destroy();
   }
 });
