@@ -1,3 +1,5 @@
+import type { Readable, Writable } from 'node:stream';
+import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
 import { LATEST_PROTOCOL_VERSION, SUPPORTED_PROTOCOL_VERSIONS } from '@modelcontextprotocol/sdk/types.js';
 import { createRerankServer, type ServerContext } from '../mcp/server.js';
@@ -15,14 +17,22 @@ export interface StdioEvents {
 const BATCH_REVISION = '2025-03-26';
 const OPEN_BRACKET = 0x5b;
 
-/** Serves MCP over stdin/stdout. */
-export async function serveStdio(ctx: ServerContext, maxLineBytes: number, { onInitialized, onEnd }: StdioEvents): Promise<void> {
+/**
+ * Serves MCP over stdin/stdout, or over another pair of streams carrying the same newline-delimited
+ * JSON-RPC (the shared daemon passes each shim's socket).
+ */
+export async function serveStdio(
+  ctx: ServerContext,
+  maxLineBytes: number,
+  { onInitialized, onEnd }: StdioEvents,
+  { input: source, output }: { input: Readable; output: Writable } = { input: process.stdin, output: process.stdout },
+): Promise<McpServer> {
   const server = createRerankServer(ctx);
   server.server.oninitialized = onInitialized;
-  const reply = (message: unknown) => process.stdout.write(JSON.stringify(message) + '\n');
+  const reply = (message: unknown) => output.write(JSON.stringify(message) + '\n');
   const batches = new BatchLines(reply);
   const input = guardLines(
-    process.stdin,
+    source,
     maxLineBytes,
     (line) => {
       const limit = `${Math.round(maxLineBytes / 1024 / 1024)} MiB`;
@@ -38,7 +48,7 @@ export async function serveStdio(ctx: ServerContext, maxLineBytes: number, { onI
     (line) => batches.rewrite(line),
   );
   // The guard already bounds each line; the SDK's own bound must not be the one that trips.
-  const transport = new StdioServerTransport(input, process.stdout, { maxBufferSize: maxLineBytes * 2 });
+  const transport = new StdioServerTransport(input, output, { maxBufferSize: maxLineBytes * 2 });
   server.server.onerror = (err) => log(`protocol error: ${err.message}`);
   // A client that goes away closes our stdin; nothing else will end the process.
   input.on('end', () => {
@@ -47,6 +57,7 @@ export async function serveStdio(ctx: ServerContext, maxLineBytes: number, { onI
   });
   await server.connect(transport);
   log('serving MCP over stdio');
+  return server;
 }
 
 /**
