@@ -21,6 +21,9 @@ const STALE_LOCK_MS = 60_000;
 /** Lines this long are not parsed whole; their id is read from their ends. */
 const PARSE_LIMIT = 1 << 20;
 const REPLAY_PREFIX = 'rerank-mcp-shim-reinit-';
+/** After the client closed stdin, how long its calls under way may still take (a standalone server drains 10 s, after loading). */
+const CLIENT_GONE_DRAIN_MS = 40_000;
+const SIGNAL_DRAIN_MS = 10_000;
 
 export interface ShimOptions {
   config: Config;
@@ -129,7 +132,7 @@ function spawnDaemon(paths: DaemonPaths, cliPath: string, serveArgs: string[]): 
   let exited: string | undefined;
   try {
     // Detached, in its own session: it outlives this client and owns no terminal.
-    const child = spawn(process.execPath, [...process.execArgv, cliPath, 'daemon', 'run', ...serveArgs], {
+    const child = spawn(process.execPath, [cliPath, 'daemon', 'run', ...serveArgs], {
       detached: true,
       stdio: ['ignore', out, out],
       env: process.env,
@@ -218,6 +221,14 @@ class Relay {
     process.stdout.on('error', () => process.exit(0)); // the client is gone
     process.stdin.on('data', lines((line) => this.fromClient(line)));
     process.stdin.once('end', () => this.clientLeft());
+    // As a standalone server does: calls under way are answered (within 10 s), then exit 0.
+    for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+      process.once(signal, () => {
+        if (this.pending.size > 0) log(`${signal}: finishing ${this.pending.size} call(s) in flight`);
+        process.stdin.pause();
+        this.clientLeft(SIGNAL_DRAIN_MS);
+      });
+    }
   }
 
   private use(socket: Socket): void {
@@ -232,6 +243,7 @@ class Relay {
     if (method === 'initialize' && this.initialize === undefined) this.initialize = line;
     if (method === 'notifications/initialized') this.initialized = true;
     if (method !== undefined && id !== undefined) this.pending.set(keyOf(id), id);
+    if (method === 'notifications/cancelled') this.forget(line);
     if (this.socket && !this.reconnecting) this.socket.write(line);
     else {
       this.queue.push(line);
@@ -246,6 +258,17 @@ class Relay {
       this.pending.delete(keyOf(id));
     }
     process.stdout.write(line);
+    if (this.clientGone && this.pending.size === 0) this.socket?.end();
+  }
+
+  /** A cancelled request gets no answer: nothing to wait for, nothing to fail. */
+  private forget(line: Buffer): void {
+    try {
+      const requestId = (JSON.parse(line.toString('utf8')) as { params?: { requestId?: unknown } }).params?.requestId;
+      if (typeof requestId === 'string' || typeof requestId === 'number') this.pending.delete(keyOf(requestId));
+    } catch {
+      // malformed: the daemon answers it
+    }
   }
 
   private daemonLeft(socket: Socket): void {
@@ -278,6 +301,10 @@ class Relay {
       })
       .finally(() => {
         this.reconnecting = undefined;
+        if (this.clientGone && this.pending.size === 0) {
+          if (this.socket) this.socket.end();
+          else process.exit(0);
+        }
       });
   }
 
@@ -309,11 +336,16 @@ class Relay {
     for (const line of queued) socket.write(line);
   }
 
-  private clientLeft(): void {
+  /**
+   * A client that closes stdin right after sending calls still gets their answers, as from a
+   * standalone server, which drains its calls before it exits.
+   */
+  private clientLeft(boundMs = CLIENT_GONE_DRAIN_MS): void {
+    if (this.clientGone) return;
     this.clientGone = true;
-    if (!this.socket) process.exit(0);
-    this.socket.end();
-    // The daemon closes its side at once; this is only a bound.
-    setTimeout(() => process.exit(0), 2000).unref();
+    if (!this.socket && !this.reconnecting) process.exit(0);
+    if (this.pending.size === 0 && !this.reconnecting) this.socket!.end();
+    // Only a bound: the daemon closes its side once the last answer left and the socket ended.
+    setTimeout(() => process.exit(0), boundMs).unref();
   }
 }
