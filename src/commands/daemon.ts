@@ -69,6 +69,13 @@ async function runDaemonProcess(argv: string[]): Promise<number> {
   const { openSharedEngine } = await import('./serve.js');
   const { runDaemonServer } = await import('../transports/daemon-server.js');
   const engine = openSharedEngine(config, { exitOnLocalFailure: false });
+  // A local directory that does not load is the user's mistake to see at start, as a standalone
+  // server shows it: the daemon exits before it listens, and the shim falls back to standalone,
+  // which reports it in one line. (A repo model may take a download: that loads after listening.)
+  if (engine.localDir) {
+    await engine.startLoading();
+    if (engine.host.state === 'failed') return 1;
+  }
   await runDaemonServer({
     paths,
     key,

@@ -120,7 +120,7 @@ export function daemonSockets(dir: string): string[] {
 
 export interface Hello {
   rerank_daemon: number;
-  op: 'attach' | 'status' | 'stop';
+  op: 'attach' | 'status' | 'stop' | 'reload';
   key?: string;
   version?: string;
   pid?: number;
@@ -174,7 +174,7 @@ export function connectSocket(socketPath: string): Promise<Socket> {
 }
 
 /** One control request (status, stop) to the daemon at `socketPath`; undefined when none answers. */
-export async function controlDaemon(socketPath: string, op: 'status' | 'stop', timeoutMs = 5000): Promise<(DaemonStatus & { ok: boolean }) | undefined> {
+export async function controlDaemon(socketPath: string, op: 'status' | 'stop' | 'reload', timeoutMs = 5000): Promise<(DaemonStatus & { ok: boolean }) | undefined> {
   let socket: Socket;
   try {
     socket = await connectSocket(socketPath);

@@ -95,6 +95,11 @@ export async function runDaemonServer({ paths, key, idleMs, maxLineBytes, engine
     const answer = (reply: object) => socket.end(JSON.stringify({ rerank_daemon: DAEMON_PROTOCOL, ...reply }) + '\n');
     if (stopping) return answer({ ok: false, reason: 'the daemon is stopping' });
     if (hello.op === 'status') return answer({ ok: true, ...status() });
+    if (hello.op === 'reload') {
+      // A shim passes on the SIGHUP its client sent: the one shared model reloads for every client.
+      answer({ ok: true, ...status() });
+      return void engine.host.reload('SIGHUP').catch(() => undefined);
+    }
     if (hello.op === 'stop') {
       answer({ ok: true, ...status(), stopping: true });
       return void shutdown('daemon stop');

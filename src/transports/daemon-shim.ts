@@ -12,10 +12,10 @@ import type { Config } from '../config.js';
 import { log } from '../log.js';
 import { PACKAGE_VERSION } from '../version.js';
 import { requestIdOf } from './stdin-line-guard.js';
-import { connectSocket, DAEMON_PROTOCOL, daemonDir, daemonKey, daemonPaths, DaemonUnavailable, prepareDaemonDir, readLine, type DaemonPaths, type Hello } from './daemon-common.js';
+import { connectSocket, controlDaemon, DAEMON_PROTOCOL, daemonDir, daemonKey, daemonPaths, DaemonUnavailable, prepareDaemonDir, readLine, type DaemonPaths, type Hello } from './daemon-common.js';
 
-/** How long a shim waits for a daemon it started (or saw being started) to listen. */
-const START_TIMEOUT_MS = 30_000;
+/** How long a shim waits for a daemon it started (or saw being started) to listen: a local model loads first. */
+const START_TIMEOUT_MS = 120_000;
 /** A lock older than this is left from a shim that died while starting a daemon. */
 const STALE_LOCK_MS = 60_000;
 /** Lines this long are not parsed whole; their id is read from their ends. */
@@ -221,6 +221,8 @@ class Relay {
     process.stdout.on('error', () => process.exit(0)); // the client is gone
     process.stdin.on('data', lines((line) => this.fromClient(line)));
     process.stdin.once('end', () => this.clientLeft());
+    // SIGHUP reloads the model, as it does a standalone server: here the shared one, for every client.
+    process.on('SIGHUP', () => void controlDaemon(this.paths.socket, 'reload'));
     // As a standalone server does: calls under way are answered (within 10 s), then exit 0.
     for (const signal of ['SIGTERM', 'SIGINT'] as const) {
       process.once(signal, () => {
