@@ -158,6 +158,8 @@ test('four stdio clients share one daemon; feedback is attributed to each client
   assert.equal(JSON.parse(stop.stdout).stopped.length, 2);
   assert.equal((await status(dir)).running, false);
   assert.deepEqual(await scorePair(four[1].client), reference);
+  assert.equal((await status(dir)).clients, 1, 'a shim reconnects when its client next calls');
+  for (const s of four) assert.deepEqual(await scorePair(s.client), reference);
   assert.equal((await status(dir)).clients, 4);
   await Promise.all([...four, other].map((s) => s.client.close()));
 });
@@ -263,7 +265,7 @@ test('the shim loads no model code: no ONNX Runtime, tokenizer, SQLite or engine
   const pid = s.transport.pid!;
   const loaded = readFileSync(imports, 'utf8').split('\n').filter((l) => l.startsWith(`${pid} `)).map((l) => l.slice(String(pid).length + 1));
   assert.ok(loaded.some((u) => u.endsWith('/dist/transports/daemon-shim.js')), 'the hook saw the shim');
-  const heavy = loaded.filter((u) => /\/dist\/(engine|model|tokenizer|feedback|hub|mcp)\/|onnxruntime|better-sqlite3|tokenizers|@modelcontextprotocol|zod|express/.test(u));
+  const heavy = loaded.filter((u) => /\/dist\/(engine|model|tokenizer|feedback|mcp)\/|\/dist\/hub\/(?!hub-env)|onnxruntime|better-sqlite3|@huggingface|@modelcontextprotocol|zod|express/.test(u));
   assert.deepEqual(heavy, []);
   const maps = readFileSync(`/proc/${pid}/maps`, 'utf8');
   assert.doesNotMatch(maps, /onnxruntime|better_sqlite3/);

@@ -74,7 +74,7 @@ async function runDaemonProcess(argv: string[]): Promise<number> {
   // which reports it in one line. (A repo model may take a download: that loads after listening.)
   if (engine.localDir) {
     await engine.startLoading();
-    if (engine.host.state === 'failed') return 1;
+    if (engine.host.state === 'failed') process.exit(1);
   }
   await runDaemonServer({
     paths,
