@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 /** The rerank-mcp binary: picks a subcommand, parses its options, reports errors in one line. */
 import './telemetry-off.js';
+import { fileURLToPath } from 'node:url';
 import { ConfigError, helpFor, parseConfig, printableConfig, type Config } from './config.js';
 import { log } from './log.js';
 import { PACKAGE_VERSION } from './version.js';
@@ -17,7 +18,7 @@ const COMMANDS = {
 async function runServeCommand(config: Config, args: string[] = []): Promise<number> {
   if (!config.http && !config.standalone) {
     const { runShim } = await import('./transports/daemon-shim.js');
-    const { fallback } = await runShim({ config, serveArgs: args, cliPath: process.argv[1] });
+    const { fallback } = await runShim({ config, serveArgs: args, cliPath: fileURLToPath(import.meta.url) });
     log(`daemon unavailable: ${fallback}; serving in this process (standalone)`);
   }
   return (await import('./commands/serve.js')).runServe(config);

@@ -175,6 +175,10 @@ test('two shims started at the same instant end with one daemon', async () => {
   const log = readdirSync(dir).filter((n) => n.endsWith('.log'));
   assert.equal(log.length, 1);
   assert.equal(shimLines(readFileSync(join(dir, log[0]), 'utf8'), /listening on/).length, 1, 'one daemon ever listened');
+  // SIGHUP to a shim reloads the one shared model, as it reloads a standalone server's.
+  process.kill(pair[0].transport.pid!, 'SIGHUP');
+  await until('the shared model to reload', 20_000, async () => (/model reloaded \(SIGHUP\)/.test(readFileSync(join(dir, log[0]), 'utf8')) ? true : undefined));
+  for (const s of pair) await scorePair(s.client);
   await Promise.all(pair.map((s) => s.client.close()));
 });
 
@@ -272,4 +276,21 @@ test('the shim loads no model code: no ONNX Runtime, tokenizer, SQLite or engine
   const rssKb = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]);
   assert.ok(rssKb <= 60 * 1024, `shim RSS ${rssKb} kB`);
   await Promise.all([first, s].map((x) => x.client.close()));
+});
+
+test('a client-config entry, unchanged, launches the shim and reaches the daemon', async () => {
+  const dir = daemonDir();
+  const printed = await runCli(['client-config', 'cursor', '--model', TINY_CE, '--db', freshDbPath()]);
+  const entry = JSON.parse(printed.stdout).mcpServers.rerank as { command: string; args: string[]; env: Record<string, string> };
+  const transport = new StdioClientTransport({ command: entry.command, args: entry.args, env: { ...(process.env as Record<string, string>), ...entry.env, RERANK_DAEMON_DIR: dir } });
+  const client = new Client({ name: 'cursor', version: '1' });
+  await client.connect(transport);
+  try {
+    await scorePair(client);
+    const st = await status(dir);
+    assert.equal(st.clients, 1);
+    assert.notEqual(st.pid, transport.pid);
+  } finally {
+    await client.close();
+  }
 });

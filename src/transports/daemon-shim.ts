@@ -6,7 +6,7 @@
  * what each extra client costs.
  */
 import { spawn } from 'node:child_process';
-import { closeSync, openSync, readFileSync, statSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import type { Socket } from 'node:net';
 import type { Config } from '../config.js';
 import { log } from '../log.js';
@@ -127,7 +127,15 @@ function clearStaleLock(lock: string): void {
   }
 }
 
+/** A daemon's log is kept to about this size: the previous one is kept as .log.1. */
+const LOG_ROTATE_BYTES = 10 * 1024 * 1024;
+
 function spawnDaemon(paths: DaemonPaths, cliPath: string, serveArgs: string[]): { exited: () => string | undefined } {
+  try {
+    if (statSync(paths.log).size > LOG_ROTATE_BYTES) renameSync(paths.log, `${paths.log}.1`);
+  } catch {
+    // no log yet
+  }
   const out = openSync(paths.log, 'a', 0o600);
   let exited: string | undefined;
   try {
