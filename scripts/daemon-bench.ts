@@ -10,7 +10,7 @@
 import { join, resolve } from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
-import { cpus, tmpdir } from 'node:os';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { parseArgs } from 'node:util';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
@@ -21,12 +21,23 @@ const ROOT = resolve(import.meta.dirname, '..');
 const CLI = join(ROOT, 'dist', 'cli.js');
 const FIXTURES = resolve(ROOT, '..', 'shared', 'fixtures');
 const MODEL = join(ROOT, '.cache', 'models', 'minilm-l6-ternary');
-const { values } = parseArgs({ options: { rounds: { type: 'string', default: '3' }, 'latency-seconds': { type: 'string', default: '8' } } });
+const { values } = parseArgs({
+  options: {
+    rounds: { type: 'string', default: '3' },
+    'latency-seconds': { type: 'string', default: '8' },
+    // A loaded machine: shorter documents keep the run short; the ratios are what matters.
+    'max-chars': { type: 'string', default: '0' },
+  },
+});
 const ROUNDS = Number(values.rounds);
 const LATENCY_MS = Number(values['latency-seconds']) * 1000;
+const MAX_CHARS = Number(values['max-chars']);
+const progress = (line: string) => process.stderr.write(`[daemon-bench] ${line}\n`);
 
 ensureModel(join(FIXTURES, 'models', 'minilm-l6-ternary'), MODEL);
-const texts = readTriplets(join(FIXTURES, 'agro', 'triplets.jsonl')).flatMap((t) => [t.positive_text, ...t.negative_texts]);
+const texts = readTriplets(join(FIXTURES, 'agro', 'triplets.jsonl'))
+  .flatMap((t) => [t.positive_text, ...t.negative_texts])
+  .map((t) => (MAX_CHARS > 0 ? t.slice(0, MAX_CHARS) : t));
 const queries = readTriplets(join(FIXTURES, 'agro', 'triplets.jsonl')).map((t) => t.query);
 let serial = 0;
 /** Distinct documents every call, so that neither mode profits from its score cache. */
@@ -63,6 +74,7 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 const quantile = (xs: number[], q: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(q * xs.length))];
 
 async function measure(mode: Mode) {
+  progress(`${mode}: starting 4 clients`);
   const conns = await Promise.all(['claude-desktop', 'cursor', 'vscode', 'claude-code'].map((n) => connect(mode, n)));
   await Promise.all(conns.map(scorePair)); // every model loaded and warm
   await Promise.all(conns.map((c) => rerank(c, 50)));
@@ -70,6 +82,7 @@ async function measure(mode: Mode) {
   const rss = pids.reduce((n, pid) => n + procStatusMb(pid, 'VmRSS'), 0);
   const shimRss = mode === 'shared' ? procStatusMb(conns[0].pid, 'VmRSS') : undefined;
 
+  progress(`${mode}: ${Math.round(rss)} MB in ${pids.length} processes; throughput`);
   // Aggregate throughput: every client keeps 2 calls of 50 documents under way, 6 calls each.
   const throughputs: number[] = [];
   for (let r = 0; r < ROUNDS; r++) {
@@ -80,6 +93,7 @@ async function measure(mode: Mode) {
     throughputs.push((4 * 6 * 50) / ((performance.now() - t0) / 1000));
   }
 
+  progress(`${mode}: small-call latency under load`);
   // One client's small call while three others rerank 150 documents each, back to back.
   let busy = true;
   const heavy = conns.slice(1).map(async (c) => {
@@ -97,6 +111,7 @@ async function measure(mode: Mode) {
   busy = false;
   await Promise.all(heavy);
 
+  progress(`${mode}: spawn to first call`);
   // Spawn to first answered call; shared: with the daemon (and the other clients) still up.
   const starts: number[] = [];
   for (let r = 0; r < ROUNDS; r++) {
@@ -122,7 +137,7 @@ const shared = await measure('shared');
 execFileSync(process.execPath, [CLI, 'daemon', 'stop'], { env, stdio: 'ignore' });
 
 const result = {
-  machine: { cpus: cpus().length, model: 'minilm-l6-ternary (fp32)', node: process.version },
+  machine: { cpus: cpus().length, load_average_at_end: loadavg().map((l) => +l.toFixed(1)), model: 'minilm-l6-ternary (fp32)', node: process.version, rounds: ROUNDS, max_chars: MAX_CHARS || null },
   standalone,
   shared,
   ratios: {

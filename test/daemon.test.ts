@@ -5,6 +5,7 @@
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
@@ -293,4 +294,21 @@ test('a client-config entry, unchanged, launches the shim and reaches the daemon
   } finally {
     await client.close();
   }
+});
+
+test('a daemon answers a shim of another version or configuration with a refusal, not a session', async () => {
+  const dir = daemonDir();
+  const s = await shim('v', dir, ['--model', TINY_CE], { RERANK_FEEDBACK_DB: freshDbPath() });
+  await scorePair(s.client);
+  const { daemons } = (await status(dir)) as unknown as { daemons: { socket: string; version: string }[] };
+  const reply = await new Promise<string>((resolve, reject) => {
+    const socket = connect(daemons[0].socket, () => socket.write(JSON.stringify({ rerank_daemon: 1, op: 'attach', key: '0123456789abcdef', version: '9.9.9' }) + '\n'));
+    let text = '';
+    socket.on('data', (d) => (text += d)).on('end', () => resolve(text)).on('error', reject);
+  });
+  const answer = JSON.parse(reply.trim()) as { ok: boolean; reason: string };
+  assert.equal(answer.ok, false);
+  assert.match(answer.reason, new RegExp(`serves rerank-mcp ${daemons[0].version}.*asked for 9\\.9\\.9`));
+  assert.equal((await status(dir)).clients, 1);
+  await s.client.close();
 });
