@@ -9,7 +9,7 @@ import { existsSync } from 'node:fs';
 // Only light modules: the stdio shim parses its options with this file and must not load the engine.
 import { DEFAULT_MODEL, DEFAULT_MODEL_MIRROR, ENGINE_OPTION_DEFAULTS as DEFAULT_ENGINE_OPTIONS } from './defaults.js';
 import { hubCacheDir } from './hub/hub-env.js';
-import { defaultDbPath, resolveDbPath } from './db-location.js';
+import { defaultDbPath, maskUrl, resolveDbPath } from './db-location.js';
 
 export interface Config {
   model: string | undefined;
@@ -186,7 +186,7 @@ export function printableConfig(config: Config, command: string, extra: Record<s
       ? `default repo (its ONNX mirror ${DEFAULT_MODEL_MIRROR} when it has no ${config.variant === 'int8' ? 'onnx/model_quantized.onnx' : 'onnx/model.onnx'})`
       : 'Hugging Face repo id';
   if (!local) out['model-cache'] = hubCacheDir();
-  if ('db' in out) out.db = resolveDbPath(config.db);
+  if ('db' in out) out.db = maskUrl(resolveDbPath(config.db));
   return { command, ...out, ...extra };
 }
 

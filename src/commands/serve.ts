@@ -80,7 +80,7 @@ export function openSharedEngine(config: Config, { exitOnLocalFailure }: { exitO
     // A turn of the event loop lets the last replies leave before the process does.
     await new Promise((resolve) => setTimeout(resolve, 50));
     host.close();
-    ctx.feedback.close();
+    await ctx.feedback.close().catch(() => undefined);
   };
   return { ctx, host, startLoading, loading: () => loaded, localDir, drainAndClose };
 }
