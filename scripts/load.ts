@@ -314,7 +314,8 @@ async function main(): Promise<number> {
   const startedAt = new Date();
   const work = mkdtempSync(join(tmpdir(), 'rerank-load-'));
   const dbPath = join(work, 'feedback.db');
-  const serverEnv: NodeJS.ProcessEnv = { ...process.env, RERANK_FEEDBACK_DB: dbPath, RERANK_MAX_CALL_TOKENS: '0' };
+  // Each stdio server in process (--standalone): this script measures one server per client.
+  const serverEnv: NodeJS.ProcessEnv = { ...process.env, RERANK_FEEDBACK_DB: dbPath, RERANK_MAX_CALL_TOKENS: '0', RERANK_STANDALONE: '1' };
   const root = prng(Number(opts.seed));
   const servers: ServerProc[] = [];
   const clients: ClientState[] = [];
