@@ -86,6 +86,7 @@ export async function runServe(config: Config): Promise<number> {
       sessionIdleMs: config.sessionIdleSeconds * 1000,
       maxSessions: config.maxSessions,
       allowedHosts: allowedHostList(config.allowedHosts),
+      stateless: config.stateless,
     });
     stopAccepting = () => running.stopListening();
     setImmediate(() => void startLoading());

@@ -11,6 +11,8 @@ import { createRerankServer, type ServerContext } from '../mcp/server.js';
 import { log } from '../log.js';
 import { bearerToken, hasBearerToken, isLoopbackHost, localOnly, tokenProblem } from './http-guards.js';
 import { cancelOnDisconnect } from './cancel-on-disconnect.js';
+import { handleStatelessPost, statelessNotAllowed } from './stateless.js';
+import { restRoutes } from '../rest/routes.js';
 
 export interface HttpOptions {
   host: string;
@@ -24,6 +26,8 @@ export interface HttpOptions {
   maxSessions: number;
   /** Host names (lower case, no port) accepted in Host and Origin besides loopback and the bind address. */
   allowedHosts?: readonly string[];
+  /** No sessions: every POST is answered on its own, by whichever replica gets it. */
+  stateless?: boolean;
 }
 
 export interface RunningHttpServer {
@@ -58,6 +62,8 @@ export async function serveHttp(ctx: ServerContext, options: HttpOptions): Promi
     }
     res.json({ status: 'ok', model_loaded: ctx.host.loaded, sessions: sessions.size, max_sessions: options.maxSessions, calls_in_flight: ctx.inFlight.size });
   });
+  // The REST face checks the token and parses bodies itself, to answer in its own error shape.
+  app.use(restRoutes(ctx, { token: options.token, maxBodyBytes: options.maxBodyBytes, maxConcurrent: options.maxSessions }));
   if (options.token) app.use(bearerToken(options.token));
   app.use(express.json({ limit: options.maxBodyBytes }));
 
@@ -86,6 +92,10 @@ export async function serveHttp(ctx: ServerContext, options: HttpOptions): Promi
   };
 
   app.post('/mcp', async (req: Request, res: Response) => {
+    if (options.stateless) {
+      await handleStatelessPost(ctx, req, res);
+      return;
+    }
     const sessionId = req.headers['mcp-session-id'];
     const existing = typeof sessionId === 'string' ? sessions.get(sessionId) : undefined;
     if (existing) {
@@ -152,8 +162,8 @@ export async function serveHttp(ctx: ServerContext, options: HttpOptions): Promi
     }
     await transport.handleRequest(req, res);
   };
-  app.get('/mcp', bySession);
-  app.delete('/mcp', bySession);
+  app.get('/mcp', options.stateless ? statelessNotAllowed : bySession);
+  app.delete('/mcp', options.stateless ? statelessNotAllowed : bySession);
 
   // body-parser reports oversized and malformed bodies as errors with a status; answer them as JSON.
   app.use((err: Error & { status?: number; type?: string; length?: number }, _req: Request, res: Response, _next: NextFunction) => {
@@ -178,7 +188,7 @@ export async function serveHttp(ctx: ServerContext, options: HttpOptions): Promi
   const port = typeof address === 'object' && address ? address.port : options.port;
   const hostForUrl = options.host.includes(':') ? `[${options.host}]` : options.host;
   const url = `http://${hostForUrl}:${port}/mcp`;
-  log(`serving MCP over Streamable HTTP at ${url}${options.token ? ' (bearer token required)' : ''}`);
+  log(`serving MCP over Streamable HTTP at ${url}${options.stateless ? ' (stateless)' : ''}${options.token ? ' (bearer token required)' : ''}; REST rerank API at /v1/rerank, /v2/rerank, /rerank, /v1/feedback`);
   return {
     server,
     url,
