@@ -40,6 +40,7 @@ interface Row {
   rss_idle_mb: number[];
   rss_max_mb: number[];
   served_by: Record<string, number>;
+  error_statuses: Record<number, number>;
 }
 
 const mb = (bytes: number) => Math.round((bytes / 1048576) * 10) / 10;
@@ -70,6 +71,7 @@ async function drive(url: string, o: ReplicasOptions, pids: number[], queries: s
   const latencies: number[] = [];
   const servedBy: Record<string, number> = {};
   let errors = 0;
+  const errorStatuses: Record<number, number> = {};
   const phase = async (seconds: number, measure: boolean) => {
     const end = performance.now() + seconds * 1000;
     await Promise.all(
@@ -82,12 +84,19 @@ async function drive(url: string, o: ReplicasOptions, pids: number[], queries: s
             const res = await fetch(`${url}/v1/rerank`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
             await res.arrayBuffer();
             if (!measure) continue;
-            if (res.status !== 200) errors++;
+            if (res.status !== 200) {
+              errors++;
+              errorStatuses[res.status] = (errorStatuses[res.status] ?? 0) + 1;
+              continue;
+            }
             else latencies.push(performance.now() - t0);
             const by = res.headers.get('x-rerank-replica') ?? 'direct';
             servedBy[by] = (servedBy[by] ?? 0) + 1;
           } catch {
-            if (measure) errors++;
+            if (measure) {
+              errors++;
+              errorStatuses[0] = (errorStatuses[0] ?? 0) + 1;
+            }
           }
         }
       }),
@@ -107,6 +116,7 @@ async function drive(url: string, o: ReplicasOptions, pids: number[], queries: s
     p99_ms: Math.round(percentile(latencies, 99)),
     rss_max_mb: rssMax.map(mb),
     served_by: servedBy,
+    error_statuses: errorStatuses,
   };
 }
 
@@ -134,7 +144,7 @@ export async function runReplicasScenario(o: ReplicasOptions): Promise<{ rows: R
       }
       const pids = replicas.map((r) => r.child.pid!);
       const idle = pids.map((pid) => mb(rss(pid)));
-      lb = s.balancer ? await startHaproxy(replicas.map((r) => r.url)) : undefined;
+      lb = s.balancer ? await startHaproxy(replicas.map((r) => r.url), { shippedCheckInterval: true }) : undefined;
       const url = lb ? lb.url : new URL(replicas[0].url).origin;
       rows.push({ setup: s.setup, replicas: s.n, rss_idle_mb: idle, ...(await drive(url, o, pids, queries, docs)) });
     } finally {
@@ -152,6 +162,7 @@ export async function runReplicasScenario(o: ReplicasOptions): Promise<{ rows: R
     ...rows.map((r) => `| ${r.setup} | ${r.calls} | ${r.errors} | ${r.calls_per_s} | ${r.p50_ms} | ${r.p99_ms} | ${r.rss_idle_mb.join(', ')} | ${r.rss_max_mb.join(', ')} |`),
     '',
     `${o.replicas} replicas / 1 replica through haproxy: ${ratio}x throughput; haproxy / direct p50: ${Math.round((rows[1].p50_ms / rows[0].p50_ms) * 100) / 100}x`,
+    ...rows.filter((r) => r.errors > 0).map((r) => `errors in "${r.setup}" by HTTP status (0 = no response): ${JSON.stringify(r.error_statuses)}`),
     `calls per replica (${rows[2].setup}): ${Object.entries(rows[2].served_by).map(([k, v]) => `${k} ${v}`).join(', ')}`,
   ];
   return { rows, ratio, text: lines.join('\n') };

@@ -48,7 +48,8 @@ export interface Balancer {
  * deploy/haproxy.cfg with its bind line on a loopback port and one server line per replica.
  * Until the server answers /readyz (another branch adds it), the check falls back to /healthz.
  */
-export async function startHaproxy(replicaUrls: string[], port?: number): Promise<Balancer> {
+export async function startHaproxy(replicaUrls: string[], options: { port?: number; shippedCheckInterval?: boolean } = {}): Promise<Balancer> {
+  const port = options.port;
   const bin = haproxyPath();
   if (!bin) throw new Error('haproxy is not installed: apt-get install -y --no-install-recommends haproxy (.ci/run does)');
   const listen = port ?? (await freePort());
@@ -57,7 +58,8 @@ export async function startHaproxy(replicaUrls: string[], port?: number): Promis
     .replace(/^(\s*)bind .*$/m, `$1bind 127.0.0.1:${listen}`)
     .replace(/^\s*server .*\n/gm, '')
     .replace(/(default-server .*\n)/, `$1${replicaUrls.map((u, i) => `    server r${i + 1} ${new URL(u).host}\n`).join('')}`)
-    .replace(/inter 2s/, 'inter 300ms');
+    // Tests want replicas up quickly; the load script keeps the shipped interval.
+    .replace(/inter 2s/, options.shippedCheckInterval ? 'inter 2s' : 'inter 300ms');
   if (readyz === 404) cfg = cfg.replace('uri /readyz', 'uri /healthz');
   const file = join(mkdtempSync(join(tmpdir(), 'rerank-haproxy-')), 'haproxy.cfg');
   writeFileSync(file, cfg);
