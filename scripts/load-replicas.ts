@@ -5,7 +5,8 @@
  *   1. one replica, directly (the baseline),
  *   2. one replica behind haproxy (deploy/haproxy.cfg: what the balancer costs),
  *   3. N replicas behind haproxy (--replicas, default 3), round-robin, stateless,
- * all sharing one temp SQLite feedback file (each call is logged, as in production). Reports
+ * taking turns in short rounds (--replica-rounds) so the drift of other load on the machine
+ * hits all three alike, all sharing one temp SQLite feedback file (each call is logged, as in production). Reports
  * throughput, p50/p99 through the balancer, the ratio of N replicas to one, and each
  * replica's RSS (idle after start, max under load) so a team can size a deployment.
  */
@@ -27,6 +28,8 @@ export interface ReplicasOptions {
   /** RERANK_THREADS per replica; undefined = ONNX Runtime's default (all cores). */
   threads?: number;
   seed: number;
+  /** The setups take turns this many times, each for seconds / rounds. */
+  rounds: number;
 }
 
 interface Row {
@@ -65,59 +68,49 @@ function prng(seed: number): () => number {
   };
 }
 
-async function drive(url: string, o: ReplicasOptions, pids: number[], queries: string[], docs: string[]): Promise<Omit<Row, 'setup' | 'replicas' | 'rss_idle_mb'>> {
-  const rssMax = pids.map(() => 0);
-  const sampler = setInterval(() => pids.forEach((pid, i) => (rssMax[i] = Math.max(rssMax[i], rss(pid)))), 500);
-  const latencies: number[] = [];
-  const servedBy: Record<string, number> = {};
-  let errors = 0;
-  const errorStatuses: Record<number, number> = {};
-  const phase = async (seconds: number, measure: boolean) => {
-    const end = performance.now() + seconds * 1000;
-    await Promise.all(
-      Array.from({ length: o.clients }, async (_, c) => {
-        const rand = prng(o.seed * 1000 + c + (measure ? 1 : 0));
-        while (performance.now() < end) {
-          const body = { query: queries[Math.floor(rand() * queries.length)], documents: Array.from({ length: 20 }, () => docs[Math.floor(rand() * docs.length)]), top_n: 5 };
-          const t0 = performance.now();
-          try {
-            const res = await fetch(`${url}/v1/rerank`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
-            await res.arrayBuffer();
-            if (!measure) continue;
-            if (res.status !== 200) {
-              errors++;
-              errorStatuses[res.status] = (errorStatuses[res.status] ?? 0) + 1;
-              continue;
-            }
-            else latencies.push(performance.now() - t0);
-            const by = res.headers.get('x-rerank-replica') ?? 'direct';
-            servedBy[by] = (servedBy[by] ?? 0) + 1;
-          } catch {
-            if (measure) {
-              errors++;
-              errorStatuses[0] = (errorStatuses[0] ?? 0) + 1;
-            }
+interface Acc {
+  latencies: number[];
+  errors: number;
+  errorStatuses: Record<number, number>;
+  servedBy: Record<string, number>;
+  seconds: number;
+  rssMax: number[];
+}
+
+/** `seconds` of the load against `url`, added to `acc`; not measured when `acc` is undefined (warm-up). */
+async function drive(url: string, o: ReplicasOptions, seconds: number, pids: number[], queries: string[], docs: string[], round: number, acc?: Acc): Promise<void> {
+  const sampler = acc ? setInterval(() => pids.forEach((pid, i) => (acc.rssMax[i] = Math.max(acc.rssMax[i], rss(pid)))), 500) : undefined;
+  const t0 = performance.now();
+  const end = t0 + seconds * 1000;
+  await Promise.all(
+    Array.from({ length: o.clients }, async (_, c) => {
+      const rand = prng(o.seed * 100_000 + round * 100 + c + 1);
+      while (performance.now() < end) {
+        const body = { query: queries[Math.floor(rand() * queries.length)], documents: Array.from({ length: 20 }, () => docs[Math.floor(rand() * docs.length)]), top_n: 5 };
+        const start = performance.now();
+        try {
+          const res = await fetch(`${url}/v1/rerank`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+          await res.arrayBuffer();
+          if (!acc) continue;
+          if (res.status !== 200) {
+            acc.errors++;
+            acc.errorStatuses[res.status] = (acc.errorStatuses[res.status] ?? 0) + 1;
+            continue;
+          }
+          acc.latencies.push(performance.now() - start);
+          const by = res.headers.get('x-rerank-replica') ?? 'direct';
+          acc.servedBy[by] = (acc.servedBy[by] ?? 0) + 1;
+        } catch {
+          if (acc) {
+            acc.errors++;
+            acc.errorStatuses[0] = (acc.errorStatuses[0] ?? 0) + 1;
           }
         }
-      }),
-    );
-  };
-  await phase(o.warmupSeconds, false);
-  const t0 = performance.now();
-  await phase(o.seconds, true);
-  const elapsed = (performance.now() - t0) / 1000;
-  clearInterval(sampler);
-  latencies.sort((a, b) => a - b);
-  return {
-    calls: latencies.length,
-    errors,
-    calls_per_s: Math.round((latencies.length / elapsed) * 10) / 10,
-    p50_ms: Math.round(percentile(latencies, 50)),
-    p99_ms: Math.round(percentile(latencies, 99)),
-    rss_max_mb: rssMax.map(mb),
-    served_by: servedBy,
-    error_statuses: errorStatuses,
-  };
+      }
+    }),
+  );
+  if (acc) acc.seconds += (performance.now() - t0) / 1000;
+  if (sampler) clearInterval(sampler);
 }
 
 export async function runReplicasScenario(o: ReplicasOptions): Promise<{ rows: Row[]; ratio: number; text: string }> {
@@ -126,36 +119,59 @@ export async function runReplicasScenario(o: ReplicasOptions): Promise<{ rows: R
   const docs = [...new Set(parity.pairs.map(([, d]) => d))];
   const env: Record<string, string> = { RERANK_CACHE_SIZE: '0', ...(o.threads ? { RERANK_THREADS: String(o.threads) } : {}) };
   const rows: Row[] = [];
-  const setups: { setup: string; n: number; balancer: boolean }[] = [
-    { setup: '1 replica, direct', n: 1, balancer: false },
-    { setup: '1 replica, haproxy', n: 1, balancer: true },
-    { setup: `${o.replicas} replicas, haproxy`, n: o.replicas, balancer: true },
-  ];
-  for (const s of setups) {
-    const db = join(mkdtempSync(join(tmpdir(), 'rerank-load-replicas-')), 'feedback.db');
-    let replicas: HttpServerProcess[] = [];
-    let lb: Awaited<ReturnType<typeof startHaproxy>> | undefined;
-    try {
-      replicas = await startReplicas(s.n, db, ['--model', o.model], env);
-      // Let each load its model before the idle sample and the load.
-      for (const r of replicas) {
+  const db = join(mkdtempSync(join(tmpdir(), 'rerank-load-replicas-')), 'feedback.db');
+  const fleets: HttpServerProcess[][] = [];
+  const balancers: Awaited<ReturnType<typeof startHaproxy>>[] = [];
+  try {
+    // Both fleets stay up for the whole run and the setups take turns in short rounds, so that
+    // the other load on a shared machine drifts over all of them alike; an idle fleet costs no CPU.
+    for (const n of [1, o.replicas]) {
+      const fleet = await startReplicas(n, db, ['--model', o.model], env);
+      fleets.push(fleet);
+      for (const r of fleet) {
         const deadline = Date.now() + 60_000;
         while (!/model loaded/.test(r.stderr()) && Date.now() < deadline) await sleep(100);
       }
-      const pids = replicas.map((r) => r.child.pid!);
-      const idle = pids.map((pid) => mb(rss(pid)));
-      lb = s.balancer ? await startHaproxy(replicas.map((r) => r.url), { shippedCheckInterval: true }) : undefined;
-      const url = lb ? lb.url : new URL(replicas[0].url).origin;
-      rows.push({ setup: s.setup, replicas: s.n, rss_idle_mb: idle, ...(await drive(url, o, pids, queries, docs)) });
-    } finally {
-      await lb?.stop();
-      await Promise.all(replicas.map((r) => r.stop()));
     }
+    const idle = fleets.map((fleet) => fleet.map((r) => mb(rss(r.child.pid!))));
+    for (const fleet of fleets) balancers.push(await startHaproxy(fleet.map((r) => r.url), { shippedCheckInterval: true }));
+    const setups = [
+      { setup: '1 replica, direct', fleet: 0, url: new URL(fleets[0][0].url).origin },
+      { setup: '1 replica, haproxy', fleet: 0, url: balancers[0].url },
+      { setup: `${o.replicas} replicas, haproxy`, fleet: 1, url: balancers[1].url },
+    ];
+    const accs: Acc[] = setups.map((s) => ({ latencies: [], errors: 0, errorStatuses: {}, servedBy: {}, seconds: 0, rssMax: fleets[s.fleet].map(() => 0) }));
+    const pids = (i: number) => fleets[setups[i].fleet].map((r) => r.child.pid!);
+    for (let i = 0; i < setups.length; i++) await drive(setups[i].url, o, o.warmupSeconds, pids(i), queries, docs, 0);
+    const rounds = Math.max(1, o.rounds);
+    for (let round = 1; round <= rounds; round++) {
+      for (let i = 0; i < setups.length; i++) await drive(setups[i].url, o, o.seconds / rounds, pids(i), queries, docs, round, accs[i]);
+    }
+    setups.forEach((s, i) => {
+      const a = accs[i];
+      a.latencies.sort((x, y) => x - y);
+      rows.push({
+        setup: s.setup,
+        replicas: fleets[s.fleet].length,
+        calls: a.latencies.length,
+        errors: a.errors,
+        calls_per_s: Math.round((a.latencies.length / a.seconds) * 10) / 10,
+        p50_ms: Math.round(percentile(a.latencies, 50)),
+        p99_ms: Math.round(percentile(a.latencies, 99)),
+        rss_idle_mb: idle[s.fleet],
+        rss_max_mb: a.rssMax.map(mb),
+        served_by: a.servedBy,
+        error_statuses: a.errorStatuses,
+      });
+    });
+  } finally {
+    await Promise.all(balancers.map((b) => b.stop()));
+    await Promise.all(fleets.flat().map((r) => r.stop()));
   }
   const base = rows[1].calls_per_s;
   const ratio = Math.round((rows[2].calls_per_s / base) * 100) / 100;
   const lines = [
-    `Replicas: ${o.clients} REST clients, rerank of 20 documents each call (score cache off), ${o.warmupSeconds} s warm-up + ${o.seconds} s per setup; nproc ${availableParallelism()}, load avg ${loadavg()[0].toFixed(2)}, threads per replica ${o.threads ?? 'all cores'}`,
+    `Replicas: ${o.clients} REST clients, rerank of 20 documents each call (score cache off), ${o.warmupSeconds} s warm-up, then ${o.seconds} s per setup in ${o.rounds} alternating rounds; nproc ${availableParallelism()}, load avg ${loadavg()[0].toFixed(2)}, threads per replica ${o.threads ?? 'all cores'}`,
     '',
     '| setup | calls | errors | calls/s | p50 ms | p99 ms | RSS idle MB (per replica) | RSS max MB (per replica) |',
     '|:--|--:|--:|--:|--:|--:|:--|:--|',

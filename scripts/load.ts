@@ -67,6 +67,7 @@ const { values: opts } = parseArgs({
     'replica-clients': { type: 'string', default: '6' },
     'replica-seconds': { type: 'string', default: '20' },
     'replica-threads': { type: 'string' },
+    'replica-rounds': { type: 'string', default: '5' },
   },
   strict: true,
 });
@@ -562,6 +563,7 @@ async function replicasMain(): Promise<number> {
     warmupSeconds: Math.min(WARMUP_SECONDS, 5),
     threads: opts['replica-threads'] === undefined ? undefined : positiveInt('replica-threads', opts['replica-threads']),
     seed: Number(opts.seed),
+    rounds: positiveInt('replica-rounds', opts['replica-rounds']!),
   });
   console.log(`\nrerank-mcp load, replicas scenario: ${date}\n${result.text}`);
   const out = opts.out ? resolve(opts.out) : join(ROOT, 'bench-results', `load-replicas-${date.replace(/[:.]/g, '-')}.json`);
