@@ -7,11 +7,12 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { join } from 'node:path';
 import { request } from 'node:http';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import { CLI, TINY_CE } from './helpers/fixtures.js';
+import { CLI, REPO_ROOT, TINY_CE } from './helpers/fixtures.js';
 import { HAPROXY_CFG, haproxyPath, recordingFetch, sharedDb, startHaproxy, startReplicas, type Balancer } from './helpers/replicas.js';
 import type { HttpServerProcess } from './helpers/mcp.js';
 
@@ -69,6 +70,15 @@ test('replicas: the SDK client works through round-robin; rerank on one replica,
   } finally {
     await client.close();
   }
+});
+
+const python = process.env.RERANK_PYTHON;
+const pythonHasMcp = python !== undefined && spawnSync(python, ['-c', 'import mcp'], { stdio: 'ignore' }).status === 0;
+
+test('replicas: the official Python MCP SDK works through round-robin (skipped unless RERANK_PYTHON has the mcp package)', { skip: !pythonHasMcp && 'RERANK_PYTHON has no mcp package' }, () => {
+  const out = execFileSync(python!, [join(REPO_ROOT, 'test', 'helpers', 'python_mcp_client.py'), `${lb.url}/mcp`], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 120_000 });
+  const result = JSON.parse(out.trim().split('\n').at(-1)!) as { top: number; stored: number };
+  assert.equal(result.stored, 1);
 });
 
 test('replicas: GET /mcp gets 405 on a stateless server, directly and through the balancer', async () => {
