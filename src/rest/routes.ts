@@ -15,12 +15,12 @@ import { runRerank, type RerankOutcome } from '../api/rerank.js';
 import { runFeedback } from '../api/feedback.js';
 import { feedbackInput } from '../api/schemas.js';
 import { FeedbackError } from '../feedback/feedback-store.js';
-import { hasBearerToken } from '../transports/http-guards.js';
 import { log } from '../log.js';
 import { cohereRerankRequest, teiRerankRequest, type CohereRerankRequest } from './schemas.js';
 
 export interface RestOptions {
-  token?: string;
+  /** The transport's token check (the same as /mcp's); absent when no token is configured. */
+  authorized?: (req: Request) => boolean;
   maxBodyBytes: number;
   /** REST calls running at once; one more gets 429 with Retry-After. */
   maxConcurrent: number;
@@ -44,7 +44,7 @@ export function restRoutes(ctx: ServerContext, options: RestOptions): Router {
   let running = 0;
 
   router.use(REST_PATHS as unknown as string[], (req: Request, res: Response, next: NextFunction) => {
-    if (options.token && !hasBearerToken(req, options.token)) {
+    if (options.authorized && !options.authorized(req)) {
       res.setHeader('WWW-Authenticate', 'Bearer realm="rerank-mcp"');
       sendError(res, new HttpError(401, 'missing or wrong bearer token (set Authorization: Bearer <RERANK_MCP_TOKEN>)'));
       return;

@@ -63,7 +63,8 @@ export async function serveHttp(ctx: ServerContext, options: HttpOptions): Promi
     res.json({ status: 'ok', model_loaded: ctx.host.loaded, sessions: sessions.size, max_sessions: options.maxSessions, calls_in_flight: ctx.inFlight.size });
   });
   // The REST face checks the token and parses bodies itself, to answer in its own error shape.
-  app.use(restRoutes(ctx, { token: options.token, maxBodyBytes: options.maxBodyBytes, maxConcurrent: options.maxSessions }));
+  const token = options.token;
+  app.use(restRoutes(ctx, { authorized: token ? (req) => hasBearerToken(req, token) : undefined, maxBodyBytes: options.maxBodyBytes, maxConcurrent: options.maxSessions }));
   if (options.token) app.use(bearerToken(options.token));
   app.use(express.json({ limit: options.maxBodyBytes }));
 
