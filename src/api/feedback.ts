@@ -24,7 +24,7 @@ export async function runFeedback(ctx: ServerContext, args: FeedbackArgs, call: 
   const meta = { source: args.source ?? call.source, sessionId: args.session_id ?? call.sessionId };
   if (args.rerank_id !== undefined) {
     if (!args.relevant?.length && !args.irrelevant?.length) throw new UsageError('feedback by rerank_id needs relevant and/or irrelevant result indexes or ids');
-    const stored = await ctx.feedback.open().labelRerank(args.rerank_id, args.relevant ?? [], args.irrelevant ?? [], meta);
+    const stored = await ctx.feedback.labelRerank(args.rerank_id, args.relevant ?? [], args.irrelevant ?? [], meta);
     return { stored: stored.count, ids: stored.ids, repeats: stored.repeats };
   }
   if (byText && (args.query === undefined || args.document === undefined || args.label === undefined)) {
@@ -32,7 +32,7 @@ export async function runFeedback(ctx: ServerContext, args: FeedbackArgs, call: 
   }
   const items = args.items ?? [{ query: args.query!, document: args.document!, label: args.label!, metadata: args.metadata }];
   const inputs = await withModelScores(ctx, items, call, meta);
-  const stored = await ctx.feedback.open().record(inputs);
+  const stored = await ctx.feedback.record(inputs);
   return { stored: stored.count, ids: stored.ids, repeats: stored.repeats };
 }
 

@@ -157,7 +157,7 @@ function classify(err: unknown, ctx: ServerContext): HttpError {
   if (err instanceof CallTooLarge) return new HttpError(413, err.message);
   const message = (err as Error).message ?? String(err);
   // The model cannot be had (download failed, loading) or the store cannot be reached: the replica is not serving; try another or later.
-  if (ctx.host.state !== 'ready' || /^feedback database/.test(message)) return new HttpError(503, message);
+  if (ctx.host.state !== 'ready' || /^feedback database|cannot be reached|login refused|does not resolve/.test(message)) return new HttpError(503, message);
   log(`REST error: ${(err as Error).stack ?? message}`);
   return new HttpError(500, message);
 }
