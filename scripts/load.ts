@@ -122,7 +122,7 @@ interface Planned {
   kind: Kind;
   tool: string;
   args: Record<string, unknown>;
-  /** A bad call must be answered with isError, and nothing else. */
+  /** A bad call must be answered with isError (an unknown tool: with the JSON-RPC error -32602), and nothing else. */
   expectError: boolean;
 }
 
@@ -280,7 +280,9 @@ async function timedCall(c: ClientState, p: Planned, samples: Sample[], errors: 
     res = (await c.client.callTool({ name: p.tool, arguments: p.args }, undefined, { timeout: CALL_TIMEOUT_MS })) as ToolResult;
     if ((res.isError === true) !== p.expectError) detail = `isError=${res.isError === true}: ${(res.content ?? []).map((x) => x.text ?? '').join(' ').slice(0, 200)}`;
   } catch (e) {
-    detail = `threw: ${(e as Error).message}`;
+    // An unknown tool is a protocol error (-32602), not an isError result: that is its planned answer.
+    const planned = p.expectError && (e as { code?: number }).code === -32602 && /Unknown tool/.test((e as Error).message);
+    if (!planned) detail = `threw: ${(e as Error).message}`;
   }
   const ok = detail === '';
   samples.push({ kind: p.kind, transport: c.transport, ms: performance.now() - t, ok });
@@ -317,7 +319,8 @@ async function main(): Promise<number> {
   const startedAt = new Date();
   const work = mkdtempSync(join(tmpdir(), 'rerank-load-'));
   const dbPath = join(work, 'feedback.db');
-  const serverEnv: NodeJS.ProcessEnv = { ...process.env, RERANK_FEEDBACK_DB: dbPath, RERANK_MAX_CALL_TOKENS: '0' };
+  // Each stdio server in process (--standalone): this script measures one server per client.
+  const serverEnv: NodeJS.ProcessEnv = { ...process.env, RERANK_FEEDBACK_DB: dbPath, RERANK_MAX_CALL_TOKENS: '0', RERANK_STANDALONE: '1' };
   const root = prng(Number(opts.seed));
   const servers: ServerProc[] = [];
   const clients: ClientState[] = [];
