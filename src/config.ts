@@ -23,6 +23,7 @@ export interface Config {
   maxCallTokens: number;
   cacheSize: number;
   http: boolean;
+  stateless: boolean;
   host: string;
   port: number;
   token: string | undefined;
@@ -68,6 +69,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   { key: 'maxCallTokens', flag: 'max-call-tokens', env: 'RERANK_MAX_CALL_TOKENS', kind: 'int', default: DEFAULT_ENGINE_OPTIONS.maxCallTokens, only: ['serve'], help: 'most tokens one rerank or score_pair call may send to the model, after truncation or chunking; larger calls are refused (0: no limit)' },
   { key: 'cacheSize', flag: 'cache-size', env: 'RERANK_CACHE_SIZE', kind: 'int', default: 20000, only: ['serve'], help: 'scores kept in the in-memory LRU cache (0 turns it off)' },
   { key: 'http', flag: 'http', env: 'RERANK_HTTP', kind: 'boolean', default: false, only: ['serve'], help: 'serve Streamable HTTP on /mcp instead of stdio' },
+  { key: 'stateless', flag: 'stateless', env: 'RERANK_STATELESS', kind: 'boolean', default: false, only: ['serve'], help: 'HTTP without sessions: every POST is answered on its own, so replicas behind a load balancer need no stickiness (GET /mcp gets 405)' },
   { key: 'host', flag: 'host', env: 'RERANK_HOST', kind: 'string', default: '127.0.0.1', only: ['serve'], help: 'HTTP bind address (a non-loopback address needs RERANK_MCP_TOKEN)' },
   { key: 'port', flag: 'port', env: 'RERANK_PORT', kind: 'int', default: 8765, only: ['serve'], help: 'HTTP port (0 picks a free one)' },
   { key: 'token', flag: 'token', env: 'RERANK_MCP_TOKEN', kind: 'string', only: ['serve'], help: 'bearer token HTTP clients must send (prefer the env var: flags show in ps)' },
@@ -148,6 +150,7 @@ function validateServeLimits(c: Config): void {
   atLeast(c.maxBodyMb, 1, 'max-body-mb', 'a smaller limit refuses every request');
   atLeast(c.sessionIdleSeconds, 1, 'session-idle-seconds', '0 would close every HTTP session at once');
   atLeast(c.maxSessions, 1, 'max-sessions', '0 would refuse every client');
+  if (c.stateless && !c.http) throw new ConfigError('--stateless applies to the HTTP transport: add --http (env RERANK_HTTP=1)');
   atLeast(c.daemonIdleSeconds, 1, 'daemon-idle-seconds', '0 would stop the daemon before a client could connect');
   if (c.host.trim() === '') throw new ConfigError('--host must not be empty (use 127.0.0.1, or 0.0.0.0 with a token)');
   if (c.allowedHosts !== undefined) allowedHostList(c.allowedHosts);

@@ -10,10 +10,10 @@ import { log } from '../log.js';
 import { engineOptionsFrom, prepareModel } from './load-engine.js';
 import { FeedbackService } from '../feedback/feedback-service.js';
 import { resolveDbPath } from '../feedback/db-path.js';
-import { InFlight } from '../mcp/in-flight.js';
+import { InFlight } from '../api/in-flight.js';
 import { DEFAULT_MODEL, parseOrThrow } from '../hub/resolve-model.js';
 import type { ProgressEvent } from '../hub/progress.js';
-import type { ServerContext } from '../mcp/server.js';
+import type { ServerContext } from '../api/context.js';
 
 /** How long a shutdown waits for calls under way before it exits anyway. */
 const DRAIN_TIMEOUT_MS = 10_000;
@@ -111,6 +111,7 @@ export async function runServe(config: Config): Promise<number> {
       sessionIdleMs: config.sessionIdleSeconds * 1000,
       maxSessions: config.maxSessions,
       allowedHosts: allowedHostList(config.allowedHosts),
+      stateless: config.stateless,
     });
     stopAccepting = () => running.stopListening();
     setImmediate(() => void startLoading());
