@@ -1,7 +1,8 @@
 /**
  * A team's deployment on one machine: three stateless replicas (--stateless) behind the real
  * haproxy, configured by deploy/haproxy.cfg, round-robin without stickiness, sharing one
- * feedback database (RERANK_TEST_SHARED_DB, default a fresh SQLite file). The MCP SDK client
+ * feedback database: RERANK_TEST_SHARED_DB if set, else a throwaway PostgreSQL server (the team
+ * setup the issue describes) where one can run here, else a fresh SQLite file. The MCP SDK client
  * reranks through the balancer on one replica and labels by rerank_id on another; a replica
  * SIGKILLed under feedback load loses no label it acknowledged.
  */
@@ -15,20 +16,28 @@ import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/
 import { CLI, REPO_ROOT, TINY_CE } from './helpers/fixtures.js';
 import { HAPROXY_CFG, haproxyPath, recordingFetch, sharedDb, startHaproxy, startReplicas, type Balancer } from './helpers/replicas.js';
 import type { HttpServerProcess } from './helpers/mcp.js';
+import { postgresSkip, startPostgres, type PostgresServer } from './helpers/postgres.js';
 
 type ToolResult = { isError?: boolean; content?: { text: string }[]; structuredContent?: Record<string, unknown> };
 
-const db = sharedDb();
+let db = process.env.RERANK_TEST_SHARED_DB ?? '';
+let postgres: PostgresServer | undefined;
 let replicas: HttpServerProcess[] = [];
 let lb: Balancer;
 
 before(async () => {
+  if (!db && postgresSkip() === false) {
+    postgres = await startPostgres();
+    db = await postgres.createDatabase('replicas');
+  }
+  db ||= sharedDb();
   replicas = await startReplicas(3, db, ['--model', TINY_CE]);
   lb = await startHaproxy(replicas.map((r) => r.url));
 });
 after(async () => {
   await lb?.stop();
   await Promise.all(replicas.map((r) => (r.child.exitCode === null && r.child.signalCode === null ? r.stop() : undefined)));
+  postgres?.destroy();
 });
 
 async function connect(): Promise<{ client: Client; replicas: string[] }> {
