@@ -50,6 +50,12 @@ const longDocuments = z
   .optional()
   .describe('truncate (default): cut what does not fit in max_length; chunk: score overlapping windows of a long document and keep the best');
 
+const instruction = z
+  .string()
+  .max(2000, 'instruction is limited to 2000 characters')
+  .optional()
+  .describe("task instruction for instruction-aware rerankers (Qwen3-Reranker, mxbai-rerank-v2), e.g. 'Given a code question, retrieve the function that answers it'; default: the model card's (model_info.default_instruction); refused for models without a prompt template");
+
 export const rerankInput = z
   .object({
     query: text('query').describe('what the agent is looking for'),
@@ -62,6 +68,7 @@ export const rerankInput = z
     min_score: z.number().optional().describe('drop results scoring below this'),
     return_documents: z.boolean().optional().describe('echo each document in its result (default true)'),
     long_documents: longDocuments,
+    instruction,
   })
   .strict();
 
@@ -91,6 +98,7 @@ export const scorePairInput = z
       .optional()
       .describe("several pairs at once, scored in input order; the whole request must also fit the server's --max-body-mb (default 128 MiB)"),
     long_documents: longDocuments,
+    instruction,
   })
   .strict();
 
@@ -115,6 +123,9 @@ export const modelInfoOutput = {
   num_labels: z.number().int().optional(),
   tokenizer_family: z.string().optional(),
   tokenizer_verified: z.boolean().optional(),
+  prompt_template: z.enum(['none', 'qwen3-reranker', 'mxbai-rerank-v2']).optional(),
+  default_instruction: z.string().nullable().optional(),
+  pad_token_id: z.number().int().optional(),
   onnxruntime_version: z.string().optional(),
   threads: z.number().int().optional(),
   max_batch_tokens: z.number().int().optional(),

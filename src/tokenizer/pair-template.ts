@@ -70,5 +70,12 @@ export function pairTemplateFrom(postProcessor: any): PairTemplate {
       { kind: 'special', ids: [sep], typeId: 0 },
     ]);
   }
+  if (type === 'ByteLevel') {
+    // Byte-level BPE models (Qwen2/Qwen3, mxbai-rerank-v2): offsets only; a pair is A then B, type ids 0.
+    return fromPieces([
+      { kind: 'sequence', which: 'A', typeId: 0 },
+      { kind: 'sequence', which: 'B', typeId: 0 },
+    ]);
+  }
   throw new Error(`tokenizer.json: post_processor ${type ?? '(none)'} is not supported for pair encoding (expected TemplateProcessing, BertProcessing or RobertaProcessing)`);
 }

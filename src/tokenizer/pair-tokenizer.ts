@@ -12,6 +12,7 @@ import { bertPreTokenize, createBertNormalizer } from './bert-normalizer.js';
 import { exactEncoder, UnsupportedTokenizer, type SequenceEncoder, type TokenizerFamily } from './pipeline.js';
 import { longestFirstLengths } from './truncation.js';
 import { pairTemplateFrom, type PairTemplate } from './pair-template.js';
+import { encodeWindowsWithPrompt, encodeWithPrompt, type PromptOptions } from './prompt-template.js';
 
 export interface PairEncoding {
   inputIds: number[];
@@ -79,10 +80,15 @@ export class PairTokenizer {
     return maxLength - this.template.addedTokens;
   }
 
-  encodePair(query: string, document: string, maxLength: number): PairEncoding {
+  /** The pair as the model sees it; with a prompt template, inside that prompt (see prompt-template.ts). */
+  encodePair(query: string, document: string, maxLength: number, prompt?: PromptOptions): PairEncoding {
+    if (prompt && prompt.template !== 'none') {
+      const { inputIds, truncated } = encodeWithPrompt(this, prompt, query, document, maxLength);
+      return { inputIds, typeIds: new Array<number>(inputIds.length).fill(0), truncated };
+    }
     const a = this.encodeSide(query, maxLength);
     const b = this.encodeSide(document, maxLength);
-    return this.assembleTruncated(a, b, this.budget(maxLength));
+    return nonEmpty(this.assembleTruncated(a, b, this.budget(maxLength)));
   }
 
   /**
@@ -91,11 +97,18 @@ export class PairTokenizer {
    * as encodePair does. The query keeps at most half the budget, as longest_first would
    * leave it against a long document.
    */
-  encodeWindows(query: string, document: string, maxLength: number, overlap: number): PairEncoding[] {
+  encodeWindows(query: string, document: string, maxLength: number, overlap: number, prompt?: PromptOptions): PairEncoding[] {
+    if (prompt && prompt.template !== 'none') {
+      return encodeWindowsWithPrompt(this, prompt, query, document, maxLength, overlap).map(({ inputIds, truncated }) => ({
+        inputIds,
+        typeIds: new Array<number>(inputIds.length).fill(0),
+        truncated,
+      }));
+    }
     const budget = this.budget(maxLength);
     const q = this.encodeSide(query, maxLength);
     const d = this.encodeText(document);
-    if (q.length + d.length <= budget) return [this.assembleTruncated(q, d, budget)];
+    if (q.length + d.length <= budget) return [nonEmpty(this.assembleTruncated(q, d, budget))];
     const queryIds = q.slice(0, Math.min(q.length, Math.max(budget - d.length, Math.floor(budget / 2))));
     const window = budget - queryIds.length;
     const step = Math.max(1, window - Math.min(overlap, Math.floor(window / 2)));
@@ -115,6 +128,19 @@ export class PairTokenizer {
     const { inputIds, typeIds } = this.template.assemble(truncated ? a.slice(0, lenA) : a, truncated ? b.slice(0, lenB) : b);
     return { inputIds, typeIds, truncated };
   }
+}
+
+/** Thrown for a pair that gives no token at all: a decoder graph has no last token to read its score from. */
+export class EmptyPairError extends Error {
+  constructor() {
+    super('query and document give no tokens at all (both empty, and the model adds no special tokens): send a non-empty query or document, or serve the model with its prompt template');
+    this.name = 'EmptyPairError';
+  }
+}
+
+function nonEmpty(encoding: PairEncoding): PairEncoding {
+  if (encoding.inputIds.length === 0) throw new EmptyPairError();
+  return encoding;
 }
 
 /** tokenizers.js for tokenizer.json files outside the proven families, with what we know to be closer to Rust. */

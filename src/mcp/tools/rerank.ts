@@ -22,7 +22,7 @@ export function registerRerankTool(server: McpServer, { host, feedback, inFlight
       inFlight.track(async () => {
         const engine = await engineFor(host, extra);
         const texts = args.documents.map((d) => (typeof d === 'string' ? d : d.text));
-        const ranked = await engine.rerank(args.query, texts, { ...submitOptionsFor(extra), longDocuments: args.long_documents }).catch(explainRefusal);
+        const ranked = await engine.rerank(args.query, texts, { ...submitOptionsFor(extra), longDocuments: args.long_documents, instruction: args.instruction }).catch(explainRefusal);
         // Every candidate is logged, not only those returned, so unlabeled ones can be mined as negatives.
         const rerankId = feedback.logRerank({
           query: args.query,
