@@ -223,9 +223,9 @@ describe('modernbert-tiny: ids and scores', () => {
   });
 });
 
-test('max_length: long-context models default to 8192, --max-length raises it up to what the model has', () => {
+test('max_length: long-context models default to 4096, --max-length raises it up to what the model has', () => {
   const qwen = { model_type: 'qwen3', max_position_embeddings: 40960 };
-  assert.equal(resolveMaxLength(qwen, { model_max_length: 131072 }), 8192);
+  assert.equal(resolveMaxLength(qwen, { model_max_length: 131072 }), 4096);
   assert.equal(resolveMaxLength(qwen, { model_max_length: 131072 }, 20000), 20000);
   assert.equal(resolveMaxLength(qwen, { model_max_length: 131072 }, 100000), 40960);
   assert.equal(resolveMaxLength({ model_type: 'bert', max_position_embeddings: 512 }, { model_max_length: 512 }, 4096), 512);

@@ -177,10 +177,10 @@ export function resolvePadTokenId(config: Record<string, unknown>, tokenizerConf
 
 /**
  * The longest pairs a model gets unless --max-length asks for more. Decoder rerankers declare
- * 32 768 to 131 072 tokens; one pair that long takes minutes and gigabytes on a CPU (measured in
- * docs/long-context.md), so an accidental huge document must not cost that by default.
+ * 32 768 to 131 072 tokens; attention memory grows with the square of the length (measured in
+ * docs/long-context.md: ~5.5 GB of working memory at 4096 tokens, ~22 GB at 8192), so an accidental huge document must not cost that by default.
  */
-export const LONG_CONTEXT_CAP = 8192;
+export const LONG_CONTEXT_CAP = 4096;
 
 // Model types whose position ids start after the padding index (RoBERTa's create_position_ids_from_input_ids):
 // a sequence can use max_position_embeddings - padding_idx - 1 positions, 512 of XLM-R's 514.
