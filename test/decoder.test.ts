@@ -194,7 +194,7 @@ describe('mxbai-v2-tiny: template', () => {
 
   test('auto picks mxbai-rerank-v2; ids equal the mxbai-rerank package prepare_inputs, with and without instruction', () => {
     assert.equal(model.info().prompt_template, 'mxbai-rerank-v2');
-    assert.equal(model.info().default_instruction, null);
+    assert.equal(model.info().default_instruction, undefined);
     for (const key of ['mxbai_rerank_v2', 'mxbai_rerank_v2_instruction'] as const) {
       const refs = MXBAI.parity[key]!;
       const wrong: number[] = [];

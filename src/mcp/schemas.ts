@@ -124,7 +124,7 @@ export const modelInfoOutput = {
   tokenizer_family: z.string().optional(),
   tokenizer_verified: z.boolean().optional(),
   prompt_template: z.enum(['none', 'qwen3-reranker', 'mxbai-rerank-v2']).optional(),
-  default_instruction: z.string().nullable().optional(),
+  default_instruction: z.string().optional().describe('the instruction used when a call gives none (templates that have one)'),
   pad_token_id: z.number().int().optional(),
   onnxruntime_version: z.string().optional(),
   threads: z.number().int().optional(),

@@ -39,9 +39,9 @@ export interface ModelInfo {
   tokenizer_family: string;
   /** False when the tokenizer is outside the proven families: ids may differ from Python's. */
   tokenizer_verified: boolean;
-  /** The prompt pairs are put in (`none`: the raw pair), and its default instruction. */
+  /** The prompt pairs are put in (`none`: the raw pair), and its default instruction when it has one. */
   prompt_template: PromptTemplateName;
-  default_instruction: string | null;
+  default_instruction?: string;
   /** The id padding positions get (the model's pad token). */
   pad_token_id: number;
   onnxruntime_version: string;
@@ -142,7 +142,7 @@ export class CrossEncoder {
       tokenizer_family: this.tokenizer.family,
       tokenizer_verified: this.tokenizer.verified,
       prompt_template: this.promptTemplate,
-      default_instruction: defaultInstruction(this.promptTemplate),
+      ...(defaultInstruction(this.promptTemplate) !== null ? { default_instruction: defaultInstruction(this.promptTemplate)! } : {}),
       pad_token_id: this.session.padTokenId,
       onnxruntime_version: onnxRuntimeVersion,
       threads: this.session.threads,
