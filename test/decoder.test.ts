@@ -174,6 +174,21 @@ describe('qwen3-tiny: template, tokenizer and server', () => {
     assert.ok(maxAbsDiff(scored.map((s) => s.score), (refs.logits as number[]).map(sigmoid)) <= 1e-4);
   });
 
+  test('long_documents chunk: every window sits inside the whole prompt, within max_length', async () => {
+    const document = Array.from({ length: 400 }, (_, i) => `word${i}`).join(' ');
+    const windows = prompted.model.tokenizer.encodeWindows('where is word350?', document, prompted.model.maxLength, DEFAULT_ENGINE_OPTIONS.chunkOverlap, prompted.model.prompt());
+    assert.ok(windows.length > 2, `${windows.length} windows`);
+    const prefix = prompted.model.tokenizer.encodeText('<|im_start|>system\nJudge');
+    const suffix = prompted.model.tokenizer.encodeText('<|im_end|>\n<|im_start|>assistant\n<think>\n\n</think>\n\n');
+    for (const w of windows) {
+      assert.ok(w.inputIds.length <= prompted.model.maxLength, `window of ${w.inputIds.length} tokens`);
+      assert.deepEqual(w.inputIds.slice(0, prefix.length), prefix);
+      assert.deepEqual(w.inputIds.slice(-suffix.length), suffix);
+    }
+    const [scored] = await prompted.scorePairs([{ query: 'where is word350?', document }], { longDocuments: 'chunk' });
+    assert.equal(scored.windows, windows.length);
+  });
+
   test('a pair longer than --max-batch-tokens runs as a batch of one', async () => {
     const small = new ScoringEngine(prompted.model, { ...DEFAULT_ENGINE_OPTIONS, maxBatchTokens: 64 });
     const [long, short] = await small.scorePairs([
