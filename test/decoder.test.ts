@@ -126,6 +126,8 @@ describe('qwen3-tiny: template, tokenizer and server', () => {
     assert.equal(info.prompt_template, 'qwen3-reranker');
     assert.equal(info.default_instruction, QWEN3.parity.qwen3_reranker!.instruction);
     assert.equal(raw.model.info().prompt_template, 'none');
+    assert.equal(info.tokenizer_family, 'bytelevel-bpe');
+    assert.equal(info.tokenizer_verified, true);
   });
 
   test('prompted ids equal the model card process_inputs, default and custom instruction; the suffix survives truncation', () => {
@@ -241,6 +243,7 @@ describe('modernbert-tiny: ids and scores', () => {
   test('scores equal CrossEncoder.predict where the ids do (local attention window 16 < pairs)', async () => {
     const p = MODERNBERT.parity;
     assert.equal(engine.model.info().prompt_template, 'none');
+    assert.equal(engine.model.info().tokenizer_family, 'bytelevel-bpe');
     assert.ok(p.raw.input_ids.filter((x) => x!.length > 16).length > 200, 'most pairs exceed the local window');
     const same = p.pairs.flatMap(([query, document], i) =>
       JSON.stringify(engine.model.encode(query, document).inputIds) === JSON.stringify(p.raw.input_ids[i]) ? [{ query, document, i }] : [],

@@ -20,7 +20,11 @@ export interface PromptOptions {
 /** What a template needs of a tokenizer: ids of a text (special tokens in it recognised), cut after `maxLength` when given. */
 export interface TextEncoder {
   encodeText(text: string): number[];
-  /** At least the first `maxLength` ids of the text (or all of them), as Rust holds a sequence before truncating it. */
+  /**
+   * At least the first `maxLength` ids of the text (or all of them), as Rust holds a sequence before
+   * truncating it. Asked for one more than the room, so that a text longer than the room always shows
+   * it (the encoder may stop exactly at the limit).
+   */
   encodeSide(text: string, maxLength: number): number[];
 }
 
@@ -76,7 +80,7 @@ export function encodeWithPrompt(tok: TextEncoder, options: PromptOptions, query
     const prefix = tok.encodeText(QWEN3_PREFIX);
     const suffix = tok.encodeText(QWEN3_SUFFIX);
     const room = maxLength - prefix.length - suffix.length;
-    const body = tok.encodeSide(`<Instruct>: ${instruction}\n<Query>: ${query}\n<Document>: ${document}`, room);
+    const body = tok.encodeSide(`<Instruct>: ${instruction}\n<Query>: ${query}\n<Document>: ${document}`, room + 1);
     return { inputIds: [...prefix, ...body.slice(0, room), ...suffix], truncated: body.length > room };
   }
   if (options.template === 'mxbai-rerank-v2') {
@@ -89,8 +93,8 @@ export function encodeWithPrompt(tok: TextEncoder, options: PromptOptions, query
     const room = maxLength - prefix.length - task.length - suffix.length - sep.length;
     const queryText = options.instruction ? `instruction: ${options.instruction}${MXBAI_SEP}query: ${query}` : `query: ${query}`;
     const queryRoom = Math.floor((room * 3) / 4);
-    const q = tok.encodeSide(queryText, queryRoom);
-    const d = tok.encodeSide(`document: ${document}`, room);
+    const q = tok.encodeSide(queryText, queryRoom + 1);
+    const d = tok.encodeSide(`document: ${document}`, room + 1);
     const qIds = q.slice(0, queryRoom);
     const second = [...sep, ...d.slice(0, room)];
     const secondRoom = room - qIds.length;
