@@ -3,7 +3,7 @@
  * score cache, scores the rest through the shared batch queue and ranks documents.
  * Everything a transport or a CLI needs goes through here.
  */
-import type { CrossEncoder } from '../model/cross-encoder.js';
+import { requireTokens, type CrossEncoder } from '../model/cross-encoder.js';
 import type { PairEncoding } from '../tokenizer/pair-tokenizer.js';
 import type { PromptOptions } from '../tokenizer/prompt-template.js';
 import { BatchQueue, type SubmitOptions } from './batch-queue.js';
@@ -123,8 +123,8 @@ export class ScoringEngine {
 
   private encode(pair: Pair, mode: LongDocuments, prompt: PromptOptions): PairEncoding[] {
     return mode === 'chunk'
-      ? this.model.tokenizer.encodeWindows(pair.query, pair.document, this.model.maxLength, this.options.chunkOverlap, prompt)
-      : [this.model.tokenizer.encodePair(pair.query, pair.document, this.model.maxLength, prompt)];
+      ? this.model.tokenizer.encodeWindows(pair.query, pair.document, this.model.maxLength, this.options.chunkOverlap, prompt).map(requireTokens)
+      : [requireTokens(this.model.tokenizer.encodePair(pair.query, pair.document, this.model.maxLength, prompt))];
   }
 
   /** The best window's logit and score: activations are monotonic, so the highest logit wins. */

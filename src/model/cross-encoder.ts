@@ -121,7 +121,7 @@ export class CrossEncoder {
   }
 
   encode(query: string, document: string, instruction?: string): PairEncoding {
-    return this.tokenizer.encodePair(query, document, this.maxLength, this.prompt(instruction));
+    return requireTokens(this.tokenizer.encodePair(query, document, this.maxLength, this.prompt(instruction)));
   }
 
   /** The pair's logit (log-odds for two labels) and its score under the activation. */
@@ -152,6 +152,22 @@ export class CrossEncoder {
   release(): Promise<void> {
     return this.session.release();
   }
+}
+
+/**
+ * Thrown for a pair that gives no token at all (the tokenizer returns none, as Python's does): a
+ * decoder graph has no last token to read its score from, and an encoder none to pool.
+ */
+export class EmptyPairError extends Error {
+  constructor() {
+    super('query and document give no tokens at all (both empty, and the model adds no special tokens): send a non-empty query or document, or serve the model with its prompt template');
+    this.name = 'EmptyPairError';
+  }
+}
+
+export function requireTokens<T extends { inputIds: number[] }>(encoding: T): T {
+  if (encoding.inputIds.length === 0) throw new EmptyPairError();
+  return encoding;
 }
 
 /** An `instruction` for a model served without a prompt template. */

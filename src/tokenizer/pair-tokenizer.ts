@@ -89,7 +89,7 @@ export class PairTokenizer {
     }
     const a = this.encodeSide(query, maxLength);
     const b = this.encodeSide(document, maxLength);
-    return nonEmpty(this.assembleTruncated(a, b, this.budget(maxLength)));
+    return this.assembleTruncated(a, b, this.budget(maxLength));
   }
 
   /**
@@ -109,7 +109,7 @@ export class PairTokenizer {
     const budget = this.budget(maxLength);
     const q = this.encodeSide(query, maxLength);
     const d = this.encodeText(document);
-    if (q.length + d.length <= budget) return [nonEmpty(this.assembleTruncated(q, d, budget))];
+    if (q.length + d.length <= budget) return [this.assembleTruncated(q, d, budget)];
     const queryIds = q.slice(0, Math.min(q.length, Math.max(budget - d.length, Math.floor(budget / 2))));
     const window = budget - queryIds.length;
     const step = Math.max(1, window - Math.min(overlap, Math.floor(window / 2)));
@@ -129,19 +129,6 @@ export class PairTokenizer {
     const { inputIds, typeIds } = this.template.assemble(truncated ? a.slice(0, lenA) : a, truncated ? b.slice(0, lenB) : b);
     return { inputIds, typeIds, truncated };
   }
-}
-
-/** Thrown for a pair that gives no token at all: a decoder graph has no last token to read its score from. */
-export class EmptyPairError extends Error {
-  constructor() {
-    super('query and document give no tokens at all (both empty, and the model adds no special tokens): send a non-empty query or document, or serve the model with its prompt template');
-    this.name = 'EmptyPairError';
-  }
-}
-
-function nonEmpty(encoding: PairEncoding): PairEncoding {
-  if (encoding.inputIds.length === 0) throw new EmptyPairError();
-  return encoding;
 }
 
 /** tokenizers.js for tokenizer.json files outside the proven families, with what we know to be closer to Rust. */
