@@ -34,6 +34,8 @@ export interface ScoreOptions extends SubmitOptions {
   longDocuments?: LongDocuments;
   /** For models with a prompt template: the task instruction (undefined: the template's default). */
   instruction?: string;
+  /** Told how many tokens the call sent to the model (cached pairs are free), for usage reports. */
+  onTokens?: (tokens: number) => void;
 }
 
 export interface EngineOptions {
@@ -105,6 +107,7 @@ export class ScoringEngine {
         },
         options.signal,
       );
+      options.onTokens?.(tokens);
       const rows = await this.queue.submit(encoded.flat(), { ...options, onProgress: pairProgress(options.onProgress, pairs.length, results.filter(Boolean).length) });
       let row = 0;
       todo.forEach((pairIndex, n) => {
