@@ -18,6 +18,12 @@ The trained CrossEncoder is saved to --out (config.json, model.safetensors, toke
 checkpoint the next fine-tune starts from), exported to onnx/model.onnx (fp32) and
 onnx/model_quantized.onnx (dynamic int8), and the fp32 graph is checked against CrossEncoder.predict
 (exit 1 on mismatch).
+
+Decoder rerankers (a Qwen3ForSequenceClassification such as Qwen3-Reranker-seq-cls, a
+Qwen2ForSequenceClassification such as mxbai-rerank-v2-seq) are trained and evaluated inside the
+prompt the server puts them in (--prompt-template, default auto: chosen from config.json as the
+server chooses it), so the fine-tuned model sees at serving time what it was trained on.
+ModernBERT and other encoders train on raw pairs.
 """
 import argparse
 import csv
@@ -50,7 +56,41 @@ def parse_args(argv=None):
     p.add_argument("--max-length", type=int, default=None, help="max tokens per pair (default: the model's)")
     p.add_argument("--eval-fraction", type=float, default=0.2, help="share of distinct queries held out, 0 for none (%(default)s)")
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="auto (default): cuda when available, else cpu")
+    p.add_argument("--prompt-template", choices=("auto", "none", "qwen3-reranker", "mxbai-rerank-v2"), default="auto",
+                   help="prompt pairs are trained in; auto (default): by config.json, as rerank-mcp serves it")
     return p.parse_args(argv)
+
+
+# The prompts of src/tokenizer/prompt-template.ts, as sentence pairs: the prompt before the document goes
+# with the query, the rest with the document (for byte-level BPE models a pair is plain concatenation).
+QWEN3_PREFIX = ('<|im_start|>system\nJudge whether the Document meets the requirements based on the Query and the Instruct '
+                'provided. Note that the answer can only be "yes" or "no".<|im_end|>\n<|im_start|>user\n')
+QWEN3_SUFFIX = "<|im_end|>\n<|im_start|>assistant\n<think>\n\n</think>\n\n"
+QWEN3_INSTRUCTION = "Given a web search query, retrieve relevant passages that answer the query"
+MXBAI_PREFIX = "<|im_start|>system\nYou are Qwen, created by Alibaba Cloud. You are a helpful assistant.<|im_end|>\n<|im_start|>user\n"
+MXBAI_TASK = ("You are a search relevance expert who evaluates how well documents match search queries. For each query-document "
+              "pair, carefully analyze the semantic relationship between them, then provide your binary relevance judgment "
+              "(0 for not relevant, 1 for relevant).\nRelevance:")
+MXBAI_SUFFIX = "<|im_end|>\n<|im_start|>assistant\n"
+
+
+def prompt_template_for(setting, config):
+    if setting != "auto":
+        return setting
+    seq_cls = any(a.endswith("ForSequenceClassification") for a in (getattr(config, "architectures", None) or []))
+    if seq_cls and config.model_type == "qwen3":
+        return "qwen3-reranker"
+    if seq_cls and config.model_type == "qwen2":
+        return "mxbai-rerank-v2"
+    return "none"
+
+
+def prompted(template, query, document):
+    if template == "qwen3-reranker":
+        return [f"{QWEN3_PREFIX}<Instruct>: {QWEN3_INSTRUCTION}\n<Query>: {query}\n", f"<Document>: {document}{QWEN3_SUFFIX}"]
+    if template == "mxbai-rerank-v2":
+        return [f"{MXBAI_PREFIX}query: {query}", f"\ndocument: {document}\n{MXBAI_TASK}{MXBAI_SUFFIX}"]
+    return [query, document]
 
 
 FORMULA_GUARD = re.compile(r"^''*[=+\-@\t\r]")
@@ -188,11 +228,12 @@ def main(argv=None):
     if args.max_length:
         max_len = min(max_len, args.max_length)
     tok.model_max_length = max_len
+    template = prompt_template_for(args.prompt_template, hf.config)
     act = model.activation_fn  # captured now: sentence-transformers 4.0 predict(activation_fn=...) replaces it
     act_name = f"{type(act).__module__}.{type(act).__qualname__}"
 
     def logits_of(rs):  # raw logits (activation Identity), as the ONNX graph returns them
-        pairs = [[q, d] for q, d, _ in rs]
+        pairs = [prompted(template, q, d) for q, d, _ in rs]
         if not pairs:
             return []
         return model.predict(pairs, activation_fn=torch.nn.Identity(), batch_size=32, show_progress_bar=False)
@@ -206,10 +247,10 @@ def main(argv=None):
             i += len(g["documents"])
         return out_
 
-    print(f"base {args.base}: device {device}, max length {max_len}, activation {act_name}", flush=True)
+    print(f"base {args.base}: device {device}, max length {max_len}, activation {act_name}, prompt template {template}", flush=True)
 
     metrics = {"base": args.base, "train_pairs": len(train_rows), "eval_pairs": len(eval_rows), "max_length": max_len,
-               "activation_fn": act_name, "args": vars(args)}
+               "activation_fn": act_name, "prompt_template": template, "args": vars(args)}
     if eval_groups:
         metrics["before"] = ranking_metrics(eval_groups, eval_scores())
         print(f"before: {json.dumps(metrics['before'])}", flush=True)
@@ -219,7 +260,8 @@ def main(argv=None):
     transformers_5 = int(tf_version.split(".")[0]) >= 5
     warmup = {"warmup_steps" if transformers_5 else "warmup_ratio": args.warmup_ratio}
     if args.epochs > 0:
-        train_ds = Dataset.from_dict({c: [r[i] for r in train_rows] for i, c in enumerate(COLUMNS)})
+        rows = [(*prompted(template, q, d), label) for q, d, label in train_rows]
+        train_ds = Dataset.from_dict({c: [r[i] for r in rows] for i, c in enumerate(COLUMNS)})
         with tempfile.TemporaryDirectory() as scratch:
             training_args = CrossEncoderTrainingArguments(
                 output_dir=scratch, num_train_epochs=args.epochs, per_device_train_batch_size=args.batch_size,
@@ -277,7 +319,8 @@ def main(argv=None):
 
     def ort_logits(path, rs):
         sess = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
-        enc = tok([q for q, _, _ in rs], [d for _, d, _ in rs], padding=True, truncation=True,
+        pairs = [prompted(template, q, d) for q, d, _ in rs]
+        enc = tok([q for q, _ in pairs], [d for _, d in pairs], padding=True, truncation=True,
                   max_length=max_len, return_tensors="np")
         out_ = sess.run(["logits"], {i.name: enc[i.name].astype(np.int64) for i in sess.get_inputs()})[0]
         if out_.shape != (len(rs), 1):

@@ -5,6 +5,7 @@
 import { parseArgs } from 'node:util';
 import type { Variant } from './model/model-dir.js';
 import type { Activation } from './model/activation.js';
+import type { PromptTemplateSetting } from './tokenizer/prompt-template.js';
 import { existsSync } from 'node:fs';
 // Only light modules: the stdio shim parses its options with this file and must not load the engine.
 import { DEFAULT_MODEL, DEFAULT_MODEL_MIRROR, ENGINE_OPTION_DEFAULTS as DEFAULT_ENGINE_OPTIONS } from './defaults.js';
@@ -16,6 +17,8 @@ export interface Config {
   variant: Variant;
   maxLength: number | undefined;
   activation: Activation | undefined;
+  promptTemplate: PromptTemplateSetting;
+  instruction: string | undefined;
   threads: number | undefined;
   maxBatchTokens: number;
   batchWaitMs: number;
@@ -60,7 +63,8 @@ interface OptionSpec {
 export const OPTIONS: readonly OptionSpec[] = [
   { key: 'model', flag: 'model', env: 'RERANK_MODEL', kind: 'string', help: `local model directory (Hugging Face layout: config.json, tokenizer.json, onnx/model.onnx) or Hugging Face repo id owner/name[@revision], downloaded into ${hubCacheDir()} (default ${DEFAULT_MODEL}, or its ONNX mirror ${DEFAULT_MODEL_MIRROR})` },
   { key: 'variant', flag: 'variant', env: 'RERANK_VARIANT', kind: { oneOf: ['fp32', 'int8'] }, default: 'fp32', help: 'ONNX file: fp32 = model.onnx, int8 = model_quantized.onnx' },
-  { key: 'maxLength', flag: 'max-length', env: 'RERANK_MAX_LENGTH', kind: 'int', help: "lower the model's maximum tokens per pair (default: tokenizer_config model_max_length, capped at max_position_embeddings, less padding_idx + 1 for RoBERTa-style models)" },
+  { key: 'maxLength', flag: 'max-length', env: 'RERANK_MAX_LENGTH', kind: 'int', help: "tokens per pair, up to the model's maximum (default: tokenizer_config model_max_length, capped at max_position_embeddings, less padding_idx + 1 for RoBERTa-style models, and at 4096 for long-context models)" },
+  { key: 'promptTemplate', flag: 'prompt-template', env: 'RERANK_PROMPT_TEMPLATE', kind: { oneOf: ['auto', 'none', 'qwen3-reranker', 'mxbai-rerank-v2'] }, default: 'auto', help: "prompt the pairs are put in: auto = the one config.json's reranker needs (Qwen3 seq-cls: qwen3-reranker, Qwen2 seq-cls: mxbai-rerank-v2, others none); none = raw pairs" },
   { key: 'activation', flag: 'activation', env: 'RERANK_ACTIVATION', kind: { oneOf: ['identity', 'sigmoid', 'tanh'] }, help: "force the score activation (default: config.json's sentence_transformers.activation_fn, else sigmoid)" },
   { key: 'threads', flag: 'threads', env: 'RERANK_THREADS', kind: 'int', help: 'ONNX Runtime intra-op threads (default: available cores)' },
   { key: 'maxBatchTokens', flag: 'max-batch-tokens', env: 'RERANK_MAX_BATCH_TOKENS', kind: 'int', default: DEFAULT_ENGINE_OPTIONS.maxBatchTokens, help: 'token budget of one inference batch (pairs x longest pair)' },
@@ -87,6 +91,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   { key: 'daemonIdleSeconds', flag: 'daemon-idle-seconds', env: 'RERANK_DAEMON_IDLE_SECONDS', kind: 'int', default: 600, only: ['serve'], help: 'a shared daemon this process starts exits after this long with no client connected' },
   { key: 'printConfig', flag: 'print-config', kind: 'boolean', default: false, help: 'print the effective configuration (secrets masked) and exit' },
   { key: 'input', flag: 'input', kind: 'string', only: ['score', 'tokenize'], help: 'JSON Lines file of {"query","document"} (default: stdin)' },
+  { key: 'instruction', flag: 'instruction', kind: 'string', only: ['score', 'tokenize'], help: "task instruction for the prompt template (default: the model card's; refused with --prompt-template none)" },
   { key: 'batchSize', flag: 'batch-size', kind: 'int', default: 16, only: ['score'], help: "pairs per batch in input order, as sentence-transformers' predict batches (0: length-sorted batches under --max-batch-tokens)" },
   { key: 'help', flag: 'help', kind: 'boolean', default: false, help: 'show this help' },
 ];

@@ -6,7 +6,7 @@
 import { afterEach, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, lstatSync, mkdtempSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { cpSync, existsSync, lstatSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CrossEncoder } from '../src/model/cross-encoder.js';
@@ -345,4 +345,56 @@ test('a download is stopped as soon as it goes past the size the Hub lists', asy
   assert.ok(!listTree(join(cache, REPO_DIR)).some((p) => p.endsWith('config.json') || p.includes('.incomplete')));
   hub.faults.oversize.clear();
   await resolve(REPO);
+});
+
+test('external data: onnx/model.onnx_data comes with its graph, loads, and is in the model fingerprint', async () => {
+  const qwen = readDirFiles(join(REPO_ROOT, 'test', 'fixtures', 'qwen3-tiny'));
+  assert.ok(qwen['onnx/model.onnx_data'], 'the fixture keeps its weights as external data');
+  const { hub, resolve } = await setup([singleCommitRepo('acme/qwen3-tiny', qwen)]);
+  const { dir } = await resolve('acme/qwen3-tiny');
+  const fetched = hub.downloads().map((r) => r.path.split('/').slice(-2).join('/'));
+  assert.ok(fetched.includes('onnx/model.onnx_data'), `downloaded: ${fetched.join(', ')}`);
+  assert.ok(!fetched.some((p) => p.endsWith('model.safetensors')), 'no PyTorch weights');
+  const before = hub.requests.length;
+  await resolve('acme/qwen3-tiny');
+  assert.equal(hub.requests.length, before, 'the second run makes no request');
+  const model = await CrossEncoder.load({ model: dir, variant: 'fp32', maxLength: 128, promptTemplate: 'none' });
+  try {
+    assert.deepEqual(model.files.externalDataPaths, [join(dir, 'onnx', 'model.onnx_data')]);
+  } finally {
+    await model.release();
+  }
+  // Same graph, other weights in the external data: another fingerprint, so no cached score is reused.
+  const copy = mkdtempSync(join(tmpdir(), 'rerank-extdata-'));
+  cpSync(join(REPO_ROOT, 'test', 'fixtures', 'qwen3-tiny'), copy, { recursive: true });
+  const idOf = async () => {
+    const m = await CrossEncoder.load({ model: copy, variant: 'fp32', maxLength: 128, promptTemplate: 'none' });
+    await m.release();
+    return m.id.replace(/@[^/]*\//, '@/');
+  };
+  const first = await idOf();
+  const dataPath = join(copy, 'onnx', 'model.onnx_data');
+  const data = readFileSync(dataPath);
+  data[data.length - 1] ^= 1;
+  writeFileSync(dataPath, data);
+  utimesSync(dataPath, statSync(join(copy, 'onnx', 'model.onnx')).atime, statSync(join(copy, 'onnx', 'model.onnx')).mtime);
+  assert.notEqual(await idOf(), first);
+});
+
+test('--variant int8 takes onnx/model_int8.onnx when the repo has no model_quantized.onnx', async () => {
+  // The tiny graph under the int8 name: which file is picked is what is tested, not quantization.
+  const files: Files = { ...without(TINY, ONNX), 'onnx/model_int8.onnx': TINY[ONNX] };
+  const { hub, resolve } = await setup([singleCommitRepo(REPO, files)]);
+  const { dir } = await resolve(REPO, { variant: 'int8' });
+  const fetched = hub.downloads().map((r) => r.path.split('/').slice(-2).join('/'));
+  assert.ok(fetched.includes('onnx/model_int8.onnx'), `downloaded: ${fetched.join(', ')}`);
+  const model = await CrossEncoder.load({ model: dir, variant: 'int8' });
+  try {
+    assert.equal(model.files.onnxPath, join(dir, 'onnx', 'model_int8.onnx'));
+  } finally {
+    await model.release();
+  }
+  const before = hub.requests.length;
+  await resolve(REPO, { variant: 'int8' });
+  assert.equal(hub.requests.length, before, 'the second run makes no request');
 });

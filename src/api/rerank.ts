@@ -13,6 +13,8 @@ export interface RerankRequest {
   query: string;
   documents: readonly DocumentInput[];
   longDocuments?: LongDocuments;
+  /** For models with a prompt template (see the engine's ScoreOptions). */
+  instruction?: string;
 }
 
 export interface RerankOutcome {
@@ -35,7 +37,7 @@ export async function runRerank(ctx: ServerContext, request: RerankRequest, call
   const texts = request.documents.map(documentText);
   let tokens = 0;
   const ranked = await engine
-    .rerank(request.query, texts, { ...submitOptionsFor(call), longDocuments: request.longDocuments, onTokens: (n) => (tokens = n) })
+    .rerank(request.query, texts, { ...submitOptionsFor(call), longDocuments: request.longDocuments, instruction: request.instruction, onTokens: (n) => (tokens = n) })
     .catch(explainRefusal);
   const rerankId = await ctx.feedback.logRerank({
     query: request.query,

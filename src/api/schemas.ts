@@ -43,6 +43,12 @@ const longDocuments = z
   .optional()
   .describe('truncate (default): cut what does not fit in max_length; chunk: score overlapping windows of a long document and keep the best');
 
+const instruction = z
+  .string()
+  .max(2000, 'instruction is limited to 2000 characters')
+  .optional()
+  .describe("task instruction for instruction-aware rerankers (Qwen3-Reranker, mxbai-rerank-v2), e.g. 'Given a code question, retrieve the function that answers it'; default: the model card's (model_info.default_instruction); refused for models without a prompt template");
+
 export const rerankInput = z
   .object({
     query: text('query').describe('what the agent is looking for'),
@@ -55,6 +61,7 @@ export const rerankInput = z
     min_score: z.number().optional().describe('drop results scoring below this'),
     return_documents: z.boolean().optional().describe('echo each document in its result (default true)'),
     long_documents: longDocuments,
+    instruction,
   })
   .strict();
 
@@ -71,6 +78,7 @@ export const scorePairInput = z
       .optional()
       .describe("several pairs at once, scored in input order; the whole request must also fit the server's --max-body-mb (default 128 MiB)"),
     long_documents: longDocuments,
+    instruction,
   })
   .strict();
 

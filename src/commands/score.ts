@@ -12,12 +12,14 @@ import { readPairs, writeLine, type InputLine } from './jsonl-input.js';
 
 export async function runScore(config: Config): Promise<number> {
   const engine = await loadEngine(config);
+  // An instruction the model has no template for is refused once, before any input is read.
+  engine.model.prompt(config.instruction);
   let failures = 0;
   let group: InputLine[] = [];
   let pending = 0;
   const flush = async () => {
     const pairs = group.flatMap((g) => ('pair' in g ? [g.pair] : [])) as Pair[];
-    const scores = config.batchSize > 0 ? await engine.scoreInInputOrder(pairs, config.batchSize) : await engine.scorePairs(pairs);
+    const scores = config.batchSize > 0 ? await engine.scoreInInputOrder(pairs, config.batchSize, config.instruction) : await engine.scorePairs(pairs, { instruction: config.instruction });
     let next = 0;
     for (const g of group) {
       if ('pair' in g) {

@@ -5,6 +5,7 @@ import { readPairs, writeLine } from './jsonl-input.js';
 
 export async function runTokenize(config: Config): Promise<number> {
   const model = await loadModel(config);
+  model.prompt(config.instruction);
   let failures = 0;
   for await (const item of readPairs(config.input)) {
     if ('error' in item) {
@@ -13,7 +14,16 @@ export async function runTokenize(config: Config): Promise<number> {
       await writeLine({ error: item.error });
       continue;
     }
-    const encoding = model.encode(item.pair.query, item.pair.document);
+    let encoding;
+    try {
+      encoding = model.encode(item.pair.query, item.pair.document, config.instruction);
+    } catch (err) {
+      failures++;
+      const error = `line ${item.line}: ${(err as Error).message}`;
+      process.stderr.write(`${error}\n`);
+      await writeLine({ error });
+      continue;
+    }
     await writeLine({ input_ids: encoding.inputIds, token_type_ids: encoding.typeIds, truncated: encoding.truncated });
   }
   await model.release();

@@ -3,8 +3,9 @@
  * score cache, scores the rest through the shared batch queue and ranks documents.
  * Everything a transport or a CLI needs goes through here.
  */
-import type { CrossEncoder } from '../model/cross-encoder.js';
+import { requireTokens, type CrossEncoder } from '../model/cross-encoder.js';
 import type { PairEncoding } from '../tokenizer/pair-tokenizer.js';
+import type { PromptOptions } from '../tokenizer/prompt-template.js';
 import { BatchQueue, type SubmitOptions } from './batch-queue.js';
 import { ScoreCache, textHash, type CachedScore } from './score-cache.js';
 import { mapInSlices } from './yield.js';
@@ -31,6 +32,8 @@ export interface RankedDocument extends PairScore {
 
 export interface ScoreOptions extends SubmitOptions {
   longDocuments?: LongDocuments;
+  /** For models with a prompt template: the task instruction (undefined: the template's default). */
+  instruction?: string;
   /** Told how many tokens the call sent to the model (cached pairs are free), for usage reports. */
   onTokens?: (tokens: number) => void;
 }
@@ -83,7 +86,8 @@ export class ScoringEngine {
     this.inFlight++;
     try {
       const mode = options.longDocuments ?? 'truncate';
-      const keys = this.cacheKeys(pairs, mode);
+      const prompt = this.model.prompt(options.instruction);
+      const keys = this.cacheKeys(pairs, mode, prompt.instruction);
       const results: (CachedScore | undefined)[] = keys.map((key) => this.cache.get(key));
       const firstOfKey = new Map<string, number>();
       pairs.forEach((_, i) => {
@@ -95,7 +99,7 @@ export class ScoringEngine {
       const encoded = await mapInSlices(
         todo,
         (pairIndex, n) => {
-          const windows = this.encode(pairs[pairIndex], mode);
+          const windows = this.encode(pairs[pairIndex], mode, prompt);
           for (const w of windows) tokens += w.inputIds.length;
           // Counted as it goes, so a call far over the limit is refused without tokenizing all of it.
           if (limit > 0 && tokens > limit) throw new CallTooLargeError(limit, tokens, n + 1, todo.length);
@@ -120,10 +124,10 @@ export class ScoringEngine {
     }
   }
 
-  private encode(pair: Pair, mode: LongDocuments): PairEncoding[] {
+  private encode(pair: Pair, mode: LongDocuments, prompt: PromptOptions): PairEncoding[] {
     return mode === 'chunk'
-      ? this.model.tokenizer.encodeWindows(pair.query, pair.document, this.model.maxLength, this.options.chunkOverlap)
-      : [this.model.encode(pair.query, pair.document)];
+      ? this.model.tokenizer.encodeWindows(pair.query, pair.document, this.model.maxLength, this.options.chunkOverlap, prompt).map(requireTokens)
+      : [requireTokens(this.model.tokenizer.encodePair(pair.query, pair.document, this.model.maxLength, prompt))];
   }
 
   /** The best window's logit and score: activations are monotonic, so the highest logit wins. */
@@ -140,8 +144,9 @@ export class ScoringEngine {
     return { ...this.model.scoreRow(rows[bestIndex]), truncated: windows[bestIndex].truncated, windows: windows.length };
   }
 
-  private cacheKeys(pairs: readonly Pair[], mode: LongDocuments): string[] {
-    const prefix = `${this.model.id}|${this.model.maxLength}|${mode}|${mode === 'chunk' ? this.options.chunkOverlap : 0}`;
+  private cacheKeys(pairs: readonly Pair[], mode: LongDocuments, instruction: string | undefined): string[] {
+    const prompt = instruction === undefined ? '' : `|${textHash(instruction)}`;
+    const prefix = `${this.model.id}|${this.model.maxLength}|${mode}|${mode === 'chunk' ? this.options.chunkOverlap : 0}${prompt}`;
     const queryHashes = new Map<string, string>();
     return pairs.map((p) => {
       let q = queryHashes.get(p.query);
@@ -156,10 +161,10 @@ export class ScoringEngine {
    * quantization scales each batch by its own value range, so only the same batch
    * composition reproduces a Python int8 run to the last digits; fp32 scores do not depend on it.
    */
-  async scoreInInputOrder(pairs: readonly Pair[], batchSize: number): Promise<PairScore[]> {
+  async scoreInInputOrder(pairs: readonly Pair[], batchSize: number, instruction?: string): Promise<PairScore[]> {
     const scores: PairScore[] = [];
     for (let start = 0; start < pairs.length; start += batchSize) {
-      const encoded = pairs.slice(start, start + batchSize).map((p) => this.model.encode(p.query, p.document));
+      const encoded = pairs.slice(start, start + batchSize).map((p) => this.model.encode(p.query, p.document, instruction));
       const { logits, labels } = await this.model.session.run(encoded);
       encoded.forEach((e, row) => scores.push({ ...this.model.scoreRow(logits.subarray(row * labels, (row + 1) * labels)), truncated: e.truncated, windows: 1 }));
     }

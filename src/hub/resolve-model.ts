@@ -9,7 +9,7 @@
  */
 import { existsSync, statSync } from 'node:fs';
 import { modelInfo, pathsInfo, HubApiError, type PathInfo } from '@huggingface/hub';
-import type { Variant } from '../model/model-dir.js';
+import { externalDataNames, type Variant } from '../model/model-dir.js';
 import { RepoCache } from './cache-layout.js';
 import { downloadBlob, isAbort, type HubAccess, type ProgressEvent, type RemoteFile } from './download-blob.js';
 import { ModelFetchError } from './errors.js';
@@ -23,6 +23,8 @@ import { DEFAULT_MODEL, DEFAULT_MODEL_MIRROR } from '../defaults.js';
 export { DEFAULT_MODEL, DEFAULT_MODEL_MIRROR };
 
 export const ONNX_FILE: Record<Variant, string> = { fp32: 'onnx/model.onnx', int8: 'onnx/model_quantized.onnx' };
+/** The ONNX files a repo may hold for a variant, preferred first (see model-dir.ts ONNX_CANDIDATES). */
+export const ONNX_REPO_FILES: Record<Variant, string[]> = { fp32: ['onnx/model.onnx'], int8: ['onnx/model_quantized.onnx', 'onnx/model_int8.onnx', 'onnx/model_uint8.onnx'] };
 
 export interface ResolveOptions {
   variant: Variant;
@@ -44,6 +46,10 @@ export interface ResolvedModel {
 interface Wanted {
   path: string;
   required: boolean;
+  /** One of the variant's ONNX names: the first the repo has is the one needed (with its external data). */
+  onnx?: boolean;
+  /** External data of the ONNX file `of`: fetched when the repo has it and `of` is the chosen graph. */
+  dataOf?: string;
 }
 
 /** What CrossEncoder.load reads, and nothing else: no weights in other formats, no vocab.txt. */
@@ -53,8 +59,30 @@ export function wantedFiles(variant: Variant): Wanted[] {
     { path: 'tokenizer.json', required: true },
     { path: 'tokenizer_config.json', required: false },
     { path: 'special_tokens_map.json', required: false },
-    { path: ONNX_FILE[variant], required: true },
+    ...ONNX_REPO_FILES[variant].flatMap((onnx) => [
+      { path: onnx, required: false, onnx: true },
+      ...externalDataNames(onnx).map((path) => ({ path, required: false, dataOf: onnx })),
+    ]),
   ];
+}
+
+/**
+ * The files a snapshot needs, given what is known of each path: the required ones, the first
+ * ONNX candidate that is not absent, and that graph's external data; `undefined` while the choice
+ * of graph waits on a path whose state is unknown.
+ */
+function neededFiles(wanted: Wanted[], state: (path: string) => 'present' | 'absent' | 'unknown'): { needed: Wanted[]; onnx: string | null } | undefined {
+  let onnx: string | null = null;
+  for (const w of wanted.filter((x) => x.onnx)) {
+    const s = state(w.path);
+    if (s === 'unknown') return undefined;
+    if (s === 'present') {
+      onnx = w.path;
+      break;
+    }
+  }
+  const needed = wanted.filter((w) => (!w.onnx && !w.dataOf) || w.path === onnx || (onnx !== null && w.dataOf === onnx));
+  return { needed, onnx };
 }
 
 export async function resolveModel(spec: string | undefined, options: ResolveOptions): Promise<ResolvedModel> {
@@ -121,9 +149,12 @@ interface CachedState {
 function cachedState(cache: RepoCache, revision: string, wanted: Wanted[]): CachedState {
   const commit = cache.readRef(revision);
   if (!commit) return { commit: '', complete: false, missing: [] };
+  const choice = neededFiles(wanted, (path) => cache.fileState(commit, path));
   const states = wanted.map((w) => ({ ...w, state: cache.fileState(commit, w.path) }));
   const missing = states.filter((s) => s.required && s.state === 'absent').map((s) => s.path);
-  return { commit, complete: missing.length === 0 && states.every((s) => s.state !== 'unknown'), missing };
+  if (choice && choice.onnx === null) missing.push(wanted.find((w) => w.onnx)!.path);
+  const complete = choice !== undefined && missing.length === 0 && choice.needed.every((w) => cache.fileState(commit, w.path) !== 'unknown');
+  return { commit, complete, missing };
 }
 
 interface Fetched {
@@ -148,13 +179,15 @@ async function fetchSnapshot(cache: RepoCache, c: RepoSpec, wanted: Wanted[], ac
   const byPath = new Map(listed.filter((e) => e.type === 'file').map((e) => [e.path, e]));
   for (const w of wanted) if (!byPath.has(w.path)) cache.markAbsent(commit, w.path);
   // The ref is written even for a repo that turns out unusable, so the next start knows without asking.
+  const { needed, onnx } = neededFiles(wanted, (path) => (byPath.has(path) ? 'present' : 'absent'))!;
   const missing = wanted.filter((w) => w.required && !byPath.has(w.path)).map((w) => w.path);
+  if (onnx === null) missing.push(wanted.find((w) => w.onnx)!.path);
   if (missing.length > 0) {
     cache.writeRef(c.revision, commit);
     return { commit, dir, missing, downloaded: 0 };
   }
 
-  const files = wanted.flatMap((w) => (byPath.has(w.path) && cache.fileState(commit, w.path) !== 'present' ? [remoteFile(byPath.get(w.path)!)] : []));
+  const files = needed.flatMap((w) => (byPath.has(w.path) && cache.fileState(commit, w.path) !== 'present' ? [remoteFile(byPath.get(w.path)!)] : []));
   const toFetch = files.filter((f) => !hasBlob(cache.blobPath(f.etag), f.size));
   if (toFetch.length > 0) {
     const mb = (toFetch.reduce((sum, f) => sum + f.size, 0) / 1e6).toFixed(1);

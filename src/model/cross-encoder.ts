@@ -7,6 +7,7 @@ import { closeSync, existsSync, openSync, readFileSync, readSync, statSync } fro
 import { join } from 'node:path';
 import { log } from '../log.js';
 import { PairTokenizer, type PairEncoding } from '../tokenizer/pair-tokenizer.js';
+import { defaultInstruction, resolvePromptTemplate, templateOverhead, type PromptOptions, type PromptTemplateName, type PromptTemplateSetting } from '../tokenizer/prompt-template.js';
 import { activationFromConfig, applyActivation, pairLogit, type Activation } from './activation.js';
 import { ModelLoadError, readJsonFile, resolveModelFiles, type ModelFiles, type Variant } from './model-dir.js';
 import { CrossEncoderSession, onnxRuntimeVersion } from './onnx-session.js';
@@ -14,8 +15,13 @@ import { CrossEncoderSession, onnxRuntimeVersion } from './onnx-session.js';
 export interface ModelOptions {
   model: string;
   variant: Variant;
-  /** Lowers the model's own maximum; never raises it. */
+  /**
+   * Tokens per pair. Without it: the model's own maximum, capped at LONG_CONTEXT_CAP; with it,
+   * anything up to the model's maximum.
+   */
   maxLength?: number;
+  /** `auto` (default): the template config.json's reranker family needs (see prompt-template.ts). */
+  promptTemplate?: PromptTemplateSetting;
   /** Overrides the activation from config.json. */
   activation?: Activation;
   threads?: number;
@@ -33,6 +39,11 @@ export interface ModelInfo {
   tokenizer_family: string;
   /** False when the tokenizer is outside the proven families: ids may differ from Python's. */
   tokenizer_verified: boolean;
+  /** The prompt pairs are put in (`none`: the raw pair), and its default instruction when it has one. */
+  prompt_template: PromptTemplateName;
+  default_instruction?: string;
+  /** The id padding positions get (the model's pad token). */
+  pad_token_id: number;
   onnxruntime_version: string;
   threads: number;
 }
@@ -45,6 +56,7 @@ export class CrossEncoder {
     readonly maxLength: number,
     readonly activation: Activation,
     readonly numLabels: number,
+    readonly promptTemplate: PromptTemplateName,
     /**
      * Changes whenever anything that decides a score does (ONNX file, variant, tokenizer
      * files, config.json, activation, max length): scores cached under another id are not reused.
@@ -66,12 +78,16 @@ export class CrossEncoder {
       log(`warning: ${files.tokenizerPath}: tokenizer not verified (${tokenizer.family.replace(/^unverified: /, '')}); token ids and scores may differ from sentence-transformers. Proven families: bert-wordpiece, xlmr-unigram, bytelevel-bpe`);
     }
     const maxLength = resolveMaxLength(config, tokenizerConfig, options.maxLength);
-    if (maxLength <= tokenizer.template.addedTokens + 1) {
-      throw new ModelLoadError(`max length ${maxLength} leaves no room for a query and a document after ${tokenizer.template.addedTokens} special tokens`);
+    const promptTemplate = resolvePromptTemplate(options.promptTemplate, config);
+    const overhead = tokenizer.template.addedTokens + templateOverhead(promptTemplate, tokenizer);
+    if (maxLength <= overhead + 1) {
+      const what = promptTemplate === 'none' ? `${tokenizer.template.addedTokens} special tokens` : `the ${promptTemplate} prompt's ${overhead} tokens`;
+      throw new ModelLoadError(`max length ${maxLength} leaves no room for a query and a document after ${what}; raise --max-length`);
     }
-    const session = await CrossEncoderSession.open(files.onnxPath, options.threads);
+    const padTokenId = resolvePadTokenId(config, tokenizerConfig, readJsonFile(files.tokenizerPath));
+    const session = await CrossEncoderSession.open(files.onnxPath, options.threads, padTokenId);
     // One pair through the graph proves its output shape before any request depends on it.
-    const probe = tokenizer.encodePair('query', 'document', maxLength);
+    const probe = tokenizer.encodePair('query', 'document', maxLength, { template: promptTemplate });
     let numLabels: number;
     try {
       numLabels = (await session.run([probe])).labels;
@@ -91,13 +107,21 @@ export class CrossEncoder {
       throw new ModelLoadError(`${files.configPath}: ${(err as Error).message}`);
     }
     const stat = statSync(files.onnxPath);
-    const fingerprint = modelFingerprint(files, stat.size, { activation, maxLength, numLabels });
+    const fingerprint = modelFingerprint(files, stat.size, { activation, maxLength, numLabels, promptTemplate, padTokenId });
     const id = `${files.dir}#${options.variant}@${stat.mtime.toISOString()}/${stat.size}~${fingerprint}`;
-    return new CrossEncoder(files, tokenizer, session, maxLength, activation, numLabels, id);
+    return new CrossEncoder(files, tokenizer, session, maxLength, activation, numLabels, promptTemplate, id);
   }
 
-  encode(query: string, document: string): PairEncoding {
-    return this.tokenizer.encodePair(query, document, this.maxLength);
+  /** How a call's pairs are prompted; throws the one-line error for an instruction the model has no place for. */
+  prompt(instruction?: string): PromptOptions {
+    if (instruction !== undefined && this.promptTemplate === 'none') {
+      throw new InstructionError(`instruction given, but ${this.files.dir} runs without a prompt template (--prompt-template none); drop the instruction, or serve a Qwen3-Reranker or mxbai-rerank-v2 model with --prompt-template auto`);
+    }
+    return { template: this.promptTemplate, instruction };
+  }
+
+  encode(query: string, document: string, instruction?: string): PairEncoding {
+    return requireTokens(this.tokenizer.encodePair(query, document, this.maxLength, this.prompt(instruction)));
   }
 
   /** The pair's logit (log-odds for two labels) and its score under the activation. */
@@ -117,6 +141,9 @@ export class CrossEncoder {
       num_labels: this.numLabels,
       tokenizer_family: this.tokenizer.family,
       tokenizer_verified: this.tokenizer.verified,
+      prompt_template: this.promptTemplate,
+      ...(defaultInstruction(this.promptTemplate) !== null ? { default_instruction: defaultInstruction(this.promptTemplate)! } : {}),
+      pad_token_id: this.session.padTokenId,
       onnxruntime_version: onnxRuntimeVersion,
       threads: this.session.threads,
     };
@@ -126,6 +153,50 @@ export class CrossEncoder {
     return this.session.release();
   }
 }
+
+/**
+ * Thrown for a pair that gives no token at all (the tokenizer returns none, as Python's does): a
+ * decoder graph has no last token to read its score from, and an encoder none to pool.
+ */
+export class EmptyPairError extends Error {
+  constructor() {
+    super('query and document give no tokens at all (both empty, and the model adds no special tokens): send a non-empty query or document, or serve the model with its prompt template');
+    this.name = 'EmptyPairError';
+  }
+}
+
+export function requireTokens<T extends { inputIds: number[] }>(encoding: T): T {
+  if (encoding.inputIds.length === 0) throw new EmptyPairError();
+  return encoding;
+}
+
+/** An `instruction` for a model served without a prompt template. */
+export class InstructionError extends Error {}
+
+/**
+ * The model's pad token: config.json's pad_token_id, else the id of tokenizer_config's pad_token,
+ * else 0 (BERT's [PAD]). Decoder classifiers pool the last token that is not it.
+ */
+export function resolvePadTokenId(config: Record<string, unknown>, tokenizerConfig: Record<string, unknown>, tokenizerJson: Record<string, unknown>): number {
+  if (typeof config.pad_token_id === 'number' && config.pad_token_id >= 0) return config.pad_token_id;
+  const pad = tokenizerConfig.pad_token;
+  const padText = typeof pad === 'string' ? pad : typeof (pad as { content?: unknown })?.content === 'string' ? (pad as { content: string }).content : undefined;
+  if (padText !== undefined) {
+    const added = (tokenizerJson.added_tokens as { id: number; content: string }[] | undefined) ?? [];
+    const found = added.find((t) => t.content === padText);
+    if (found) return found.id;
+    const vocab = (tokenizerJson.model as { vocab?: unknown } | undefined)?.vocab;
+    if (vocab && !Array.isArray(vocab) && typeof (vocab as Record<string, unknown>)[padText] === 'number') return (vocab as Record<string, number>)[padText];
+  }
+  return 0;
+}
+
+/**
+ * The longest pairs a model gets unless --max-length asks for more. Decoder rerankers declare
+ * 32 768 to 131 072 tokens; attention memory grows with the square of the length (measured in
+ * docs/long-context.md: ~5.5 GB of working memory at 4096 tokens, ~22 GB at 8192), so an accidental huge document must not cost that by default.
+ */
+export const LONG_CONTEXT_CAP = 4096;
 
 // Model types whose position ids start after the padding index (RoBERTa's create_position_ids_from_input_ids):
 // a sequence can use max_position_embeddings - padding_idx - 1 positions, 512 of XLM-R's 514.
@@ -140,7 +211,7 @@ const EDGE_BYTES = 1 << 20;
  * hashing a multi-GB file whole would add seconds to every load), the tokenizer and config
  * files as read, and the settings resolved from them and from the command line.
  */
-function modelFingerprint(files: ModelFiles, size: number, resolved: { activation: Activation; maxLength: number; numLabels: number }): string {
+function modelFingerprint(files: ModelFiles, size: number, resolved: Record<string, unknown>): string {
   const hash = createHash('sha256');
   const fd = openSync(files.onnxPath, 'r');
   try {
@@ -151,6 +222,21 @@ function modelFingerprint(files: ModelFiles, size: number, resolved: { activatio
     hash.update(head).update(tail);
   } finally {
     closeSync(fd);
+  }
+  // External weights: their size and edges, as for the graph (a fine-tune changes them, not the graph).
+  for (const path of files.externalDataPaths) {
+    const dataSize = statSync(path).size;
+    hash.update(`\0${path}\0${dataSize}\0${statSync(path).mtimeMs}\0`);
+    const data = openSync(path, 'r');
+    try {
+      const head = Buffer.alloc(Math.min(EDGE_BYTES, dataSize));
+      readSync(data, head, 0, head.length, 0);
+      const tail = Buffer.alloc(Math.min(EDGE_BYTES, dataSize));
+      readSync(data, tail, 0, tail.length, dataSize - tail.length);
+      hash.update(head).update(tail);
+    } finally {
+      closeSync(data);
+    }
   }
   const specialTokens = join(files.dir, 'special_tokens_map.json');
   for (const path of [files.configPath, files.tokenizerPath, files.tokenizerConfigPath, existsSync(specialTokens) ? specialTokens : null]) {
@@ -164,7 +250,8 @@ function modelFingerprint(files: ModelFiles, size: number, resolved: { activatio
 /**
  * tokenizer_config's model_max_length capped by the positions the model has (512 when neither
  * says), as sentence-transformers caps it by max_position_embeddings, less the padding offset
- * where positions start after it; `requested` can only lower it.
+ * where positions start after it. That is the most `requested` can ask for; without a request
+ * it is also capped at LONG_CONTEXT_CAP.
  */
 export function resolveMaxLength(config: Record<string, unknown>, tokenizerConfig: Record<string, unknown>, requested?: number): number {
   let positions = typeof config.max_position_embeddings === 'number' && config.max_position_embeddings > 0 ? config.max_position_embeddings : Infinity;
@@ -175,6 +262,6 @@ export function resolveMaxLength(config: Record<string, unknown>, tokenizerConfi
   const declared = typeof tokenizerConfig.model_max_length === 'number' ? tokenizerConfig.model_max_length : Infinity;
   let maxLength = Math.min(positions, declared);
   if (!Number.isFinite(maxLength)) maxLength = 512;
-  if (requested !== undefined) maxLength = Math.min(maxLength, requested);
-  return maxLength;
+  if (requested !== undefined) return Math.min(maxLength, requested);
+  return Math.min(maxLength, LONG_CONTEXT_CAP);
 }

@@ -14,14 +14,26 @@ export interface ModelFiles {
   configPath: string;
   tokenizerPath: string;
   tokenizerConfigPath: string | null;
+  /** The graph's weights stored beside it (ONNX external data), read with it and fingerprinted with it. */
+  externalDataPaths: string[];
 }
 
 export class ModelLoadError extends Error {}
 
-const ONNX_CANDIDATES: Record<Variant, string[]> = {
+// The names Hub repos give their exports: Optimum and transformers.js write model_quantized.onnx,
+// onnx-community repos also model_int8.onnx / model_uint8.onnx.
+export const ONNX_CANDIDATES: Record<Variant, string[]> = {
   fp32: ['onnx/model.onnx', 'model.onnx'],
-  int8: ['onnx/model_quantized.onnx', 'model_quantized.onnx'],
+  int8: ['onnx/model_quantized.onnx', 'model_quantized.onnx', 'onnx/model_int8.onnx', 'model_int8.onnx', 'onnx/model_uint8.onnx', 'model_uint8.onnx'],
 };
+
+/**
+ * Where exporters put the weights of a graph over 2 GB (or saved with external data): next to it
+ * as `<file>_data` (torch.onnx, Optimum) or `<file>.data` (onnx.save_model's usual name).
+ */
+export function externalDataNames(onnxPath: string): string[] {
+  return [`${onnxPath}_data`, `${onnxPath}.data`];
+}
 
 export function resolveModelFiles(dirArg: string, variant: Variant): ModelFiles {
   const dir = resolve(dirArg);
@@ -36,7 +48,7 @@ export function resolveModelFiles(dirArg: string, variant: Variant): ModelFiles 
   const candidates = ONNX_CANDIDATES[variant];
   const onnxPath = candidates.map((c) => join(dir, c)).find((p) => existsSync(p));
   if (!onnxPath) {
-    throw new ModelLoadError(`ONNX file missing for variant ${variant}: looked for ${candidates.map((c) => join(dir, c)).join(' and ')}`);
+    throw new ModelLoadError(`ONNX file missing for variant ${variant}: looked for ${candidates.map((c) => join(dir, c)).join(', ')}`);
   }
   const tokenizerConfig = join(dir, 'tokenizer_config.json');
   return {
@@ -46,6 +58,7 @@ export function resolveModelFiles(dirArg: string, variant: Variant): ModelFiles 
     configPath: need('config.json'),
     tokenizerPath: need('tokenizer.json'),
     tokenizerConfigPath: existsSync(tokenizerConfig) ? tokenizerConfig : null,
+    externalDataPaths: externalDataNames(onnxPath).filter((p) => existsSync(p)),
   };
 }
 

@@ -19,13 +19,18 @@ export class CrossEncoderSession {
   readonly inputNames: readonly string[];
   readonly hasTokenTypeIds: boolean;
   readonly threads: number;
-  private constructor(private readonly session: ort.InferenceSession, threads: number) {
+  private constructor(
+    private readonly session: ort.InferenceSession,
+    threads: number,
+    /** The id padding positions get: the model's pad token (see batchFeeds). */
+    readonly padTokenId: number,
+  ) {
     this.inputNames = session.inputNames;
     this.hasTokenTypeIds = session.inputNames.includes('token_type_ids');
     this.threads = threads;
   }
 
-  static async open(onnxPath: string, threads = availableParallelism()): Promise<CrossEncoderSession> {
+  static async open(onnxPath: string, threads = availableParallelism(), padTokenId = 0): Promise<CrossEncoderSession> {
     let session: ort.InferenceSession;
     try {
       session = await ort.InferenceSession.create(onnxPath, {
@@ -52,12 +57,12 @@ export class CrossEncoderSession {
       await session.release();
       throw new ModelLoadError(`${onnxPath}: graph outputs are [${session.outputNames.join(', ')}]; expected logits of shape [batch, labels]`);
     }
-    return new CrossEncoderSession(session, threads);
+    return new CrossEncoderSession(session, threads, padTokenId);
   }
 
   /** Logits for a batch, padded to its longest pair; rows in input order. */
   async run(batch: readonly EncodedPair[]): Promise<{ logits: Float32Array; labels: number }> {
-    const feeds = batchFeeds(batch, this.hasTokenTypeIds);
+    const feeds = batchFeeds(batch, this.hasTokenTypeIds, this.padTokenId);
     const out = await this.session.run(feeds);
     const logits = out.logits;
     if (logits.dims.length !== 2 || logits.dims[0] !== batch.length || logits.type !== 'float32') {
@@ -71,11 +76,24 @@ export class CrossEncoderSession {
   }
 }
 
-/** The graph inputs for a batch: every pair padded with zeros to the batch's longest, mask 1 on real tokens. */
-export function batchFeeds(batch: readonly EncodedPair[], withTokenTypes: boolean): Record<string, ort.Tensor> {
+/**
+ * The graph inputs for a batch: every pair padded on the right with `padTokenId` to the batch's
+ * longest, mask 1 on real tokens.
+ *
+ * Why the pad token and why the right: a decoder sequence classifier (Qwen2/Qwen3ForSequenceClassification)
+ * reads its score at the last position whose id is not pad_token_id, a rule exported into the graph;
+ * padding with 0 (a real token there) would move that position onto the padding. On the right, a
+ * pair's tokens keep positions 0..n-1 and, with causal attention, never see the padding after them,
+ * so its score is the one it gets alone, whatever its batch neighbours. Left padding (the
+ * tokenizer_config's padding_side for Qwen) shifts every position by the padding length, so the
+ * same pair would score differently (in float noise at least) next to a longer one.
+ */
+export function batchFeeds(batch: readonly EncodedPair[], withTokenTypes: boolean, padTokenId = 0): Record<string, ort.Tensor> {
   const width = batch.reduce((m, p) => Math.max(m, p.inputIds.length), 0);
+  if (batch.some((p) => p.inputIds.length === 0)) throw new Error('a pair with no tokens in the batch: there is nothing to score it by');
   const size = batch.length * width;
   const ids = new BigInt64Array(size);
+  if (padTokenId !== 0) ids.fill(BigInt(padTokenId));
   const mask = new BigInt64Array(size);
   const types = withTokenTypes ? new BigInt64Array(size) : null;
   batch.forEach((pair, row) => {

@@ -87,7 +87,7 @@ export function restRoutes(ctx: ServerContext, options: RestOptions): Router {
 
   const cohere = (version: '1' | '2') =>
     handle(cohereRerankRequest, async (input, call) => {
-      const outcome = await runRerank(ctx, { query: input.query, documents: input.documents.map((d) => (typeof d === 'string' ? d : { text: d.text })) }, call);
+      const outcome = await runRerank(ctx, { query: input.query, documents: input.documents.map((d) => (typeof d === 'string' ? d : { text: d.text })), instruction: input.instruction }, call);
       // Jina's /v1 returns documents unless told not to; Cohere's v2 never does unless asked here.
       return cohereResponse(outcome, input, input.return_documents ?? version === '1', version, ctx.host.modelName);
     });
@@ -97,7 +97,7 @@ export function restRoutes(ctx: ServerContext, options: RestOptions): Router {
   router.post(
     '/rerank',
     handle(teiRerankRequest, async (input, call) => {
-      const outcome = await runRerank(ctx, { query: input.query, documents: input.texts }, call);
+      const outcome = await runRerank(ctx, { query: input.query, documents: input.texts, instruction: input.instruction }, call);
       return outcome.ranked.map((r) => ({ index: r.index, score: input.raw_scores ? r.logit : sigmoid(r.logit), ...(input.return_text ? { text: input.texts[r.index] } : {}) }));
     }),
   );

@@ -23,6 +23,8 @@ export const cohereRerankRequest = z.object({
   top_n: z.number().int().min(1, 'top_n must be at least 1').optional(),
   return_documents: z.boolean().optional(),
   max_tokens_per_doc: z.number().int().min(1, 'max_tokens_per_doc must be at least 1').optional(),
+  /** For models with a prompt template (Qwen3-Reranker, mxbai-rerank-v2), as the MCP tools take it. */
+  instruction: z.string().max(2000, 'instruction is limited to 2000 characters').optional(),
 });
 
 export const teiRerankRequest = z.object({
@@ -35,6 +37,7 @@ export const teiRerankRequest = z.object({
   return_text: z.boolean().optional(),
   truncate: z.boolean().optional(),
   truncation_direction: z.string().optional(),
+  instruction: z.string().max(2000, 'instruction is limited to 2000 characters').optional(),
 });
 
 export type CohereRerankRequest = z.infer<typeof cohereRerankRequest>;

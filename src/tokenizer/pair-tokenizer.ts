@@ -13,6 +13,7 @@ import { asTransformersLoads } from './bytelevel.js';
 import { exactEncoder, UnsupportedTokenizer, type SequenceEncoder, type TokenizerFamily } from './pipeline.js';
 import { longestFirstLengths } from './truncation.js';
 import { pairTemplateFrom, type PairTemplate } from './pair-template.js';
+import { encodeWindowsWithPrompt, encodeWithPrompt, type PromptOptions } from './prompt-template.js';
 
 export interface PairEncoding {
   inputIds: number[];
@@ -80,7 +81,12 @@ export class PairTokenizer {
     return maxLength - this.template.addedTokens;
   }
 
-  encodePair(query: string, document: string, maxLength: number): PairEncoding {
+  /** The pair as the model sees it; with a prompt template, inside that prompt (see prompt-template.ts). */
+  encodePair(query: string, document: string, maxLength: number, prompt?: PromptOptions): PairEncoding {
+    if (prompt && prompt.template !== 'none') {
+      const { inputIds, truncated } = encodeWithPrompt(this, prompt, query, document, maxLength);
+      return { inputIds, typeIds: new Array<number>(inputIds.length).fill(0), truncated };
+    }
     const a = this.encodeSide(query, maxLength);
     const b = this.encodeSide(document, maxLength);
     return this.assembleTruncated(a, b, this.budget(maxLength));
@@ -92,7 +98,14 @@ export class PairTokenizer {
    * as encodePair does. The query keeps at most half the budget, as longest_first would
    * leave it against a long document.
    */
-  encodeWindows(query: string, document: string, maxLength: number, overlap: number): PairEncoding[] {
+  encodeWindows(query: string, document: string, maxLength: number, overlap: number, prompt?: PromptOptions): PairEncoding[] {
+    if (prompt && prompt.template !== 'none') {
+      return encodeWindowsWithPrompt(this, prompt, query, document, maxLength, overlap).map(({ inputIds, truncated }) => ({
+        inputIds,
+        typeIds: new Array<number>(inputIds.length).fill(0),
+        truncated,
+      }));
+    }
     const budget = this.budget(maxLength);
     const q = this.encodeSide(query, maxLength);
     const d = this.encodeText(document);

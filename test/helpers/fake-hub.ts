@@ -55,8 +55,8 @@ export interface FakeHub {
   close(): Promise<void>;
 }
 
-/** LFS in the fixture repos: the ONNX graphs, as on the real Hub. */
-const isLfs = (path: string): boolean => path.endsWith('.onnx');
+/** LFS in the fixture repos: the ONNX graphs and their external data, as on the real Hub. */
+const isLfs = (path: string): boolean => path.endsWith('.onnx') || path.endsWith('.onnx_data') || path.endsWith('.onnx.data');
 
 export const sha256 = (data: Buffer): string => createHash('sha256').update(data).digest('hex');
 export const gitBlobSha1 = (data: Buffer): string => createHash('sha1').update(`blob ${data.length}\0`).update(data).digest('hex');

@@ -23,7 +23,7 @@ export function registerRerankTool(server: McpServer, ctx: ServerContext): void 
     },
     (args, extra) =>
       inFlight.track(async () => {
-        const outcome = await runRerank(ctx, { query: args.query, documents: args.documents, longDocuments: args.long_documents }, callOf(extra, server));
+        const outcome = await runRerank(ctx, { query: args.query, documents: args.documents, longDocuments: args.long_documents, instruction: args.instruction }, callOf(extra, server));
         const returnDocuments = args.return_documents ?? true;
         let results = outcome.ranked.filter((r) => args.min_score === undefined || r.score >= args.min_score);
         if (args.top_k !== undefined) results = results.slice(0, args.top_k);
