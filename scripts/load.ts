@@ -117,7 +117,7 @@ interface Planned {
   kind: Kind;
   tool: string;
   args: Record<string, unknown>;
-  /** A bad call must be answered with isError, and nothing else. */
+  /** A bad call must be answered with isError (an unknown tool: with the JSON-RPC error -32602), and nothing else. */
   expectError: boolean;
 }
 
@@ -275,7 +275,9 @@ async function timedCall(c: ClientState, p: Planned, samples: Sample[], errors: 
     res = (await c.client.callTool({ name: p.tool, arguments: p.args }, undefined, { timeout: CALL_TIMEOUT_MS })) as ToolResult;
     if ((res.isError === true) !== p.expectError) detail = `isError=${res.isError === true}: ${(res.content ?? []).map((x) => x.text ?? '').join(' ').slice(0, 200)}`;
   } catch (e) {
-    detail = `threw: ${(e as Error).message}`;
+    // An unknown tool is a protocol error (-32602), not an isError result: that is its planned answer.
+    const planned = p.expectError && (e as { code?: number }).code === -32602 && /Unknown tool/.test((e as Error).message);
+    if (!planned) detail = `threw: ${(e as Error).message}`;
   }
   const ok = detail === '';
   samples.push({ kind: p.kind, transport: c.transport, ms: performance.now() - t, ok });

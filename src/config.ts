@@ -9,7 +9,7 @@ import { existsSync } from 'node:fs';
 import { DEFAULT_ENGINE_OPTIONS } from './engine/scoring-engine.js';
 import { DEFAULT_MODEL, DEFAULT_MODEL_MIRROR } from './hub/resolve-model.js';
 import { hubCacheDir } from './hub/hub-env.js';
-import { defaultDbPath, resolveDbPath } from './feedback/db-path.js';
+import { defaultDbPath, maskUrl, resolveDbPath } from './feedback/db-path.js';
 
 export interface Config {
   model: string | undefined;
@@ -77,7 +77,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   { key: 'rerankLogMaxMb', flag: 'rerank-log-max-mb', env: 'RERANK_LOG_MAX_MB', kind: 'int', default: 100, only: ['serve'], help: 'MiB of query and candidate text the rerank log keeps, the oldest calls going first (0: no log)' },
   { key: 'maxBodyMb', flag: 'max-body-mb', env: 'RERANK_MAX_BODY_MB', kind: 'int', default: 128, only: ['serve'], help: 'largest request in MiB: an HTTP body (larger ones get 413) or a stdio message (larger ones are refused with an error); the default fits the largest call the tools accept in ASCII text' },
   { key: 'sessionIdleSeconds', flag: 'session-idle-seconds', env: 'RERANK_SESSION_IDLE_SECONDS', kind: 'int', default: 1800, only: ['serve'], help: 'close an HTTP session after this long without a request' },
-  { key: 'maxSessions', flag: 'max-sessions', env: 'RERANK_MAX_SESSIONS', kind: 'int', default: 100, only: ['serve'], help: 'HTTP sessions open at once; one more initialize gets 503 with Retry-After' },
+  { key: 'maxSessions', flag: 'max-sessions', env: 'RERANK_MAX_SESSIONS', kind: 'int', default: 100, only: ['serve'], help: 'HTTP sessions open at once; at the cap a new client closes the least recently used idle one, and gets 503 with Retry-After only when every session has a call in flight' },
   { key: 'allowedHosts', flag: 'allowed-hosts', env: 'RERANK_ALLOWED_HOSTS', kind: 'string', only: ['serve'], help: 'comma-separated host names (with or without :port) clients may use in Host and Origin, besides loopback and the bind address' },
   { key: 'printConfig', flag: 'print-config', kind: 'boolean', default: false, help: 'print the effective configuration (secrets masked) and exit' },
   { key: 'input', flag: 'input', kind: 'string', only: ['score', 'tokenize'], help: 'JSON Lines file of {"query","document"} (default: stdin)' },
@@ -181,7 +181,7 @@ export function printableConfig(config: Config, command: string, extra: Record<s
       ? `default repo (its ONNX mirror ${DEFAULT_MODEL_MIRROR} when it has no ${config.variant === 'int8' ? 'onnx/model_quantized.onnx' : 'onnx/model.onnx'})`
       : 'Hugging Face repo id';
   if (!local) out['model-cache'] = hubCacheDir();
-  if ('db' in out) out.db = resolveDbPath(config.db);
+  if ('db' in out) out.db = maskUrl(resolveDbPath(config.db));
   return { command, ...out, ...extra };
 }
 

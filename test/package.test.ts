@@ -76,7 +76,7 @@ test('npm pack → npm install -g with mcp.json\'s env → mcp.json and every cl
   const mcpJson = JSON.parse(readFileSync(join(REPO_ROOT, 'mcp.json'), 'utf8')) as { mcpServers: Record<string, LaunchEntry> };
   const entry = mcpJson.mcpServers.rerank;
   assert.equal(entry.command, 'rerank-mcp', 'mcp.json launches the installed binary, not npx or npm');
-  // The user's install runs outside the checkout, so the project's .npmrc does not apply: only mcp.json's env does.
+  // The user's install runs outside the checkout and must skip the CUDA download through mcp.json's env alone.
   const outside = join(work, 'elsewhere');
   mkdirSync(outside);
   const quiet = { npm_config_update_notifier: 'false', npm_config_fund: 'false', npm_config_audit: 'false' };

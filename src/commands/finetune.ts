@@ -13,7 +13,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { DB_ENV, resolveDbPath } from '../feedback/db-path.js';
-import { FeedbackStore } from '../feedback/feedback-store.js';
+import { isPostgresUrl, openStore } from '../feedback/store.js';
 import { DEFAULT_NEGATIVES, DEFAULT_SEED } from '../feedback/training-set.js';
 import { RepoCache } from '../hub/cache-layout.js';
 import { DEFAULT_MODEL } from '../hub/resolve-model.js';
@@ -145,7 +145,7 @@ async function finetune(o: Options, env: NodeJS.ProcessEnv): Promise<number> {
   await checkPython(o.python);
   const base = await resolveBase(o, env);
   if (base.path === o.out) throw new Refusal('--out must differ from the base checkpoint: the new model is written there');
-  const set = o.db === undefined ? undefined : readTrainingSet(o.db, o.negatives, o.seed);
+  const set = o.db === undefined ? undefined : await readTrainingSet(o.db, o.negatives, o.seed);
   prepareOut(o.out);
 
   const work = mkdtempSync(join(tmpdir(), 'rerank-finetune-'));
@@ -201,15 +201,15 @@ function prepareOut(out: string): void {
 
 const fmt = (v: number | null | undefined): string => (v === null || v === undefined ? 'n/a' : v.toFixed(4));
 
-function readTrainingSet(dbPath: string, negatives: number, seed: number) {
-  if (!existsSync(dbPath)) throw new Refusal(`no feedback database at ${dbPath}: pass --db PATH (or set ${DB_ENV}) to the database the server records feedback in`);
-  const store = FeedbackStore.open(dbPath);
+async function readTrainingSet(dbPath: string, negatives: number, seed: number) {
+  if (!isPostgresUrl(dbPath) && !existsSync(dbPath)) throw new Refusal(`no feedback database at ${dbPath}: pass --db PATH (or set ${DB_ENV}) to the database the server records feedback in`);
+  const store = await openStore(dbPath);
   try {
-    const set = store.trainingSet({ negatives, seed });
+    const set = await store.trainingSet({ negatives, seed });
     if (set.problem) throw new Refusal(`nothing trained: ${set.problem}`);
     return set;
   } finally {
-    store.close();
+    await store.close();
   }
 }
 

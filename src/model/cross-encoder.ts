@@ -98,7 +98,7 @@ export class CrossEncoder {
     const tokenizer = tokenizers.description;
     try {
       if (!tokenizer.verified) {
-        log(`warning: ${files.tokenizerPath}: tokenizer not verified (${tokenizer.family.replace(/^unverified: /, '')}); token ids and scores may differ from sentence-transformers. Proven families: bert-wordpiece, xlmr-unigram`);
+        log(`warning: ${files.tokenizerPath}: tokenizer not verified (${tokenizer.family.replace(/^unverified: /, '')}); token ids and scores may differ from sentence-transformers. Proven families: bert-wordpiece, xlmr-unigram, bytelevel-bpe`);
       }
       let { maxLength, note } = resolveMaxLengthNoted(config, tokenizerConfig, options.maxLength);
       if (maxLength <= tokenizer.addedTokens + 1) {

@@ -8,12 +8,13 @@
  * count matters whenever both sides of a pair are long. `encode(text, limit)` stops alike.
  */
 import { AddedTokenMatcher, type AddedTokenSpec } from './added-tokens.js';
+import { byteLevelBpeEncoder, isByteLevelBpe } from './bytelevel.js';
 import { bertPreTokenize, createBertNormalizer, splitOnRustWhitespace } from './bert-normalizer.js';
 import { PrecompiledNormalizer } from './precompiled.js';
 import { UnigramModel } from './unigram.js';
 import { WordPieceConfigError, wordPieceModel } from './wordpiece.js';
 
-export type TokenizerFamily = 'bert-wordpiece' | 'xlmr-unigram';
+export type TokenizerFamily = 'bert-wordpiece' | 'xlmr-unigram' | 'bytelevel-bpe';
 
 export interface SequenceEncoder {
   /** Ids of `text`: all of them, or those of its pre-tokens up to the first one at which the count reaches `limit`. */
@@ -154,6 +155,7 @@ function familyOf(json: Json): TokenizerFamily {
 
 /** The exact encoder for tokenizer.json, or UnsupportedTokenizer saying which part is not covered. */
 export function exactEncoder(json: Json): SequenceEncoder & { family: TokenizerFamily } {
+  if (isByteLevelBpe(json)) return byteLevelBpeEncoder(json);
   const family = familyOf(json);
   const normalize = normalizerFrom(json.normalizer);
   const preTokenize = preTokenizerFrom(json.pre_tokenizer) ?? ((t: string) => [t]);
