@@ -116,6 +116,7 @@ async function main(): Promise<void> {
         return r;
       });
       let i = 0;
+      const from = under.length;
       while (!done && Date.now() < deadline) {
         try {
           under.push(await time(1000 + under.length));
@@ -125,7 +126,8 @@ async function main(): Promise<void> {
         }
         await sleep(20 + (i++ % 5) * 10);
       }
-      attacks.push(await result);
+      const during = under.slice(from);
+      attacks.push(`${await result} small calls during it: ${during.length ? `n=${during.length} worst ${Math.max(...during).toFixed(0)} ms` : 'none'}`);
     }
     const a = summary(alone);
     const u = summary(under);
