@@ -19,7 +19,8 @@ const BAD_IDS = ['12345678901234567890', '1e400', '1.5'];
 
 type Reply = { jsonrpc: string; id: unknown; result?: Record<string, unknown>; error?: { code: number; message: string } };
 
-function rawStdio(args: string[] = ['--model', TINY_CE], env: Record<string, string> = {}) {
+// In-process (--standalone): these tests read the server's own stderr, which in daemon mode goes to the daemon's log file.
+function rawStdio(args: string[] = ['--standalone', '--model', TINY_CE], env: Record<string, string> = {}) {
   const child = spawn(process.execPath, [CLI, ...args], { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, RERANK_FEEDBACK_DB: freshDbPath(), ...env } });
   let stdout = '';
   let stderr = '';
@@ -47,6 +48,22 @@ function rawStdio(args: string[] = ['--model', TINY_CE], env: Record<string, str
     },
   };
 }
+
+test('stdio through the shared daemon: ids that cannot be echoed get -32600 with id null; the session carries on', async () => {
+  const s = rawStdio(['--model', TINY_CE]);
+  try {
+    s.send(JSON.stringify(INIT));
+    s.send('{"jsonrpc":"2.0","method":"notifications/initialized"}');
+    for (const id of BAD_IDS) s.send(`{"jsonrpc":"2.0","id":${id},"method":"ping"}`);
+    s.send('{"jsonrpc":"2.0","id":2,"method":"ping"}');
+    const replies = await s.until('replies to all', (r) => r.filter((m) => m.id === null).length >= 3 && r.some((m) => m.id === 2));
+    assert.deepEqual(replies.filter((m) => m.id === null).map((m) => m.error?.code), [-32600, -32600, -32600]);
+    s.child.stdin.end();
+    assert.equal(await s.exit, 0);
+  } finally {
+    if (s.child.exitCode === null) s.child.kill('SIGKILL');
+  }
+});
 
 test('stdio: ids that cannot be echoed get -32600 with id null, in one log line each; the session carries on', async () => {
   const s = rawStdio();

@@ -34,6 +34,8 @@ export interface RankedDocument extends PairScore {
 
 export interface ScoreOptions extends SubmitOptions {
   longDocuments?: LongDocuments;
+  /** Told how many tokens the call sent to the model (cached pairs are free), for usage reports. */
+  onTokens?: (tokens: number) => void;
 }
 
 export interface EngineOptions {
@@ -169,6 +171,7 @@ export class ScoringEngine {
         todo.map((i) => pairs[i]),
         mode,
       );
+      options.onTokens?.(encoded.reduce((n, windows) => n + windows.reduce((m, w) => m + w.inputIds.length, 0), 0));
       const rows = await this.queue.submit(encoded.flat(), { ...options, onProgress: pairProgress(options.onProgress, pairs.length, results.filter(Boolean).length) });
       let row = 0;
       todo.forEach((pairIndex, n) => {

@@ -4,9 +4,7 @@
  */
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { ErrorCode } from '@modelcontextprotocol/sdk/types.js';
-import type { EngineHost } from '../engine/engine-host.js';
-import type { FeedbackService } from '../feedback/feedback-service.js';
-import type { InFlight } from './in-flight.js';
+import type { ServerContext } from '../api/context.js';
 import { registerFeedbackTool } from './tools/feedback.js';
 import { registerFeedbackStatsResource } from './feedback-stats-resource.js';
 import { registerModelInfoTool } from './tools/model-info.js';
@@ -14,12 +12,7 @@ import { registerRerankTool } from './tools/rerank.js';
 import { registerScorePairTool } from './tools/score-pair.js';
 import { PACKAGE_VERSION } from '../version.js';
 
-/** What every session's server shares: the engine, the feedback database, the calls under way. */
-export interface ServerContext {
-  host: EngineHost;
-  feedback: FeedbackService;
-  inFlight: InFlight;
-}
+export type { ServerContext };
 
 export function createRerankServer(ctx: ServerContext): McpServer {
   const server = new McpServer(

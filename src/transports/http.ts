@@ -14,9 +14,11 @@ import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/
 import { isInitializeRequest } from '@modelcontextprotocol/sdk/types.js';
 import { createRerankServer, watchRequests, type ServerContext } from '../mcp/server.js';
 import { log } from '../log.js';
-import { bearerToken, isLoopbackHost, localOnly, tokenProblem } from './http-guards.js';
+import { bearerToken, hasBearerToken, isLoopbackHost, localOnly, tokenProblem } from './http-guards.js';
 import { cancelOnDisconnect } from './cancel-on-disconnect.js';
 import { mountHealth } from './health.js';
+import { handleStatelessPost, statelessNotAllowed } from './stateless.js';
+import { restRoutes } from '../rest/routes.js';
 import { Session } from './http-sessions.js';
 import { InFlightIds, INVALID_REQUEST, checkMessage, duplicateReply, isRequest, type ErrorReply } from './jsonrpc-check.js';
 
@@ -32,6 +34,8 @@ export interface HttpOptions {
   maxSessions: number;
   /** Host names (lower case, no port) accepted in Host and Origin besides loopback and the bind address. */
   allowedHosts?: readonly string[];
+  /** No sessions: every POST is answered on its own, by whichever replica gets it. */
+  stateless?: boolean;
 }
 
 export interface RunningHttpServer {
@@ -75,6 +79,9 @@ export async function serveHttp(ctx: ServerContext, options: HttpOptions): Promi
   /** Everything but health: Host/Origin checks, the token, the body limit. Endpoints are mounted here. */
   const guarded = express.Router();
   guarded.use(localOnly(allowedHosts));
+  // The REST face checks the same token and parses bodies itself, to answer in its own error shape.
+  const token = options.token;
+  guarded.use(restRoutes(ctx, { authorized: token ? (req) => hasBearerToken(req, token) : undefined, maxBodyBytes: options.maxBodyBytes, maxConcurrent: options.maxSessions }));
   if (options.token) guarded.use(bearerToken(options.token));
   guarded.use(express.json({ limit: options.maxBodyBytes }));
   app.use(guarded);
@@ -145,6 +152,11 @@ export async function serveHttp(ctx: ServerContext, options: HttpOptions): Promi
   };
 
   guarded.post('/mcp', async (req: Request, res: Response) => {
+    if (options.stateless) {
+      if (!admitMessages(req, res, undefined)) return;
+      await handleStatelessPost(ctx, req, res);
+      return;
+    }
     const sessionId = req.headers['mcp-session-id'];
     const existing = typeof sessionId === 'string' ? sessions.get(sessionId) : undefined;
     if (existing) {
@@ -209,8 +221,8 @@ export async function serveHttp(ctx: ServerContext, options: HttpOptions): Promi
     }
     await session.transport.handleRequest(req, res);
   };
-  guarded.get('/mcp', bySession);
-  guarded.delete('/mcp', bySession);
+  guarded.get('/mcp', options.stateless ? statelessNotAllowed : bySession);
+  guarded.delete('/mcp', options.stateless ? statelessNotAllowed : bySession);
 
   // body-parser reports oversized and malformed bodies as errors with a status; answer them as JSON.
   app.use((err: Error & { status?: number; type?: string; length?: number }, _req: Request, res: Response, _next: NextFunction) => {
@@ -240,7 +252,7 @@ export async function serveHttp(ctx: ServerContext, options: HttpOptions): Promi
   const port = typeof address === 'object' && address ? address.port : options.port;
   const hostForUrl = options.host.includes(':') ? `[${options.host}]` : options.host;
   const url = `http://${hostForUrl}:${port}/mcp`;
-  log(`serving MCP over Streamable HTTP at ${url}${options.token ? ' (bearer token required)' : ''}`);
+  log(`serving MCP over Streamable HTTP at ${url}${options.stateless ? ' (stateless)' : ''}${options.token ? ' (bearer token required)' : ''}; REST rerank API at /v1/rerank, /v2/rerank, /rerank, /v1/feedback`);
   return {
     server,
     url,

@@ -1,3 +1,5 @@
+import type { Readable, Writable } from 'node:stream';
+import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { createRerankServer, watchRequests, type ServerContext } from '../mcp/server.js';
 import { log } from '../log.js';
 import { guardLines } from './stdin-line-guard.js';
@@ -10,12 +12,20 @@ export interface StdioEvents {
   onEnd: () => void;
 }
 
-/** Serves MCP over stdin/stdout. */
-export async function serveStdio(ctx: ServerContext, maxLineBytes: number, { onInitialized, onEnd }: StdioEvents): Promise<void> {
+/**
+ * Serves MCP over stdin/stdout, or over another pair of streams carrying the same newline-delimited
+ * JSON-RPC (the shared daemon passes each shim's socket).
+ */
+export async function serveStdio(
+  ctx: ServerContext,
+  maxLineBytes: number,
+  { onInitialized, onEnd }: StdioEvents,
+  { input: source, output }: { input: Readable; output: Writable } = { input: process.stdin, output: process.stdout },
+): Promise<McpServer> {
   const server = createRerankServer(ctx);
   server.server.oninitialized = onInitialized;
-  const reply = (message: unknown) => process.stdout.write(JSON.stringify(message) + '\n');
-  const input = guardLines(process.stdin, maxLineBytes, (line) => {
+  const reply = (message: unknown) => output.write(JSON.stringify(message) + '\n');
+  const input = guardLines(source, maxLineBytes, (line) => {
     const limit = `${Math.round(maxLineBytes / 1024 / 1024)} MiB`;
     const message = `request of ${(line.bytes / 1024 / 1024).toFixed(1)} MiB refused: messages are limited to ${limit} (--max-body-mb)`;
     log(message);
@@ -26,7 +36,7 @@ export async function serveStdio(ctx: ServerContext, maxLineBytes: number, { onI
         : { jsonrpc: '2.0', id: line.id, error: { code: -32600, message } },
     );
   });
-  const transport = new LineTransport(input, process.stdout);
+  const transport = new LineTransport(input, output);
   watchRequests(server, (id) => transport.settled(id));
   // One line per error: the SDK's messages can be multi-line schema dumps.
   server.server.onerror = (err) => log(`protocol error: ${err.message.replace(/\s+/g, ' ').slice(0, 300)}`);
@@ -37,4 +47,5 @@ export async function serveStdio(ctx: ServerContext, maxLineBytes: number, { onI
   });
   await server.connect(transport);
   log('serving MCP over stdio');
+  return server;
 }
