@@ -14,6 +14,7 @@ import { join } from 'node:path';
 import { CrossEncoder, type ModelOptions } from '../model/cross-encoder.js';
 import { ScoringEngine, type EngineOptions } from './scoring-engine.js';
 import { ScoreCache } from './score-cache.js';
+import { TokenizerPool } from './tokenizer-pool.js';
 import type { ProgressEvent } from '../hub/progress.js';
 import { log } from '../log.js';
 
@@ -88,7 +89,9 @@ export class EngineHost {
   }
 
   private async load(): Promise<ScoringEngine> {
-    const engine = new ScoringEngine(await CrossEncoder.load(this.modelOptions!), this.engineOptions, this.cache);
+    // The engine's tokenizer workers parse tokenizer.json too, so a large one never stalls the event loop.
+    const model = await CrossEncoder.load(this.modelOptions!, (path, configPath) => TokenizerPool.open(path, configPath));
+    const engine = new ScoringEngine(model, this.engineOptions, this.cache);
     this.engine = engine;
     return engine;
   }

@@ -4,7 +4,7 @@
  * swapped model never answers from its predecessor's entries. Bounded: least recently used
  * entries go first.
  */
-import { createHash } from 'node:crypto';
+import { textHash } from '../tokenizer/tokenizer-service.js';
 
 export interface CachedScore {
   logit: number;
@@ -13,7 +13,7 @@ export interface CachedScore {
   windows: number;
 }
 
-export const textHash = (text: string): string => createHash('sha256').update(text).digest('base64url');
+export { textHash };
 
 export class ScoreCache {
   private readonly entries = new Map<string, CachedScore>();

@@ -5,10 +5,13 @@
  */
 import { requireTokens, type CrossEncoder } from '../model/cross-encoder.js';
 import type { PairEncoding } from '../tokenizer/pair-tokenizer.js';
+import { createHash } from 'node:crypto';
+import { setImmediate as nextTurn } from 'node:timers/promises';
+import { PairTokenizer } from '../tokenizer/pair-tokenizer.js';
+import type { TokenizerCall } from '../tokenizer/tokenizer-service.js';
 import type { PromptOptions } from '../tokenizer/prompt-template.js';
-import { BatchQueue, type SubmitOptions } from './batch-queue.js';
+import { AbortedError, BatchQueue, type SubmitOptions } from './batch-queue.js';
 import { ScoreCache, textHash, type CachedScore } from './score-cache.js';
-import { mapInSlices } from './yield.js';
 
 export interface Pair {
   query: string;
@@ -68,6 +71,75 @@ export class CallTooLargeError extends Error {
 // maxCallTokens: see the README's Options table (--max-call-tokens) for the measurement behind it.
 export const DEFAULT_ENGINE_OPTIONS: EngineOptions = { maxBatchTokens: 1024, batchWaitMs: 2, chunkOverlap: 64, maxCallTokens: 512_000 };
 
+// A tokenization job: ~15 ms of BERT tokenization at most, one hostile 100 000-character
+// document (the pairs of a
+// usual call fit in one), so a small call behind a large one waits about that long per worker.
+const JOB_CHARS = 64 * 1024;
+const JOB_PAIRS = 64;
+// Hashing runs at ~500 MB/s: jobs of 8 MB take ~16 ms.
+const HASH_JOB_CHARS = 8 * 1024 * 1024;
+const HASH_JOB_TEXTS = 4096;
+
+const SLICE_CHARS = 1 << 20;
+
+/** sha256 (base64url) of each text's UTF-8, fed a slice at a time with a turn of the event loop between slices. */
+async function hashInSlices(texts: readonly string[]): Promise<string[]> {
+  const out: string[] = [];
+  let sliceStart = performance.now();
+  for (const text of texts) {
+    const hash = createHash('sha256');
+    for (let i = 0; i < text.length; ) {
+      let end = Math.min(text.length, i + SLICE_CHARS);
+      // Never between the halves of a surrogate pair: each slice must encode as the whole does.
+      const last = text.charCodeAt(end - 1);
+      if (end < text.length && last >= 0xd800 && last <= 0xdbff) end--;
+      hash.update(text.slice(i, end));
+      i = end;
+      if (performance.now() - sliceStart > 8) {
+        await nextTurn();
+        sliceStart = performance.now();
+      }
+    }
+    out.push(hash.digest('base64url'));
+  }
+  return out;
+}
+
+/** PairTokenizer.leastTokens over `text`, a slice at a time (slices cut at a space, so no run is counted twice). */
+async function leastTokensInSlices(text: string, stopAbove: number): Promise<number> {
+  let count = 0;
+  for (let i = 0; i < text.length && count <= stopAbove; ) {
+    let end = Math.min(text.length, i + SLICE_CHARS);
+    const space = text.indexOf(' ', end);
+    end = space < 0 || space - end > SLICE_CHARS ? (space < 0 ? text.length : space) : space;
+    count += PairTokenizer.leastTokensOf(text.slice(i, end), stopAbove - count);
+    i = end;
+    if (i < text.length) await nextTurn();
+  }
+  return count;
+}
+
+/** Consecutive runs of `items` of at most `maxSize` total size (a larger item alone) and `maxCount` items. */
+function slices<T>(items: readonly T[], size: (item: T) => number, maxSize: number, maxCount: number): { start: number; items: T[] }[] {
+  const out: { start: number; items: T[] }[] = [];
+  let current: T[] = [];
+  let currentSize = 0;
+  let start = 0;
+  items.forEach((item, i) => {
+    const s = size(item);
+    if (current.length > 0 && (currentSize + s > maxSize || current.length >= maxCount)) {
+      out.push({ start, items: current });
+      current = [];
+      currentSize = 0;
+      start = i;
+    }
+    current.push(item);
+    currentSize += s;
+  });
+  if (current.length > 0) out.push({ start, items: current });
+  return out;
+}
+
 export class ScoringEngine {
   readonly queue: BatchQueue;
   private inFlight = 0;
@@ -84,30 +156,27 @@ export class ScoringEngine {
   /** Scores in input order. Repeated pairs, within the call or from earlier calls, are scored once. */
   async scorePairs(pairs: readonly Pair[], options: ScoreOptions = {}): Promise<PairScore[]> {
     this.inFlight++;
+    const call = this.model.tokenizers.call();
+    const onAbort = () => call.cancel(new AbortedError());
+    options.signal?.addEventListener('abort', onAbort, { once: true });
     try {
+      if (options.signal?.aborted) throw new AbortedError();
       const mode = options.longDocuments ?? 'truncate';
       const prompt = this.model.prompt(options.instruction);
-      const keys = this.cacheKeys(pairs, mode, prompt.instruction);
+      const keys = await this.cacheKeys(call, pairs, mode, prompt.instruction);
       const results: (CachedScore | undefined)[] = keys.map((key) => this.cache.get(key));
       const firstOfKey = new Map<string, number>();
       pairs.forEach((_, i) => {
         if (results[i] === undefined && !firstOfKey.has(keys[i])) firstOfKey.set(keys[i], i);
       });
       const todo = [...firstOfKey.values()];
-      const limit = this.options.maxCallTokens;
-      let tokens = 0;
-      const encoded = await mapInSlices(
-        todo,
-        (pairIndex, n) => {
-          const windows = this.encode(pairs[pairIndex], mode, prompt);
-          for (const w of windows) tokens += w.inputIds.length;
-          // Counted as it goes, so a call far over the limit is refused without tokenizing all of it.
-          if (limit > 0 && tokens > limit) throw new CallTooLargeError(limit, tokens, n + 1, todo.length);
-          return windows;
-        },
-        options.signal,
+      const encoded = await this.encodeBudgeted(
+        call,
+        todo.map((i) => pairs[i]),
+        mode,
+        prompt,
       );
-      options.onTokens?.(tokens);
+      options.onTokens?.(encoded.reduce((n, windows) => n + windows.reduce((m, w) => m + w.inputIds.length, 0), 0));
       const rows = await this.queue.submit(encoded.flat(), { ...options, onProgress: pairProgress(options.onProgress, pairs.length, results.filter(Boolean).length) });
       let row = 0;
       todo.forEach((pairIndex, n) => {
@@ -118,16 +187,50 @@ export class ScoringEngine {
         results[pairIndex] = scored;
       });
       return pairs.map((_, i) => results[i] ?? results[firstOfKey.get(keys[i])!]!);
+    } catch (err) {
+      // The call's tokenization jobs not started yet are dropped.
+      call.cancel(err instanceof Error ? err : new Error(String(err)));
+      throw err;
     } finally {
+      options.signal?.removeEventListener('abort', onAbort);
       this.inFlight--;
       if (this.inFlight === 0) this.retired?.();
     }
   }
 
-  private encode(pair: Pair, mode: LongDocuments, prompt: PromptOptions): PairEncoding[] {
-    return mode === 'chunk'
-      ? this.model.tokenizer.encodeWindows(pair.query, pair.document, this.model.maxLength, this.options.chunkOverlap, prompt).map(requireTokens)
-      : [requireTokens(this.model.tokenizer.encodePair(pair.query, pair.document, this.model.maxLength, prompt))];
+  /**
+   * The windows of each pair, tokenized off the event loop in jobs of bounded size. Tokens are
+   * counted as jobs come back and each job stops at the call's budget, so a call over
+   * maxCallTokens is refused after about a budget's worth of tokenization, however large its text.
+   */
+  private async encodeBudgeted(call: TokenizerCall, pairs: readonly Pair[], mode: LongDocuments, prompt: PromptOptions): Promise<PairEncoding[][]> {
+    const limit = this.options.maxCallTokens;
+    if (limit > 0 && mode === 'chunk' && this.model.tokenizers.description.family === 'bert-wordpiece') {
+      // A cheap lower bound first, a slice at a time: hostile text takes ~100 characters per
+      // token, and a document of tens of MB would block this thread while it is posted to a worker.
+      let least = 0;
+      for (let i = 0; i < pairs.length && least <= limit; i++) least += await leastTokensInSlices(pairs[i].document, limit - least);
+      if (least > limit) throw new CallTooLargeError(limit, least, pairs.length, pairs.length);
+    }
+    const out: PairEncoding[][] = new Array(pairs.length);
+    let tokens = 0;
+    let pairsCounted = 0;
+    const jobs = slices(pairs, (p) => p.query.length + p.document.length, JOB_CHARS, JOB_PAIRS).map(async ({ start, items }) => {
+      const result = await call.encode({
+        pairs: items.map(({ query, document }) => ({ query, document })),
+        maxLength: this.model.maxLength,
+        mode,
+        overlap: this.options.chunkOverlap,
+        limit,
+        prompt,
+      });
+      tokens += result.tokens;
+      pairsCounted += result.windows.length;
+      if (limit > 0 && (result.over || tokens > limit)) throw new CallTooLargeError(limit, tokens, pairsCounted, pairs.length);
+      result.windows.forEach((w, k) => (out[start + k] = w.map(requireTokens)));
+    });
+    await Promise.all(jobs);
+    return out;
   }
 
   /** The best window's logit and score: activations are monotonic, so the highest logit wins. */
@@ -144,15 +247,24 @@ export class ScoringEngine {
     return { ...this.model.scoreRow(rows[bestIndex]), truncated: windows[bestIndex].truncated, windows: windows.length };
   }
 
-  private cacheKeys(pairs: readonly Pair[], mode: LongDocuments, instruction: string | undefined): string[] {
+  /** Cache keys hash the texts here, a slice at a time: posting megabytes to a worker copies them on this thread anyway. */
+  private async cacheKeys(call: TokenizerCall, pairs: readonly Pair[], mode: LongDocuments, instruction: string | undefined): Promise<string[]> {
     const prompt = instruction === undefined ? '' : `|${textHash(instruction)}`;
     const prefix = `${this.model.id}|${this.model.maxLength}|${mode}|${mode === 'chunk' ? this.options.chunkOverlap : 0}${prompt}`;
-    const queryHashes = new Map<string, string>();
-    return pairs.map((p) => {
-      let q = queryHashes.get(p.query);
-      if (q === undefined) queryHashes.set(p.query, (q = textHash(p.query)));
-      return `${prefix}|${q}|${textHash(p.document)}`;
+    // Calls send one query with many documents: each distinct query is hashed once.
+    const queryIndex = new Map<string, number>();
+    const texts: string[] = [];
+    const refs = pairs.map((p) => {
+      let q = queryIndex.get(p.query);
+      if (q === undefined) {
+        queryIndex.set(p.query, (q = texts.length));
+        texts.push(p.query);
+      }
+      texts.push(p.document);
+      return [q, texts.length - 1];
     });
+    const hashes = await hashInSlices(texts);
+    return refs.map(([q, d]) => `${prefix}|${hashes[q]}|${hashes[d]}`);
   }
 
   /**
@@ -163,8 +275,12 @@ export class ScoringEngine {
    */
   async scoreInInputOrder(pairs: readonly Pair[], batchSize: number, instruction?: string): Promise<PairScore[]> {
     const scores: PairScore[] = [];
+    const call = this.model.tokenizers.call();
+    const prompt = this.model.prompt(instruction);
     for (let start = 0; start < pairs.length; start += batchSize) {
-      const encoded = pairs.slice(start, start + batchSize).map((p) => this.model.encode(p.query, p.document, instruction));
+      const batch = pairs.slice(start, start + batchSize).map(({ query, document }) => ({ query, document }));
+      const { windows } = await call.encode({ pairs: batch, maxLength: this.model.maxLength, mode: 'truncate', overlap: 0, limit: 0, prompt });
+      const encoded = windows.map((w) => requireTokens(w[0]));
       const { logits, labels } = await this.model.session.run(encoded);
       encoded.forEach((e, row) => scores.push({ ...this.model.scoreRow(logits.subarray(row * labels, (row + 1) * labels)), truncated: e.truncated, windows: 1 }));
     }

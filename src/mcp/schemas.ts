@@ -40,6 +40,7 @@ export const modelInfoOutput = {
   variant: z.enum(['fp32', 'int8']).optional(),
   input_names: z.array(z.string()).optional(),
   max_length: z.number().int().optional(),
+  max_length_note: z.string().optional(),
   activation: z.string().optional(),
   num_labels: z.number().int().optional(),
   tokenizer_family: z.string().optional(),

@@ -7,7 +7,8 @@ import { closeSync, existsSync, openSync, readFileSync, readSync, statSync } fro
 import { join } from 'node:path';
 import { log } from '../log.js';
 import { PairTokenizer, type PairEncoding } from '../tokenizer/pair-tokenizer.js';
-import { defaultInstruction, resolvePromptTemplate, templateOverhead, type PromptOptions, type PromptTemplateName, type PromptTemplateSetting } from '../tokenizer/prompt-template.js';
+import { defaultInstruction, resolvePromptTemplate, type PromptOptions, type PromptTemplateName, type PromptTemplateSetting } from '../tokenizer/prompt-template.js';
+import { InThreadTokenizer, type TokenizerService } from '../tokenizer/tokenizer-service.js';
 import { activationFromConfig, applyActivation, pairLogit, type Activation } from './activation.js';
 import { ModelLoadError, readJsonFile, resolveModelFiles, type ModelFiles, type Variant } from './model-dir.js';
 import { CrossEncoderSession, onnxRuntimeVersion } from './onnx-session.js';
@@ -27,12 +28,30 @@ export interface ModelOptions {
   threads?: number;
 }
 
+/** Opens the tokenizer of a model directory: in this thread unless the caller (the engine) brings worker threads. */
+export type OpenTokenizer = (tokenizerPath: string, tokenizerConfigPath: string | null) => Promise<TokenizerService>;
+
+const inThread: OpenTokenizer = async (path, configPath) => InThreadTokenizer.fromFiles(path, configPath);
+
+/**
+ * The most tokens a pair may have when config.json's max_position_embeddings is not a
+ * plausible size (1e12 was taken at its word, and long inputs then failed inside ONNX
+ * Runtime): 131 072 is the longest context rerankers declare (Qwen3-Reranker, mxbai-rerank-v2).
+ * By default a pair is also held to LONG_CONTEXT_CAP, and a model that cannot take even that
+ * is found by the full-length test inference at load.
+ */
+export const MAX_PLAUSIBLE_LENGTH = 131_072;
+/** What a model gets when a full-length test inference fails: BERT's positions. */
+const FALLBACK_LENGTH = 512;
+
 export interface ModelInfo {
   path: string;
   onnx_file: string;
   variant: Variant;
   input_names: string[];
   max_length: number;
+  /** Why max_length is not what the model's files say, when it is not. */
+  max_length_note?: string;
   activation: Activation;
   num_labels: number;
   /** Which proven tokenizer family encodes the pairs (see README, Tokenizer families). */
@@ -51,7 +70,8 @@ export interface ModelInfo {
 export class CrossEncoder {
   private constructor(
     readonly files: ModelFiles,
-    readonly tokenizer: PairTokenizer,
+    /** Where pairs are tokenized: worker threads in the server, this thread in the CLI. */
+    readonly tokenizers: TokenizerService,
     readonly session: CrossEncoderSession,
     readonly maxLength: number,
     readonly activation: Activation,
@@ -62,54 +82,87 @@ export class CrossEncoder {
      * files, config.json, activation, max length): scores cached under another id are not reused.
      */
     readonly id: string,
+    readonly maxLengthNote?: string,
   ) {}
 
-  static async load(options: ModelOptions): Promise<CrossEncoder> {
+  private local: PairTokenizer | undefined;
+
+  /**
+   * A tokenizer on this thread, parsed on first use: for tests and tools that encode one pair
+   * at a time synchronously. The engine never uses it.
+   */
+  get tokenizer(): PairTokenizer {
+    if (this.tokenizers instanceof InThreadTokenizer) return this.tokenizers.tokenizer;
+    this.local ??= PairTokenizer.fromFiles(this.files.tokenizerPath, this.files.tokenizerConfigPath);
+    return this.local;
+  }
+
+  static async load(options: ModelOptions, openTokenizer: OpenTokenizer = inThread): Promise<CrossEncoder> {
     const files = resolveModelFiles(options.model, options.variant);
     const config = readJsonFile(files.configPath);
     const tokenizerConfig = files.tokenizerConfigPath ? readJsonFile(files.tokenizerConfigPath) : {};
-    let tokenizer: PairTokenizer;
+    let tokenizers: TokenizerService;
     try {
-      tokenizer = new PairTokenizer(readJsonFile(files.tokenizerPath), tokenizerConfig);
+      tokenizers = await openTokenizer(files.tokenizerPath, files.tokenizerConfigPath);
     } catch (err) {
-      throw new ModelLoadError(`${files.tokenizerPath}: ${(err as Error).message}`);
+      const message = (err as Error).message;
+      throw new ModelLoadError(message.includes(files.tokenizerPath) ? message : `${files.tokenizerPath}: ${message}`);
     }
-    if (!tokenizer.verified) {
-      log(`warning: ${files.tokenizerPath}: tokenizer not verified (${tokenizer.family.replace(/^unverified: /, '')}); token ids and scores may differ from sentence-transformers. Proven families: bert-wordpiece, xlmr-unigram, bytelevel-bpe`);
-    }
-    const maxLength = resolveMaxLength(config, tokenizerConfig, options.maxLength);
-    const promptTemplate = resolvePromptTemplate(options.promptTemplate, config);
-    const overhead = tokenizer.template.addedTokens + templateOverhead(promptTemplate, tokenizer);
-    if (maxLength <= overhead + 1) {
-      const what = promptTemplate === 'none' ? `${tokenizer.template.addedTokens} special tokens` : `the ${promptTemplate} prompt's ${overhead} tokens`;
-      throw new ModelLoadError(`max length ${maxLength} leaves no room for a query and a document after ${what}; raise --max-length`);
-    }
-    const padTokenId = resolvePadTokenId(config, tokenizerConfig, readJsonFile(files.tokenizerPath));
-    const session = await CrossEncoderSession.open(files.onnxPath, options.threads, padTokenId);
-    // One pair through the graph proves its output shape before any request depends on it.
-    const probe = tokenizer.encodePair('query', 'document', maxLength, { template: promptTemplate });
-    let numLabels: number;
+    const tokenizer = tokenizers.description;
     try {
-      numLabels = (await session.run([probe])).labels;
+      if (!tokenizer.verified) {
+        log(`warning: ${files.tokenizerPath}: tokenizer not verified (${tokenizer.family.replace(/^unverified: /, '')}); token ids and scores may differ from sentence-transformers. Proven families: bert-wordpiece, xlmr-unigram, bytelevel-bpe`);
+      }
+      let { maxLength, note } = resolveMaxLengthNoted(config, tokenizerConfig, options.maxLength);
+      const promptTemplate = resolvePromptTemplate(options.promptTemplate, config);
+      const overhead = tokenizer.addedTokens + tokenizer.promptOverheads[promptTemplate];
+      if (maxLength <= overhead + 1) {
+        const what = promptTemplate === 'none' ? `${tokenizer.addedTokens} special tokens` : `the ${promptTemplate} prompt's ${overhead} tokens`;
+        throw new ModelLoadError(`max length ${maxLength} leaves no room for a query and a document after ${what}; raise --max-length`);
+      }
+      const padTokenId = resolvePadTokenId(config, tokenizer.padTokenId);
+      const session = await CrossEncoderSession.open(files.onnxPath, options.threads, padTokenId);
+      const prompt: PromptOptions = { template: promptTemplate };
+      const encode = async (query: string, document: string, length: number) =>
+        (await tokenizers.call().encode({ pairs: [{ query, document }], maxLength: length, mode: 'truncate', overlap: 0, limit: 0, prompt })).windows[0][0];
+      let numLabels: number;
+      try {
+        if (note) {
+          // The files' length was implausible: prove the graph takes a full-length pair, or fall back.
+          const full = await encode('query', 'a '.repeat(maxLength), maxLength);
+          try {
+            await session.run([full]);
+          } catch {
+            note = `${note}; a ${maxLength}-token test inference failed, so ${FALLBACK_LENGTH}`;
+            maxLength = Math.min(maxLength, FALLBACK_LENGTH);
+          }
+          log(`warning: ${files.configPath}: ${note} (set --max-length to choose)`);
+        }
+        // One pair through the graph proves its output shape before any request depends on it.
+        numLabels = (await session.run([await encode('query', 'document', maxLength)])).labels;
+      } catch (err) {
+        await session.release();
+        throw new ModelLoadError(`${files.onnxPath}: test inference failed: ${(err as Error).message}`);
+      }
+      if (numLabels !== 1 && numLabels !== 2) {
+        await session.release();
+        throw new ModelLoadError(`${files.onnxPath}: logits have ${numLabels} labels; expected 1 (relevance logit) or 2 (softmax, label 1 = relevant)`);
+      }
+      let activation: Activation;
+      try {
+        activation = options.activation ?? activationFromConfig(config, numLabels);
+      } catch (err) {
+        await session.release();
+        throw new ModelLoadError(`${files.configPath}: ${(err as Error).message}`);
+      }
+      const stat = statSync(files.onnxPath);
+      const fingerprint = modelFingerprint(files, stat.size, tokenizer.fileHash, { activation, maxLength, numLabels, promptTemplate, padTokenId });
+      const id = `${files.dir}#${options.variant}@${stat.mtime.toISOString()}/${stat.size}~${fingerprint}`;
+      return new CrossEncoder(files, tokenizers, session, maxLength, activation, numLabels, promptTemplate, id, note);
     } catch (err) {
-      await session.release();
-      throw new ModelLoadError(`${files.onnxPath}: test inference failed: ${(err as Error).message}`);
+      await tokenizers.close();
+      throw err;
     }
-    if (numLabels !== 1 && numLabels !== 2) {
-      await session.release();
-      throw new ModelLoadError(`${files.onnxPath}: logits have ${numLabels} labels; expected 1 (relevance logit) or 2 (softmax, label 1 = relevant)`);
-    }
-    let activation: Activation;
-    try {
-      activation = options.activation ?? activationFromConfig(config, numLabels);
-    } catch (err) {
-      await session.release();
-      throw new ModelLoadError(`${files.configPath}: ${(err as Error).message}`);
-    }
-    const stat = statSync(files.onnxPath);
-    const fingerprint = modelFingerprint(files, stat.size, { activation, maxLength, numLabels, promptTemplate, padTokenId });
-    const id = `${files.dir}#${options.variant}@${stat.mtime.toISOString()}/${stat.size}~${fingerprint}`;
-    return new CrossEncoder(files, tokenizer, session, maxLength, activation, numLabels, promptTemplate, id);
   }
 
   /** How a call's pairs are prompted; throws the one-line error for an instruction the model has no place for. */
@@ -137,10 +190,11 @@ export class CrossEncoder {
       variant: this.files.variant,
       input_names: [...this.session.inputNames],
       max_length: this.maxLength,
+      ...(this.maxLengthNote ? { max_length_note: this.maxLengthNote } : {}),
       activation: this.activation,
       num_labels: this.numLabels,
-      tokenizer_family: this.tokenizer.family,
-      tokenizer_verified: this.tokenizer.verified,
+      tokenizer_family: this.tokenizers.description.family,
+      tokenizer_verified: this.tokenizers.description.verified,
       prompt_template: this.promptTemplate,
       ...(defaultInstruction(this.promptTemplate) !== null ? { default_instruction: defaultInstruction(this.promptTemplate)! } : {}),
       pad_token_id: this.session.padTokenId,
@@ -149,8 +203,9 @@ export class CrossEncoder {
     };
   }
 
-  release(): Promise<void> {
-    return this.session.release();
+  async release(): Promise<void> {
+    await this.tokenizers.close();
+    await this.session.release();
   }
 }
 
@@ -177,18 +232,9 @@ export class InstructionError extends Error {}
  * The model's pad token: config.json's pad_token_id, else the id of tokenizer_config's pad_token,
  * else 0 (BERT's [PAD]). Decoder classifiers pool the last token that is not it.
  */
-export function resolvePadTokenId(config: Record<string, unknown>, tokenizerConfig: Record<string, unknown>, tokenizerJson: Record<string, unknown>): number {
+export function resolvePadTokenId(config: Record<string, unknown>, tokenizerPadId: number | undefined): number {
   if (typeof config.pad_token_id === 'number' && config.pad_token_id >= 0) return config.pad_token_id;
-  const pad = tokenizerConfig.pad_token;
-  const padText = typeof pad === 'string' ? pad : typeof (pad as { content?: unknown })?.content === 'string' ? (pad as { content: string }).content : undefined;
-  if (padText !== undefined) {
-    const added = (tokenizerJson.added_tokens as { id: number; content: string }[] | undefined) ?? [];
-    const found = added.find((t) => t.content === padText);
-    if (found) return found.id;
-    const vocab = (tokenizerJson.model as { vocab?: unknown } | undefined)?.vocab;
-    if (vocab && !Array.isArray(vocab) && typeof (vocab as Record<string, unknown>)[padText] === 'number') return (vocab as Record<string, number>)[padText];
-  }
-  return 0;
+  return tokenizerPadId ?? 0;
 }
 
 /**
@@ -211,7 +257,7 @@ const EDGE_BYTES = 1 << 20;
  * hashing a multi-GB file whole would add seconds to every load), the tokenizer and config
  * files as read, and the settings resolved from them and from the command line.
  */
-function modelFingerprint(files: ModelFiles, size: number, resolved: Record<string, unknown>): string {
+function modelFingerprint(files: ModelFiles, size: number, tokenizerHash: string, resolved: Record<string, unknown>): string {
   const hash = createHash('sha256');
   const fd = openSync(files.onnxPath, 'r');
   try {
@@ -239,7 +285,9 @@ function modelFingerprint(files: ModelFiles, size: number, resolved: Record<stri
     }
   }
   const specialTokens = join(files.dir, 'special_tokens_map.json');
-  for (const path of [files.configPath, files.tokenizerPath, files.tokenizerConfigPath, existsSync(specialTokens) ? specialTokens : null]) {
+  // tokenizer.json (up to 64 MiB) was read and hashed by whoever parsed it, off this thread in the server.
+  hash.update(`\0${files.tokenizerPath}\0${tokenizerHash}`);
+  for (const path of [files.configPath, files.tokenizerConfigPath, existsSync(specialTokens) ? specialTokens : null]) {
     hash.update(`\0${path ?? ''}\0`);
     if (path) hash.update(readFileSync(path));
   }
@@ -254,6 +302,11 @@ function modelFingerprint(files: ModelFiles, size: number, resolved: Record<stri
  * it is also capped at LONG_CONTEXT_CAP.
  */
 export function resolveMaxLength(config: Record<string, unknown>, tokenizerConfig: Record<string, unknown>, requested?: number): number {
+  return resolveMaxLengthNoted(config, tokenizerConfig, requested).maxLength;
+}
+
+/** resolveMaxLength, with a note when the files' value was implausible and capped at MAX_PLAUSIBLE_LENGTH. */
+export function resolveMaxLengthNoted(config: Record<string, unknown>, tokenizerConfig: Record<string, unknown>, requested?: number): { maxLength: number; note?: string } {
   let positions = typeof config.max_position_embeddings === 'number' && config.max_position_embeddings > 0 ? config.max_position_embeddings : Infinity;
   if (typeof config.model_type === 'string' && OFFSET_POSITION_MODEL_TYPES.has(config.model_type)) {
     const pad = typeof config.pad_token_id === 'number' ? config.pad_token_id : 1;
@@ -262,6 +315,15 @@ export function resolveMaxLength(config: Record<string, unknown>, tokenizerConfi
   const declared = typeof tokenizerConfig.model_max_length === 'number' ? tokenizerConfig.model_max_length : Infinity;
   let maxLength = Math.min(positions, declared);
   if (!Number.isFinite(maxLength)) maxLength = 512;
-  if (requested !== undefined) return Math.min(maxLength, requested);
-  return Math.min(maxLength, LONG_CONTEXT_CAP);
+  let note: string | undefined;
+  if (maxLength > MAX_PLAUSIBLE_LENGTH || !Number.isInteger(maxLength)) {
+    note = `max_position_embeddings ${String(config.max_position_embeddings)} and model_max_length ${String(tokenizerConfig.model_max_length)} allow ${maxLength} tokens, which no reranker has: capped at ${MAX_PLAUSIBLE_LENGTH}`;
+    maxLength = MAX_PLAUSIBLE_LENGTH;
+  }
+  if (requested !== undefined) return requested < maxLength ? { maxLength: requested } : { maxLength, note };
+  if (maxLength > LONG_CONTEXT_CAP) {
+    maxLength = LONG_CONTEXT_CAP;
+    if (note) note = `${note}, then at ${LONG_CONTEXT_CAP} by default`;
+  }
+  return { maxLength, note };
 }

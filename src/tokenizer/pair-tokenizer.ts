@@ -6,7 +6,7 @@
  * XLM-R SentencePiece Unigram) are encoded here, proven against Python on all of Unicode.
  * Any other tokenizer.json goes through tokenizers.js and is reported as unverified.
  */
-import { readFileSync } from 'node:fs';
+import { readTokenizerFile } from './tokenizer-file.js';
 import { Tokenizer } from '@huggingface/tokenizers';
 import { bertPreTokenize, createBertNormalizer } from './bert-normalizer.js';
 import { asTransformersLoads } from './bytelevel.js';
@@ -49,8 +49,8 @@ export class PairTokenizer {
   }
 
   static fromFiles(tokenizerPath: string, tokenizerConfigPath: string | null): PairTokenizer {
-    const json = JSON.parse(readFileSync(tokenizerPath, 'utf8'));
-    const config = tokenizerConfigPath ? JSON.parse(readFileSync(tokenizerConfigPath, 'utf8')) : {};
+    const json = JSON.parse(readTokenizerFile(tokenizerPath).toString('utf8'));
+    const config = tokenizerConfigPath ? JSON.parse(readTokenizerFile(tokenizerConfigPath).toString('utf8')) : {};
     return new PairTokenizer(json, config);
   }
 
@@ -76,6 +76,31 @@ export class PairTokenizer {
     return this.encoder.encode(text, maxLength);
   }
 
+  /**
+   * A lower bound on the tokens of `text`, counted up to `stopAbove` + 1 in one cheap pass, so
+   * an over-budget document is refused without tokenizing the ~100 characters per token that
+   * hostile text takes. BERT: every run between spaces, tabs and line ends that holds an
+   * ASCII letter or digit is at least one word after normalization, hence one token.
+   */
+  leastTokens(text: string, stopAbove: number): number {
+    return this.family === 'bert-wordpiece' ? PairTokenizer.leastTokensOf(text, stopAbove) : 0;
+  }
+
+  /** leastTokens for the bert-wordpiece family. */
+  static leastTokensOf(text: string, stopAbove: number): number {
+    let count = 0;
+    let counted = false;
+    for (let i = 0; i < text.length; i++) {
+      const c = text.charCodeAt(i);
+      if (c === 0x20 || c === 0x09 || c === 0x0a || c === 0x0d) counted = false;
+      else if (!counted && ((c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a))) {
+        counted = true;
+        if (++count > stopAbove) return count;
+      }
+    }
+    return count;
+  }
+
   /** Room for query and document tokens together under `maxLength`. */
   budget(maxLength: number): number {
     return maxLength - this.template.addedTokens;
@@ -98,7 +123,11 @@ export class PairTokenizer {
    * as encodePair does. The query keeps at most half the budget, as longest_first would
    * leave it against a long document.
    */
-  encodeWindows(query: string, document: string, maxLength: number, overlap: number, prompt?: PromptOptions): PairEncoding[] {
+  encodeWindows(query: string, document: string, maxLength: number, overlap: number, prompt?: PromptOptions): PairEncoding[];
+  /** The same, or null as soon as the document alone has more than `limit` tokens (tokenized no further). */
+  encodeWindows(query: string, document: string, maxLength: number, overlap: number, prompt: PromptOptions | undefined, limit: number): PairEncoding[] | null;
+  encodeWindows(query: string, document: string, maxLength: number, overlap: number, prompt?: PromptOptions, limit = Infinity): PairEncoding[] | null {
+    if (Number.isFinite(limit) && this.leastTokens(document, limit) > limit) return null;
     if (prompt && prompt.template !== 'none') {
       return encodeWindowsWithPrompt(this, prompt, query, document, maxLength, overlap).map(({ inputIds, truncated }) => ({
         inputIds,
@@ -108,7 +137,8 @@ export class PairTokenizer {
     }
     const budget = this.budget(maxLength);
     const q = this.encodeSide(query, maxLength);
-    const d = this.encodeText(document);
+    const d = Number.isFinite(limit) ? this.encodeSide(document, limit + 1) : this.encodeText(document);
+    if (d.length > limit) return null;
     if (q.length + d.length <= budget) return [this.assembleTruncated(q, d, budget)];
     const queryIds = q.slice(0, Math.min(q.length, Math.max(budget - d.length, Math.floor(budget / 2))));
     const window = budget - queryIds.length;

@@ -12,6 +12,7 @@ import { byteLevelBpeEncoder, isByteLevelBpe } from './bytelevel.js';
 import { bertPreTokenize, createBertNormalizer, splitOnRustWhitespace } from './bert-normalizer.js';
 import { PrecompiledNormalizer } from './precompiled.js';
 import { UnigramModel } from './unigram.js';
+import { WordPieceConfigError, wordPieceModel } from './wordpiece.js';
 
 export type TokenizerFamily = 'bert-wordpiece' | 'xlmr-unigram' | 'bytelevel-bpe';
 
@@ -111,29 +112,12 @@ function preTokenizerFrom(config: Json): PreTokenize | null {
 }
 
 function wordPiece(config: Json): Model {
-  const vocab = new Map<string, number>(Object.entries(config.vocab as Record<string, number>));
-  const unk = vocab.get(config.unk_token);
-  if (unk === undefined) throw new UnsupportedTokenizer(`WordPiece unk_token ${config.unk_token} not in the vocabulary`);
-  const prefix: string = config.continuing_subword_prefix ?? '##';
-  const maxChars: number = config.max_input_chars_per_word ?? 100;
-  return (word) => {
-    const chars = Array.from(word);
-    if (chars.length > maxChars) return [unk];
-    const ids: number[] = [];
-    for (let start = 0; start < chars.length; ) {
-      let end = chars.length;
-      let found: number | undefined;
-      for (; end > start; end--) {
-        const piece = (start > 0 ? prefix : '') + chars.slice(start, end).join('');
-        found = vocab.get(piece);
-        if (found !== undefined) break;
-      }
-      if (found === undefined) return [unk];
-      ids.push(found);
-      start = end;
-    }
-    return ids;
-  };
+  try {
+    return wordPieceModel(config);
+  } catch (err) {
+    if (err instanceof WordPieceConfigError) throw new UnsupportedTokenizer(err.message);
+    throw err;
+  }
 }
 
 function modelFrom(config: Json): Model {

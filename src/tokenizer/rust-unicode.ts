@@ -38,11 +38,22 @@ const WHITE_SPACE = /^\p{White_Space}$/u;
 export function isRustWhitespace(ch: string): boolean {
   const cp = ch.charCodeAt(0);
   if (cp < 0x80) return cp === 0x20 || (cp >= 0x09 && cp <= 0x0d);
+  // White_Space has nothing outside U+0085..U+3000; the regex is slow enough to matter per character.
+  if (cp < 0x85 || cp > 0x3000) return false;
   return WHITE_SPACE.test(ch);
+}
+
+/** isRustWhitespace of a code point. */
+export function isRustWhitespaceCodePoint(cp: number): boolean {
+  if (cp < 0x80) return cp === 0x20 || (cp >= 0x09 && cp <= 0x0d);
+  if (cp < 0x85 || cp > 0x3000) return false;
+  return WHITE_SPACE.test(String.fromCharCode(cp));
 }
 
 let decompositions: Map<number, string> | null = null;
 let combiningClasses: Map<number, number> | null = null;
+/** 1 for each code point NFD changes or may move (a decomposition, a combining class, a Hangul syllable). */
+let touched: Uint8Array | null = null;
 
 function tables(): { decomp: Map<number, string>; ccc: Map<number, number> } {
   if (!decompositions || !combiningClasses) {
@@ -57,6 +68,10 @@ function tables(): { decomp: Map<number, string>; ccc: Map<number, number> } {
     for (let i = 0; i < COMBINING_CLASS_RUNS.length; i += 3) {
       for (let cp = COMBINING_CLASS_RUNS[i]; cp <= COMBINING_CLASS_RUNS[i + 1]; cp++) combiningClasses.set(cp, COMBINING_CLASS_RUNS[i + 2]);
     }
+    touched = new Uint8Array(0x110000);
+    for (const cp of decompositions.keys()) touched[cp] = 1;
+    for (const cp of combiningClasses.keys()) touched[cp] = 1;
+    touched.fill(1, S_BASE, S_BASE + S_COUNT);
   }
   return { decomp: decompositions, ccc: combiningClasses };
 }
@@ -78,6 +93,14 @@ const S_COUNT = 19 * N_COUNT;
 export function nfdRust(text: string): string {
   if (ASCII.test(text)) return text;
   const { decomp, ccc } = tables();
+  // Most text has nothing NFD changes: one pass over a flag table instead of rebuilding it.
+  let changes = false;
+  for (let i = 0; i < text.length && !changes; i++) {
+    const cp = text.codePointAt(i)!;
+    if (cp > 0xffff) i++;
+    changes = touched![cp] === 1;
+  }
+  if (!changes) return text;
   const out: number[] = [];
   for (const ch of text) {
     const cp = ch.codePointAt(0)!;
