@@ -162,6 +162,18 @@ describe('promotion and rollback: SIGKILL at any step leaves one whole model ser
     });
   }
 
+  test('a directory promoted into by an older version (files at the top, the replaced model in .previous): rollback returns to .previous', async () => {
+    const dir = fresh();
+    cpSync(A, dir, { recursive: true });
+    cpSync(B, join(dir, '.previous'), { recursive: true });
+    const r = await runCli(['rollback', dir]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(await whichModel(dir, true), 'B');
+    assertTidy(dir);
+    await completes('rollback', dir);
+    assert.equal(await whichModel(dir), 'A');
+  });
+
   test('a server start removes what a killed promotion left, and rollback via the CLI still works', async () => {
     const dir = fresh();
     await completes('promote', dir, A);

@@ -20,6 +20,7 @@ import { DEFAULT_MODEL } from '../hub/resolve-model.js';
 import { readHubEnv } from '../hub/hub-env.js';
 import { parseRepoSpec } from '../hub/repo-spec.js';
 import { log } from '../log.js';
+import { versionOf } from '../model/model-dir.js';
 import { CURRENT, promoteModel, servedModelDir, ServedModelChanged, VERSIONS } from './model-swap.js';
 
 /** Written into every --out by this command: only a directory holding it is ever emptied by a later run. */
@@ -225,6 +226,9 @@ function prepareOut(named: string, real: string): void {
   if (existsSync(real)) {
     if (!statSync(real).isDirectory()) throw new Refusal(`--out ${named} is a file: name a directory for the new model`);
     const entries = readdirSync(real);
+    if (versionOf(real) || entries.includes(VERSIONS)) {
+      throw new Refusal(`--out ${named} is a served model directory (its versions in ${join(named, VERSIONS)} are what rollback needs): name a new or empty directory for the new model, and --promote-to ${named} to serve it`);
+    }
     if (entries.length > 0) {
       if (!entries.includes(OUT_MARKER) || !lstatSync(join(real, OUT_MARKER)).isFile()) {
         throw new Refusal(`--out ${named} is not empty and was not written by rerank-mcp finetune (it has no ${OUT_MARKER}): nothing in it was touched; name a new or empty directory`);

@@ -368,11 +368,14 @@ export function previousVersion(dir: string): string | undefined {
  * becomes the one a second rollback returns to. Returns the directory now served.
  */
 export function rollbackModel(dir: string): string {
+  const nothing = () => new NothingToRollBack(`no previous model in ${dir}: rollback puts back what finetune --promote-to ${dir} replaced, and nothing was replaced there yet`);
+  // A directory no promotion touched is left exactly as it is.
+  if (!currentVersion(dir) && !isServable(join(dir, LEGACY_PREVIOUS))) throw nothing();
   return withLock(dir, () => {
     prepare(dir);
     const current = currentVersion(dir);
     const previous = previousVersion(dir);
-    if (!current || !previous) throw new NothingToRollBack(`no previous model in ${dir}: rollback puts back what finetune --promote-to ${dir} replaced, and nothing was replaced there yet`);
+    if (!current || !previous) throw nothing();
     // Recorded first: it is read only once `previous` is current, so a crash before the switch changes nothing.
     writeRecord(dir, previous, { ...readRecord(dir, previous), previous: current });
     crashPoint('rollback-recorded');
