@@ -127,7 +127,7 @@ describe('rerank-mcp finetune: the loop from feedback to the served model', { sk
   });
 
   test('--epochs 0 without --db exports the base as a servable directory', async () => {
-    const r = await runCli(['finetune', '--epochs', '0', '--base', base, '--out', served, ...py()], { timeoutMs: 180_000 });
+    const r = await runCli(['finetune', '--epochs', '0', '--base', base, '--out', served, ...py()], { timeoutMs: 900_000 });
     assert.equal(r.code, 0, r.stderr);
     const result = lastJson(r.stdout);
     assert.deepEqual({ ...result, out: undefined }, { out: undefined, train_pairs: 0, eval_queries: 0, before: null, after: null, served: null, promoted: false });
@@ -157,7 +157,7 @@ describe('rerank-mcp finetune: the loop from feedback to the served model', { sk
   test('finetune --promote-to trains, reports metrics, and promotes exactly when the gate says so', async (t) => {
     const out = join(work, 'out1');
     // No --base: the served directory's own checkpoint is the base.
-    const r = await runCli(['finetune', '--db', db, '--out', out, '--promote-to', served, ...py()], { timeoutMs: 300_000 });
+    const r = await runCli(['finetune', '--db', db, '--out', out, '--promote-to', served, ...py()], { timeoutMs: 900_000 });
     assert.ok(r.code === 0 || r.code === 3, `exit ${r.code}: ${r.stderr}`);
     assert.match(r.stderr, /base: the checkpoint served from/);
     const result = lastJson(r.stdout);
@@ -201,7 +201,7 @@ describe('rerank-mcp finetune: the loop from feedback to the served model', { sk
       assert.deepEqual(snapshot(served), exported, 'a refused promotion must leave the served directory byte-identical');
       assert.match(r.stderr, /not promoted: MRR@10/);
       // Promote anyway (min-gain -1), so the hot swap below is still checked.
-      const forced = await runCli(['finetune', '--db', db, '--out', out, '--promote-to', served, '--min-gain', '-1', '--base', served, ...py()], { timeoutMs: 300_000 });
+      const forced = await runCli(['finetune', '--db', db, '--out', out, '--promote-to', served, '--min-gain', '-1', '--base', served, ...py()], { timeoutMs: 900_000 });
       assert.equal(forced.code, 0, forced.stderr);
       assert.equal(lastJson(forced.stdout).promoted, true);
     }
@@ -220,7 +220,7 @@ describe('rerank-mcp finetune: the loop from feedback to the served model', { sk
 
   test('a gate refusal (--min-gain 10) exits 3 and leaves the served directory byte-identical', async () => {
     const before = snapshot(served);
-    const r = await runCli(['finetune', '--db', db, '--out', join(work, 'out2'), '--promote-to', served, '--min-gain', '10', '--epochs', '1', ...py()], { timeoutMs: 300_000 });
+    const r = await runCli(['finetune', '--db', db, '--out', join(work, 'out2'), '--promote-to', served, '--min-gain', '10', '--epochs', '1', ...py()], { timeoutMs: 900_000 });
     assert.equal(r.code, 3, r.stderr);
     assert.equal(lastJson(r.stdout).promoted, false);
     assert.match(r.stderr, /not promoted: .*below --min-gain 10/);
@@ -230,7 +230,7 @@ describe('rerank-mcp finetune: the loop from feedback to the served model', { sk
   test('the gate compares with the served model: re-exporting the old base does not replace a better served model', async (t) => {
     // The issue's case: after a promotion, `--epochs 0 --base <the old base>` was promoted (it was only compared with itself).
     const before = snapshot(served);
-    const r = await runCli(['finetune', '--db', db, '--out', join(work, 'out5'), '--promote-to', served, '--epochs', '0', '--base', base, ...py()], { timeoutMs: 300_000 });
+    const r = await runCli(['finetune', '--db', db, '--out', join(work, 'out5'), '--promote-to', served, '--epochs', '0', '--base', base, ...py()], { timeoutMs: 900_000 });
     const result = lastJson(r.stdout);
     t.diagnostic(JSON.stringify(result));
     // The served model is the one the first run trained (or, if the gate refused it, its forced promotion).
