@@ -9,7 +9,7 @@ import { existsSync } from 'node:fs';
 import { DEFAULT_ENGINE_OPTIONS } from './engine/scoring-engine.js';
 import { DEFAULT_MODEL, DEFAULT_MODEL_MIRROR } from './hub/resolve-model.js';
 import { hubCacheDir } from './hub/hub-env.js';
-import { defaultDbPath, resolveDbPath } from './feedback/db-path.js';
+import { defaultDbPath, maskUrl, resolveDbPath } from './feedback/db-path.js';
 
 export interface Config {
   model: string | undefined;
@@ -181,7 +181,7 @@ export function printableConfig(config: Config, command: string, extra: Record<s
       ? `default repo (its ONNX mirror ${DEFAULT_MODEL_MIRROR} when it has no ${config.variant === 'int8' ? 'onnx/model_quantized.onnx' : 'onnx/model.onnx'})`
       : 'Hugging Face repo id';
   if (!local) out['model-cache'] = hubCacheDir();
-  if ('db' in out) out.db = resolveDbPath(config.db);
+  if ('db' in out) out.db = maskUrl(resolveDbPath(config.db));
   return { command, ...out, ...extra };
 }
 

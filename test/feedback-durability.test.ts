@@ -13,8 +13,10 @@ const PROCESSES = 4;
 async function writeUntilKilled(db: string, proc: number, acknowledged: Set<string>): Promise<number> {
   const conn = await connectStdio(['--model', TINY_CE, '--rerank-log-max-calls', '0'], { RERANK_FEEDBACK_DB: db });
   // a random moment within the writing loop; a seeded sequence would hide timing-dependent losses
+  // Counted from the first acknowledged write: the model loads on the first call, which takes
+  // seconds on a loaded machine, and a kill before it would test nothing.
   const killAfterMs = 300 + Math.random() * 1500;
-  const killer = setTimeout(() => process.kill(conn.pid!, 'SIGKILL'), killAfterMs);
+  let killer: NodeJS.Timeout | undefined;
   let n = 0;
   try {
     for (;;) {
@@ -24,6 +26,7 @@ async function writeUntilKilled(db: string, proc: number, acknowledged: Set<stri
       assert.notEqual(res.isError, true, JSON.stringify(res));
       assert.equal(res.structuredContent!.stored, 3);
       for (const item of items) acknowledged.add(`${item.query}\u0001${item.document}`);
+      killer ??= setTimeout(() => process.kill(conn.pid!, 'SIGKILL'), killAfterMs);
     }
   } catch (err) {
     // the kill ends the loop: the call in flight fails, which is expected

@@ -95,26 +95,28 @@ describe('rerank log byte cap', () => {
     store.close();
   });
 
-  test('the service keeps the log under --rerank-log-max-mb and does not log a call larger than the cap', () => {
+  test('the service keeps the log under --rerank-log-max-mb and does not log a call larger than the cap', async () => {
     const path = join(tempDir(), 'feedback.db');
     const cap = 100_000;
     const service = new FeedbackService(path, { maxCalls: 10_000, maxDays: 30, maxBytes: cap });
     const call = (i: number, size: number) => ({ query: `q${i}`, candidates: candidatesOf([`${i}`.padEnd(size, 'y')]), modelId: 'm' });
-    const ids = Array.from({ length: 12 }, (_, i) => service.logRerank(call(i, 20_000)));
+    const ids: (string | undefined)[] = [];
+    for (let i = 0; i < 12; i++) ids.push(await service.logRerank(call(i, 20_000)));
     assert.ok(ids.every((id) => typeof id === 'string'));
-    const store = service.open();
-    assert.ok(store.rerankLogBytes() <= cap, `${store.rerankLogBytes()} bytes`);
-    assert.throws(() => store.labelRerank(ids[0]!, [0], []), /unknown rerank_id/);
-    assert.equal(store.labelRerank(ids[11]!, [0], []).count, 1);
-    assert.equal(service.logRerank(call(99, cap + 1)), undefined);
+    const store = await service.open();
+    const bytes = await store.rerankLogBytes();
+    assert.ok(bytes <= cap, `${bytes} bytes`);
+    await assert.rejects(store.labelRerank(ids[0]!, [0], []), /unknown rerank_id/);
+    assert.equal((await store.labelRerank(ids[11]!, [0], [])).count, 1);
+    assert.equal(await service.logRerank(call(99, cap + 1)), undefined);
     assert.equal(rerankCallBytes(call(1, 10)), 12);
-    service.close();
+    await service.close();
   });
 
-  test('a cap of 0 turns the log off', () => {
+  test('a cap of 0 turns the log off', async () => {
     const service = new FeedbackService(join(tempDir(), 'feedback.db'), { maxCalls: 10, maxDays: 30, maxBytes: 0 });
     assert.equal(service.rerankLogEnabled, false);
-    assert.equal(service.logRerank({ query: 'q', candidates: candidatesOf(['a']), modelId: 'm' }), undefined);
+    assert.equal(await service.logRerank({ query: 'q', candidates: candidatesOf(['a']), modelId: 'm' }), undefined);
   });
 });
 
@@ -158,7 +160,7 @@ describe('database errors name the file and the fix', () => {
     mkdirSync(path);
     assert.throws(
       () => FeedbackStore.open(path),
-      (err: Error) => err instanceof FeedbackError && err.message.includes(path) && /cannot open .*not a directory.*--db/.test(err.message),
+      (err: Error) => err instanceof FeedbackError && err.message.includes(path) && /is a directory, not a feedback database.*--db/.test(err.message),
     );
   });
 

@@ -1,6 +1,7 @@
 /**
- * `rerank-mcp feedback export|stats|purge`: the training set built from recorded feedback, a
- * summary of what the feedback database holds, and removal of old entries. argv is what
+ * `rerank-mcp feedback export|stats|purge|check|recover`: the training set built from recorded
+ * feedback, a summary of what the feedback database holds, removal of old entries, and what to
+ * do with a damaged file. argv is what
  * follows `feedback`.
  */
 import { createWriteStream, existsSync } from 'node:fs';
@@ -9,7 +10,9 @@ import { finished } from 'node:stream/promises';
 import { parseArgs } from 'node:util';
 import { DB_ENV, defaultDbPath, resolveDbPath } from '../feedback/db-path.js';
 import { POSITIVE_THRESHOLD, writeCsv, writeJsonl } from '../feedback/export.js';
-import { FeedbackError, FeedbackStore } from '../feedback/feedback-store.js';
+import { FeedbackError } from '../feedback/feedback-store.js';
+import { isPostgresUrl, maskUrl, openStore, type FeedbackBackend } from '../feedback/store.js';
+import { checkDatabase, recoverDatabase } from '../feedback/recover.js';
 import { DEFAULT_NEGATIVES, DEFAULT_SEED } from '../feedback/training-set.js';
 import { log } from '../log.js';
 
@@ -20,7 +23,7 @@ interface Flag {
   help: string;
 }
 
-const DB_FLAG: Flag = { name: 'db', arg: '<path>', help: `feedback database (env ${DB_ENV}; default ${defaultDbPath()})` };
+const DB_FLAG: Flag = { name: 'db', arg: '<path|url>', help: `feedback database: a SQLite file or a postgres://user:password@host/db URL (env ${DB_ENV}; default ${defaultDbPath()})` };
 const HELP_FLAG: Flag = { name: 'help', help: 'show this help' };
 
 const SUBCOMMANDS = {
@@ -39,6 +42,16 @@ const SUBCOMMANDS = {
   stats: {
     summary: 'Print, as JSON, the events by label, source, day and model, the rerank calls logged and the pairs ready for training.',
     usage: 'rerank-mcp feedback stats [--db PATH]',
+    flags: [DB_FLAG, HELP_FLAG],
+  },
+  check: {
+    summary: 'Check the whole database file (SQLite integrity_check: every page and index entry). Prints the findings as JSON; exit 0 when sound, 1 when damaged.',
+    usage: 'rerank-mcp feedback check [--db PATH]',
+    flags: [DB_FLAG, HELP_FLAG],
+  },
+  recover: {
+    summary: 'Copy every readable row of a damaged database into a new file that takes its place; the damaged file (and its -wal) is kept beside it as <db>.damaged-<time>. Stop servers using the file first. Prints what was recovered as JSON.',
+    usage: 'rerank-mcp feedback recover [--db PATH]',
     flags: [DB_FLAG, HELP_FLAG],
   },
   purge: {
@@ -63,6 +76,8 @@ Commands:
   export   write the training set (JSON Lines or CSV)
   stats    summarize the feedback database
   purge    delete rerank-log entries and/or feedback before a date
+  check    check the database file for damage (exit 1 if damaged)
+  recover  salvage a damaged database into a new file, keeping the old one
 
 Run rerank-mcp feedback <command> --help for its options.
 `;
@@ -75,7 +90,7 @@ export async function runFeedback(argv: string[], env: NodeJS.ProcessEnv = proce
       return 0;
     }
     if (name === undefined || !(name in SUBCOMMANDS)) {
-      throw new FeedbackError(`${name === undefined ? 'missing command' : `unknown command "${name}"`}: expected export, stats or purge (see rerank-mcp feedback --help)`);
+      throw new FeedbackError(`${name === undefined ? 'missing command' : `unknown command "${name}"`}: expected export, stats, purge, check or recover (see rerank-mcp feedback --help)`);
     }
     const command = name as Subcommand;
     const values = parseFlags(command, rest);
@@ -84,8 +99,12 @@ export async function runFeedback(argv: string[], env: NodeJS.ProcessEnv = proce
       return 0;
     }
     const dbPath = resolveDbPath(values.db as string | undefined, env);
-    if (command === 'purge') return purgeCommand(dbPath, values);
-    return command === 'export' ? await exportCommand(dbPath, values) : statsCommand(dbPath);
+    if (command === 'purge') return await purgeCommand(dbPath, values);
+    if (command === 'check' || command === 'recover') {
+      if (isPostgresUrl(dbPath)) throw new FeedbackError(`feedback ${command} works on SQLite files; for PostgreSQL (${maskUrl(dbPath)}) use its own tools (pg_amcheck, pg_dump and a restore)`);
+      return command === 'check' ? checkCommand(dbPath) : recoverCommand(dbPath);
+    }
+    return command === 'export' ? await exportCommand(dbPath, values) : await statsCommand(dbPath);
   } catch (err) {
     log(`error: ${(err as Error).message.replace(/\s*\n\s*/g, ' ')}`);
     return 2;
@@ -97,12 +116,12 @@ async function exportCommand(dbPath: string, values: Record<string, string | boo
   const aggregate = oneOf(values.aggregate, 'aggregate', ['latest', 'mean'] as const, 'latest');
   const mine = (values['mine-negatives'] as string | undefined) ?? '0';
   if (!/^\d+$/.test(mine)) throw new FeedbackError(`--mine-negatives: expected a whole number, got "${mine}"`);
-  const [rows, problem] = withStore(dbPath, (store) => [store.exportRows({ aggregate, mineNegatives: Number(mine) }), finetuneProblem(store)] as const);
+  const [rows, problem] = await withStore(dbPath, async (store) => [await store.exportRows({ aggregate, mineNegatives: Number(mine) }), await finetuneProblem(store)] as const);
   const write = format === 'csv' ? writeCsv : writeJsonl;
   const out = values.out as string | undefined;
   if (out) await writeAtomically(out, (stream) => write(rows, stream));
   else await write(rows, process.stdout);
-  log(`exported ${rows.length} rows from ${dbPath}${out ? ` to ${out}` : ''}`);
+  log(`exported ${rows.length} rows from ${shown(dbPath)}${out ? ` to ${out}` : ''}`);
   // Warnings come after the export succeeded: a failed one stays a single error line.
   if (rows.length > 0 && (rows.every((r) => r.label >= POSITIVE_THRESHOLD) || rows.every((r) => r.label < POSITIVE_THRESHOLD))) {
     log(`warning: every exported row is ${rows[0].label >= POSITIVE_THRESHOLD ? 'relevant' : 'irrelevant'}: a model trained on one class learns nothing (add --mine-negatives N, or record feedback with both relevant and irrelevant results)`);
@@ -111,14 +130,14 @@ async function exportCommand(dbPath: string, values: Record<string, string | boo
   return 0;
 }
 
-function statsCommand(dbPath: string): number {
-  const [stats, problem] = withStore(dbPath, (store) => [store.stats(), finetuneProblem(store)] as const);
-  process.stdout.write(JSON.stringify({ db: dbPath, ...stats }, null, 2) + '\n');
+async function statsCommand(dbPath: string): Promise<number> {
+  const [stats, problem] = await withStore(dbPath, async (store) => [await store.stats(), await finetuneProblem(store)] as const);
+  process.stdout.write(JSON.stringify({ db: shown(dbPath), ...stats }, null, 2) + '\n');
   warnIfNotTrainable(problem);
   return 0;
 }
 
-function purgeCommand(dbPath: string, values: Record<string, string | boolean | undefined>): number {
+async function purgeCommand(dbPath: string, values: Record<string, string | boolean | undefined>): Promise<number> {
   const raw = values.before as string | undefined;
   if (raw === undefined) throw new FeedbackError('--before is required, e.g. --before 2025-01-31 (see rerank-mcp feedback purge --help)');
   const before = parseDate(raw);
@@ -126,9 +145,28 @@ function purgeCommand(dbPath: string, values: Record<string, string | boolean | 
   if (chosen.length > 1) throw new FeedbackError(`choose one of --log, --feedback or --all, not ${chosen.map((f) => `--${f}`).join(' and ')}`);
   const scope = chosen[0] ?? 'log';
   const what = { log: scope !== 'feedback', feedback: scope !== 'log' };
-  const removed = withStore(dbPath, (store) => store.purge(before, what));
-  process.stdout.write(JSON.stringify({ db: dbPath, before: before.toISOString(), rerank_calls_deleted: removed.calls, feedback_events_deleted: removed.events }) + '\n');
-  log(`purged ${removed.calls} rerank call(s) and ${removed.events} feedback event(s) recorded before ${before.toISOString()} from ${dbPath}`);
+  const removed = await withStore(dbPath, (store) => store.purge(before, what));
+  process.stdout.write(JSON.stringify({ db: shown(dbPath), before: before.toISOString(), rerank_calls_deleted: removed.calls, feedback_events_deleted: removed.events }) + '\n');
+  log(`purged ${removed.calls} rerank call(s) and ${removed.events} feedback event(s) recorded before ${before.toISOString()} from ${shown(dbPath)}`);
+  return 0;
+}
+
+function checkCommand(dbPath: string): number {
+  const result = checkDatabase(dbPath);
+  process.stdout.write(JSON.stringify({ db: dbPath, ok: result.ok, problems: result.problems.slice(0, 100) }, null, 2) + '\n');
+  if (result.ok) {
+    log(`${dbPath}: no damage found`);
+    return 0;
+  }
+  log(`${dbPath} is damaged (${result.problems.length} problem(s), first: ${result.problems[0]}): run rerank-mcp feedback recover --db ${dbPath} to salvage what is readable (the damaged file is kept)`);
+  return 1;
+}
+
+function recoverCommand(dbPath: string): number {
+  const result = recoverDatabase(dbPath);
+  process.stdout.write(JSON.stringify(result, null, 2) + '\n');
+  const lost = Object.values(result.skipped).reduce((a, b) => a + b, 0);
+  log(`recovered ${result.rows.feedback_events} feedback event(s) and ${result.rows.rerank_calls} rerank call(s) into ${dbPath}${lost > 0 ? `; ${lost} unreadable stretch(es) skipped` : ''}; the damaged file is kept as ${result.backup}`);
   return 0;
 }
 
@@ -144,20 +182,23 @@ function parseDate(raw: string): Date {
 }
 
 /** The check `rerank-mcp finetune` refuses on, with its defaults. */
-const finetuneProblem = (store: FeedbackStore): string | null => store.trainingSet({ negatives: DEFAULT_NEGATIVES, seed: DEFAULT_SEED }).problem;
+const finetuneProblem = async (store: FeedbackBackend): Promise<string | null> => (await store.trainingSet({ negatives: DEFAULT_NEGATIVES, seed: DEFAULT_SEED })).problem;
+
+/** What output names the database by: a URL's password is never printed. */
+const shown = (dbPath: string): string => (isPostgresUrl(dbPath) ? maskUrl(dbPath) : dbPath);
 
 function warnIfNotTrainable(problem: string | null): void {
   if (problem) log(`warning: rerank-mcp finetune would refuse this database: ${problem}`);
 }
 
-/** Read commands never create a database: a missing file is far more likely a wrong path. */
-function withStore<T>(dbPath: string, use: (store: FeedbackStore) => T): T {
-  if (!existsSync(dbPath)) throw new FeedbackError(`no feedback database at ${dbPath} (nothing recorded yet, or pass --db / set ${DB_ENV})`);
-  const store = FeedbackStore.open(dbPath);
+/** Read commands never create a SQLite file: a missing one is far more likely a wrong path. */
+async function withStore<T>(dbPath: string, use: (store: FeedbackBackend) => Promise<T>): Promise<T> {
+  if (!isPostgresUrl(dbPath) && !existsSync(dbPath)) throw new FeedbackError(`no feedback database at ${dbPath} (nothing recorded yet, or pass --db / set ${DB_ENV})`);
+  const store = await openStore(dbPath);
   try {
-    return use(store);
+    return await use(store);
   } finally {
-    store.close();
+    await store.close();
   }
 }
 

@@ -13,7 +13,7 @@ import { basename, dirname, join, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { DB_ENV, resolveDbPath } from '../feedback/db-path.js';
-import { FeedbackStore } from '../feedback/feedback-store.js';
+import { isPostgresUrl, openStore } from '../feedback/store.js';
 import { DEFAULT_NEGATIVES, DEFAULT_SEED } from '../feedback/training-set.js';
 import { RepoCache } from '../hub/cache-layout.js';
 import { DEFAULT_MODEL } from '../hub/resolve-model.js';
@@ -151,7 +151,7 @@ async function finetune(o: Options, env: NodeJS.ProcessEnv): Promise<number> {
   // Compared after resolving symlinks: --out is emptied below, and must not reach anything else.
   const out = realish(o.out);
   if (o.promoteTo && overlaps(out, realish(o.promoteTo))) throw new Refusal(`--out ${o.out} and --promote-to ${o.promoteTo} are the same directory or one holds the other${out !== o.out ? ` (--out resolves to ${out})` : ''}: name a separate --out; the new model is written there, then installed into --promote-to if it passes the gate`);
-  if (o.db !== undefined && overlaps(out, realish(o.db))) throw new Refusal(`--out ${o.out} holds the feedback database ${o.db}: name a separate directory for the new model`);
+  if (o.db !== undefined && !isPostgresUrl(o.db) && overlaps(out, realish(o.db))) throw new Refusal(`--out ${o.out} holds the feedback database ${o.db}: name a separate directory for the new model`);
   // The model served now, evaluated beside the candidate; read once, so training and the gate see the same version.
   const served = o.promoteTo ? servedModelDir(o.promoteTo) : undefined;
   const servedServable = served !== undefined && existsSync(served) && readdirSafe(served).length > 0 && hasOnnx(served);
@@ -161,7 +161,7 @@ async function finetune(o: Options, env: NodeJS.ProcessEnv): Promise<number> {
   if (existsSync(base.path) && overlaps(out, realish(base.path))) {
     throw new Refusal(`--out ${o.out} and the base checkpoint ${base.path} are the same directory or one holds the other (after resolving symlinks: ${out} and ${realish(base.path)}): name a separate --out`);
   }
-  const set = o.db === undefined ? undefined : readTrainingSet(o.db, o.negatives, o.seed);
+  const set = o.db === undefined ? undefined : await readTrainingSet(o.db, o.negatives, o.seed);
   prepareOut(o.out, out);
 
   const work = mkdtempSync(join(tmpdir(), 'rerank-finetune-'));
@@ -271,15 +271,15 @@ const hasOnnx = (dir: string): boolean => ['onnx/model.onnx', 'model.onnx', 'onn
 
 const fmt = (v: number | null | undefined): string => (v === null || v === undefined ? 'n/a' : v.toFixed(4));
 
-function readTrainingSet(dbPath: string, negatives: number, seed: number) {
-  if (!existsSync(dbPath)) throw new Refusal(`no feedback database at ${dbPath}: pass --db PATH (or set ${DB_ENV}) to the database the server records feedback in`);
-  const store = FeedbackStore.open(dbPath);
+async function readTrainingSet(dbPath: string, negatives: number, seed: number) {
+  if (!isPostgresUrl(dbPath) && !existsSync(dbPath)) throw new Refusal(`no feedback database at ${dbPath}: pass --db PATH (or set ${DB_ENV}) to the database the server records feedback in`);
+  const store = await openStore(dbPath);
   try {
-    const set = store.trainingSet({ negatives, seed });
+    const set = await store.trainingSet({ negatives, seed });
     if (set.problem) throw new Refusal(`nothing trained: ${set.problem}`);
     return set;
   } finally {
-    store.close();
+    await store.close();
   }
 }
 

@@ -74,7 +74,7 @@ export async function runServe(config: Config): Promise<number> {
     // A turn of the event loop lets the last replies leave before the process does.
     await new Promise((resolve) => setTimeout(resolve, 50));
     host.close();
-    ctx.feedback.close();
+    await ctx.feedback.close().catch(() => undefined);
     log(`${why}: exiting`);
     process.exit(0);
   };

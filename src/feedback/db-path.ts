@@ -24,10 +24,28 @@ export function defaultDbPath(env: NodeJS.ProcessEnv = process.env, platform: No
   return path.posix.join(base, APP_DIR, FILE_NAME);
 }
 
-/** --db wins over RERANK_FEEDBACK_DB, which wins over the default; an empty value counts as unset. */
+/** postgres:// and postgresql:// name a PostgreSQL database rather than a file. */
+export const isPostgresUrl = (value: string): boolean => /^postgres(ql)?:\/\//i.test(value);
+const isUrl = isPostgresUrl;
+
+/** A database location fit to print: a URL's password replaced by ***. */
+export function maskUrl(location: string): string {
+  if (!isPostgresUrl(location)) return location;
+  try {
+    const parsed = new URL(location);
+    if (parsed.password) parsed.password = '***';
+    return parsed.toString();
+  } catch {
+    return location.replace(/\/\/([^:/@]*):[^@]*@/, '//$1:***@');
+  }
+}
+
+/**
+ * --db wins over RERANK_FEEDBACK_DB, which wins over the default; an empty value counts as
+ * unset. A file path is made absolute; a postgres:// URL is kept as it is.
+ */
 export function resolveDbPath(flag?: string, env: NodeJS.ProcessEnv = process.env): string {
-  if (flag) return path.resolve(flag);
-  const fromEnv = env[DB_ENV];
-  if (fromEnv) return path.resolve(fromEnv);
+  const chosen = flag || env[DB_ENV];
+  if (chosen) return isUrl(chosen) ? chosen : path.resolve(chosen);
   return defaultDbPath(env);
 }

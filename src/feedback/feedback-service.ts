@@ -1,9 +1,12 @@
 /**
- * The server's handle on the feedback database: opened on first use (a server whose data
- * directory is read-only still reranks; only feedback calls fail, with the reason), and
- * keeping the rerank log within its retention limits.
+ * The server's handle on the feedback store: opened on first use (a server whose data
+ * directory is read-only, or whose PostgreSQL is down, still reranks; only feedback calls fail,
+ * with the reason, until the store can be opened), reopened when a SQLite file is deleted or
+ * replaced under it, and keeping the rerank log within its retention limits.
  */
-import { FeedbackStore, rerankCallBytes } from './feedback-store.js';
+import { existsSync } from 'node:fs';
+import { rerankCallBytes, type FeedbackInput, type FeedbackStats, type RecordResult, type RerankCall } from './feedback-store.js';
+import { isPostgresUrl, maskUrl, openStore, type FeedbackBackend, type LabelMeta } from './store.js';
 import { log } from '../log.js';
 
 export interface RerankLogLimits {
@@ -16,22 +19,34 @@ export interface RerankLogLimits {
 
 const PRUNE_EVERY = 100;
 /**
+ * After the rerank log fails to write, rerank calls skip logging for this long: a database
+ * that is down (a connect timeout is 5 s) must not slow every rerank call.
+ */
+const LOG_RETRY_MS = 10_000;
+/**
  * An eviction goes down to this share of the byte cap, so a full log does not rescan and
  * evict on every call.
  */
 const EVICT_TO = 0.9;
 
 export class FeedbackService {
-  private store: FeedbackStore | undefined;
-  private openError: Error | undefined;
+  private store: FeedbackBackend | undefined;
+  /** The open in progress, shared by the calls that arrive meanwhile. */
+  private opening: Promise<FeedbackBackend> | undefined;
   private logsSincePrune = 0;
   /** The log's text bytes as last measured plus what this process added since; other processes may add more. */
   private logBytes = 0;
+  private logPausedUntil = 0;
+  /** The file path or PostgreSQL URL (password masked) that messages name. */
+  readonly location: string;
 
   constructor(
+    /** A SQLite file path or a postgres:// URL. */
     readonly path: string,
     readonly limits: RerankLogLimits,
-  ) {}
+  ) {
+    this.location = isPostgresUrl(path) ? maskUrl(path) : path;
+  }
 
   get rerankLogEnabled(): boolean {
     return this.limits.maxCalls > 0 && this.limits.maxDays > 0 && this.maxBytes > 0;
@@ -41,61 +56,123 @@ export class FeedbackService {
     return this.limits.maxBytes ?? Infinity;
   }
 
-  /** The open store; throws the reason it cannot be opened, every time it is asked. */
-  open(): FeedbackStore {
-    if (this.store) return this.store;
-    if (this.openError) throw this.openError;
+  /**
+   * The open store. A failure is thrown, and tried again on the next call: a directory made
+   * writable, a disk freed or a database server back up is picked up without a restart.
+   */
+  open(): Promise<FeedbackBackend> {
+    if (this.store) return Promise.resolve(this.store);
+    this.opening ??= this.openNow().finally(() => (this.opening = undefined));
+    return this.opening;
+  }
+
+  private async openNow(): Promise<FeedbackBackend> {
+    let store: FeedbackBackend | undefined;
     try {
-      this.store = FeedbackStore.open(this.path);
-      this.store.pruneRerankLog(this.limits);
-      this.evictBytes(this.store);
-      return this.store;
+      store = await openStore(this.path, { checkOffThread: true });
+      await store.pruneRerankLog(this.limits);
+      await this.evictBytes(store);
+      this.store = store;
+      return store;
     } catch (err) {
+      await store?.close().catch(() => undefined);
       const reason = (err as Error).message;
-      this.openError = new Error(reason.includes(this.path) ? `feedback database: ${reason}` : `feedback database ${this.path} cannot be opened: ${reason}`);
-      log(`warning: ${this.openError.message}`);
-      throw this.openError;
+      const error = new Error(reason.includes(this.location) || /^PostgreSQL /.test(reason) ? `feedback database: ${reason}` : `feedback database ${this.location} cannot be opened: ${reason}`);
+      log(`warning: ${error.message}`);
+      throw error;
     }
   }
 
+  /**
+   * The store, reopened first if its file is no longer the one at the path (deleted, replaced):
+   * otherwise writes would go to a file nobody can reach again.
+   */
+  private async current(): Promise<FeedbackBackend> {
+    const store = await this.open();
+    const change = store.fileChange();
+    if (change === null) return store;
+    return this.reopen(change);
+  }
+
+  private async reopen(change: string): Promise<FeedbackBackend> {
+    const old = this.store;
+    this.store = undefined;
+    await old?.close();
+    const fresh = !existsSync(this.path);
+    log(`warning: feedback database ${this.path} ${change} while open; reopening it${fresh ? ' as a new, empty database (what the old file held is gone with it)' : ''}`);
+    return this.open();
+  }
+
+  /**
+   * Runs one write and answers only once the file it went to is still the one at the path;
+   * if the file was swapped during the write, the write is made again in the file now there.
+   */
+  private async write<T>(work: (store: FeedbackBackend) => Promise<T>): Promise<T> {
+    const store = await this.current();
+    const result = await work(store);
+    const change = store.fileChange();
+    if (change === null) return result;
+    const again = await work(await this.reopen(change));
+    const second = this.store?.fileChange() ?? 'could not be reopened';
+    if (second !== null) throw new Error(`feedback not stored: ${this.path} ${second} twice during one write; stop whatever replaces it, or pass --db (RERANK_FEEDBACK_DB) another path`);
+    return again;
+  }
+
+  async record(items: FeedbackInput[]): Promise<RecordResult> {
+    return this.write((store) => store.record(items));
+  }
+
+  async labelRerank(rerankId: string, relevant: (number | string)[], irrelevant: (number | string)[], meta: LabelMeta = {}): Promise<RecordResult> {
+    return this.write((store) => store.labelRerank(rerankId, relevant, irrelevant, meta));
+  }
+
+  async stats(): Promise<FeedbackStats> {
+    return (await this.current()).stats();
+  }
+
   /** Logs a rerank call for later labeling; a failure costs only the rerank_id, never the results. */
-  logRerank(call: Parameters<FeedbackStore['logRerank']>[0]): string | undefined {
-    if (!this.rerankLogEnabled) return undefined;
+  async logRerank(call: RerankCall): Promise<string | undefined> {
+    if (!this.rerankLogEnabled || Date.now() < this.logPausedUntil) return undefined;
     const bytes = rerankCallBytes(call);
     if (bytes > this.maxBytes) {
       log(`rerank call of ${(bytes / 1024 / 1024).toFixed(1)} MiB of text not logged (no rerank_id): over --rerank-log-max-mb ${this.maxBytes / 1024 / 1024}`);
       return undefined;
     }
     try {
-      const store = this.open();
-      const id = store.logRerank(call);
+      const id = await this.write((store) => store.logRerank(call));
+      const store = await this.open();
       this.logBytes += bytes;
       if (++this.logsSincePrune >= PRUNE_EVERY) {
         this.logsSincePrune = 0;
-        store.pruneRerankLog(this.limits);
-        this.evictBytes(store);
+        await store.pruneRerankLog(this.limits);
+        await this.evictBytes(store);
       } else if (this.logBytes > this.maxBytes) {
-        this.evictBytes(store);
+        await this.evictBytes(store);
       }
       return id;
     } catch (err) {
-      log(`warning: rerank call not logged: ${(err as Error).message}`);
+      const message = (err as Error).message;
+      // Only an unavailable store pauses the log; a call it refuses (bad text) does not.
+      const unavailable = !this.store || /cannot be reached|login refused|does not resolve/.test(message);
+      if (unavailable) this.logPausedUntil = Date.now() + LOG_RETRY_MS;
+      log(`warning: rerank call not logged (no rerank_id${unavailable ? `; logging tried again in ${LOG_RETRY_MS / 1000} s` : ''}): ${message}`);
       return undefined;
     }
   }
 
   /** Measures the log and, when it is over the byte cap, evicts the oldest calls. */
-  private evictBytes(store: FeedbackStore): void {
+  private async evictBytes(store: FeedbackBackend): Promise<void> {
     if (!Number.isFinite(this.maxBytes)) return;
-    const eviction = store.evictRerankLogBytes(this.maxBytes, Math.floor(this.maxBytes * EVICT_TO));
+    const eviction = await store.evictRerankLogBytes(this.maxBytes, Math.floor(this.maxBytes * EVICT_TO));
     this.logBytes = eviction.remaining;
     if (eviction.calls > 0) {
       log(`rerank log over --rerank-log-max-mb: removed the ${eviction.calls} oldest call(s), ${(eviction.bytes / 1024 / 1024).toFixed(1)} MiB of text`);
     }
   }
 
-  close(): void {
-    this.store?.close();
+  async close(): Promise<void> {
+    const store = this.store;
     this.store = undefined;
+    await store?.close();
   }
 }

@@ -7,11 +7,11 @@
  * file or directory created here is private to the user (0600 / 0700).
  */
 import { randomUUID } from 'node:crypto';
-import { chmodSync, closeSync, existsSync, mkdirSync, openSync, statSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, fstatSync, mkdirSync, openSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { log } from '../log.js';
-import { migrate, schemaVersion, SCHEMA_VERSION } from './schema.js';
+import { migrate, pairHash, registerFunctions, schemaVersion, SCHEMA_VERSION } from './schema.js';
 import { selectTrainingRows, type ExportOptions, type TrainingRow } from './export.js';
 import { readStats, type FeedbackStats } from './stats.js';
 import { selectTrainingSet, type TrainingSet, type TrainingSetOptions } from './training-set.js';
@@ -20,6 +20,10 @@ export type { ExportOptions, TrainingRow } from './export.js';
 export type { FeedbackStats } from './stats.js';
 
 export class FeedbackError extends Error {}
+
+/** How to get out of a corrupt database, in every error that reports one. */
+export const recoveryHint = (path: string): string =>
+  `run rerank-mcp feedback check --db ${path} to see the damage and rerank-mcp feedback recover --db ${path} to salvage what is readable into a new file (the damaged one is kept as a backup)`;
 
 export interface FeedbackInput {
   query: string;
@@ -59,6 +63,8 @@ export interface RerankCall {
 export interface OpenOptions {
   /** The clock for timestamps and pruning; tests pass a fixed one. */
   now?: () => Date;
+  /** false: the caller already ran quick_check (the server runs it in a worker thread). */
+  quickCheck?: boolean;
 }
 
 /** What the connection is actually running with, as SQLite reports it. */
@@ -71,7 +77,7 @@ export interface ConnectionInfo {
 }
 
 const BUSY_TIMEOUT_MS = 10_000;
-const DAY_MS = 86_400_000;
+export const DAY_MS = 86_400_000;
 /**
  * After a checkpoint SQLite truncates the WAL to this size, so one large rerank call (up to
  * ~100 MB of text) does not leave a WAL file of the same size behind for good.
@@ -95,8 +101,8 @@ export function explainDbError(err: unknown, path: string): Error {
   if (code.startsWith('SQLITE_READONLY')) {
     return new FeedbackError(`${path} cannot be written (${reason}): give this user write permission on the file and its directory (SQLite writes ${path}-wal and -shm beside it), ${elsewhere}`);
   }
-  if (code === 'SQLITE_NOTADB') return new FeedbackError(`${path} is not a SQLite database (${reason}): move it away so a new one is created, ${elsewhere}`);
-  if (code.startsWith('SQLITE_CORRUPT')) return new FeedbackError(`${path} is corrupt (${reason}): restore a backup or move it away so a new one is created, ${elsewhere}`);
+  if (code === 'SQLITE_NOTADB') return new FeedbackError(`${path} is not a SQLite database or its header is damaged (${reason}): ${recoveryHint(path)}; or move it away so a new one is created, ${elsewhere}`);
+  if (code.startsWith('SQLITE_CORRUPT')) return new FeedbackError(`${path} is corrupt (${reason}): ${recoveryHint(path)}; or restore a backup, ${elsewhere}`);
   if (code.startsWith('SQLITE_CANTOPEN')) {
     return new FeedbackError(`cannot open ${path} (${reason}): check that it is a file (not a directory) and that this user can read and write it and its directory, ${elsewhere}`);
   }
@@ -115,9 +121,22 @@ export function explainDbError(err: unknown, path: string): Error {
 function createPrivately(path: string): void {
   const dir = dirname(path);
   if (!existsSync(dir)) mkdirSync(dir, { recursive: true, mode: 0o700 });
+  refuseNonFile(path);
   if (existsSync(path)) return tightenOwnFiles(path);
   // 'a' never truncates, so a file another process created meanwhile is left as it is.
   closeSync(openSync(path, 'a', 0o600));
+}
+
+/** A directory (or a FIFO, a device) at the path is never a database: say so rather than let SQLite or chmod touch it. */
+function refuseNonFile(path: string): void {
+  let stat;
+  try {
+    stat = statSync(path);
+  } catch {
+    return;
+  }
+  if (stat.isDirectory()) throw new FeedbackError(`${path} is a directory, not a feedback database: pass --db (RERANK_FEEDBACK_DB) a file path such as ${path}/feedback.db`);
+  if (!stat.isFile()) throw new FeedbackError(`${path} is not a regular file: pass --db (RERANK_FEEDBACK_DB) the path of a SQLite file`);
 }
 
 /**
@@ -159,7 +178,7 @@ function retryWhileBusy<T>(step: () => T): T {
 }
 
 /** One feedback_events row, as both record() and labelRerank() write it. */
-interface EventRow {
+export interface EventRow {
   query: string;
   document: string;
   documentId: string | null;
@@ -172,14 +191,14 @@ interface EventRow {
   rerankId: string | null;
 }
 
-interface CallRow {
+export interface CallRow {
   query: string;
   model_id: string;
   source: string | null;
   session_id: string | null;
 }
 
-interface CandidateRow {
+export interface CandidateRow {
   idx: number;
   doc_id: string | null;
   text: string;
@@ -187,10 +206,11 @@ interface CandidateRow {
 }
 
 const SQL = {
-  pairExists: 'SELECT 1 FROM feedback_events WHERE query = ? AND document = ? LIMIT 1',
+  // The hash finds the few rows that can match through its index; the texts confirm the match.
+  pairExists: 'SELECT 1 FROM feedback_events WHERE pair_hash = ? AND query = ? AND document = ? LIMIT 1',
   insertEvent: `INSERT INTO feedback_events
-    (created_at, source, session_id, model_id, model_score, query, document, document_id, label, metadata, rerank_id)
-    VALUES (@createdAt, @source, @sessionId, @modelId, @modelScore, @query, @document, @documentId, @label, @metadata, @rerankId)`,
+    (created_at, source, session_id, model_id, model_score, query, document, document_id, label, metadata, rerank_id, pair_hash)
+    VALUES (@createdAt, @source, @sessionId, @modelId, @modelScore, @query, @document, @documentId, @label, @metadata, @rerankId, @pairHash)`,
   insertCall: `INSERT INTO rerank_calls (rerank_id, created_at, query, model_id, source, session_id)
     VALUES (@rerankId, @createdAt, @query, @modelId, @source, @sessionId)`,
   insertCandidate: `INSERT INTO rerank_candidates (rerank_id, idx, doc_id, text, score, logit, rank)
@@ -218,6 +238,12 @@ export interface Eviction {
   remaining: number;
 }
 
+/** Which file a handle has open: the pair that tells it from a file put at the same path later. */
+interface FileIdentity {
+  dev: number;
+  ino: number;
+}
+
 export class FeedbackStore {
   private readonly statements: { [K in keyof typeof SQL]: Database.Statement };
 
@@ -225,33 +251,65 @@ export class FeedbackStore {
     readonly path: string,
     private readonly db: Database.Database,
     private readonly now: () => Date,
+    /** A descriptor of our own on the file SQLite opened: fstat on it sees the file even once it is unlinked. */
+    private readonly fd: number,
+    private readonly identity: FileIdentity,
   ) {
     this.statements = Object.fromEntries(Object.entries(SQL).map(([name, sql]) => [name, db.prepare(sql)])) as FeedbackStore['statements'];
   }
 
-  /** Opens (creating the file and its directory if needed) and migrates the schema forward. */
+  /**
+   * Opens (creating the file and its directory if needed), checks the file's integrity and
+   * migrates the schema forward.
+   */
   static open(path: string, options: OpenOptions = {}): FeedbackStore {
     let db: Database.Database | undefined;
+    let fd: number | undefined;
     try {
       createPrivately(path);
       // The busy timeout is set before anything else, so every statement waits for other processes;
       // the WAL switch also retries where SQLite refuses to wait.
       db = new Database(path, { timeout: BUSY_TIMEOUT_MS });
+      fd = openSync(path, 'r');
+      const { dev, ino } = fstatSync(fd);
       const opened = db;
       retryWhileBusy(() => opened.pragma('journal_mode = WAL'));
       db.pragma('synchronous = FULL');
       db.pragma('foreign_keys = ON');
       db.pragma(`journal_size_limit = ${JOURNAL_SIZE_LIMIT}`);
+      // quick_check reads every page once (about 0.2 s for 145 MB, scripts/feedback-integrity.ts):
+      // damage is reported when the file is opened, not when a later write or export stumbles on it.
+      if (options.quickCheck !== false) throwIfDamaged(path, quickCheck(db));
       const found = schemaVersion(db);
       if (found > SCHEMA_VERSION) {
         throw new FeedbackError(`${path} has feedback schema version ${found}; this rerank-mcp knows up to ${SCHEMA_VERSION}, upgrade it`);
       }
+      registerFunctions(db);
       migrate(db);
-      return new FeedbackStore(path, db, options.now ?? (() => new Date()));
+      return new FeedbackStore(path, db, options.now ?? (() => new Date()), fd, { dev, ino });
     } catch (err) {
       db?.close();
+      if (fd !== undefined) closeSync(fd);
       throw explainDbError(err, path);
     }
+  }
+
+  /**
+   * Null while the file at `path` is the one this handle writes to; otherwise what happened to
+   * it. SQLite keeps writing to a deleted or replaced file through its open descriptor, so a
+   * write is acknowledged only after this says the path still leads to it. Two stat calls: cheap.
+   */
+  fileChange(): string | null {
+    let stat;
+    try {
+      stat = statSync(this.path);
+    } catch {
+      return 'was deleted';
+    }
+    if (stat.isDirectory()) return 'was replaced by a directory';
+    // nlink 0: ours was unlinked, and a new file may have been given its inode number.
+    if (stat.dev !== this.identity.dev || stat.ino !== this.identity.ino || fstatSync(this.fd).nlink === 0) return 'was replaced by another file';
+    return null;
   }
 
   /** Runs a statement or transaction, with SQLite's errors explained in terms of this file. */
@@ -271,17 +329,9 @@ export class FeedbackStore {
 
   /** Logs a rerank call and its candidates; returns the rerank_id to label them by later. */
   logRerank(call: RerankCall): string {
-    checkText(call.query, 'query');
-    checkText(call.modelId, 'modelId');
-    const seen = new Set<number>();
-    for (const c of call.candidates) {
-      if (!Number.isInteger(c.index) || c.index < 0 || seen.has(c.index)) throw new FeedbackError(`candidate index ${c.index} is not a distinct non-negative integer`);
-      seen.add(c.index);
-      checkText(c.text, `candidate ${c.index} text`);
-    }
+    checkRerankCall(call);
     const rerankId = randomUUID();
-    // Rank as the rerank tool orders its results: best score first, ties by input position.
-    const ranked = [...call.candidates].sort((a, b) => b.score - a.score || a.index - b.index);
+    const ranked = rankCandidates(call.candidates);
     this.guard(() => this.db
       .transaction(() => {
         this.statements.insertCall.run({ rerankId, createdAt: this.timestamp(), query: call.query, modelId: call.modelId, source: call.source ?? null, sessionId: call.sessionId ?? null });
@@ -305,26 +355,7 @@ export class FeedbackStore {
         const call = this.statements.getCall.get(rerankId) as CallRow | undefined;
         if (!call) throw new FeedbackError(`unknown rerank_id "${rerankId}" (never logged here, or pruned from the rerank log)`);
         const candidates = this.statements.getCandidates.all(rerankId) as CandidateRow[];
-        const labels = new Map<CandidateRow, number>();
-        for (const [refs, label] of [[relevant, 1], [irrelevant, 0]] as const) {
-          for (const ref of refs) {
-            const candidate = findCandidate(candidates, ref, rerankId);
-            if (labels.get(candidate) === 1 - label) throw new FeedbackError(`candidate ${describeRef(ref)} of rerank_id "${rerankId}" is listed as both relevant and irrelevant`);
-            labels.set(candidate, label);
-          }
-        }
-        const rows = [...labels].map(([c, label]): EventRow => ({
-          query: call.query,
-          document: c.text,
-          documentId: c.doc_id,
-          label,
-          source: meta.source ?? call.source,
-          sessionId: meta.sessionId ?? call.session_id,
-          modelId: call.model_id,
-          modelScore: c.score,
-          metadata: null,
-          rerankId,
-        }));
+        const rows = labelEvents(rerankId, call, candidates, relevant, irrelevant, meta);
         return this.insertEvents(rows);
       })
       .immediate());
@@ -418,16 +449,21 @@ export class FeedbackStore {
     if (aggregate !== 'latest' && aggregate !== 'mean') throw new FeedbackError(`aggregate must be latest or mean, got ${String(aggregate)}`);
     if (!Number.isInteger(mineNegatives) || mineNegatives < 0) throw new FeedbackError(`mineNegatives must be a whole number >= 0, got ${mineNegatives}`);
     // A read transaction, so the rows and the mined negatives come from one snapshot.
-    return this.db.transaction(() => selectTrainingRows(this.db, options))();
+    return this.guard(() => this.db.transaction(() => selectTrainingRows(this.db, options))());
   }
 
   /** What `rerank-mcp finetune` trains and evaluates on, from one snapshot. */
   trainingSet(options: TrainingSetOptions): TrainingSet {
-    return this.db.transaction(() => selectTrainingSet(this.db, options))();
+    return this.guard(() => this.db.transaction(() => selectTrainingSet(this.db, options))());
   }
 
   stats(): FeedbackStats {
-    return this.db.transaction(() => readStats(this.db))();
+    return this.guard(() => this.db.transaction(() => readStats(this.db))());
+  }
+
+  /** PRAGMA quick_check's findings; empty when the file is sound. */
+  quickCheck(): string[] {
+    return this.guard(() => quickCheck(this.db));
   }
 
   connectionInfo(): ConnectionInfo {
@@ -443,14 +479,16 @@ export class FeedbackStore {
 
   close(): void {
     this.db.close();
+    closeSync(this.fd);
   }
 
   /** Must run inside a write transaction. */
   private insertEvents(rows: EventRow[]): RecordResult {
     // Judged before inserting, so a pair sent twice in one batch is not a repeat of itself.
-    const repeats = rows.filter((r) => this.statements.pairExists.get(r.query, r.document) !== undefined).length;
+    const hashes = rows.map((r) => pairHash(r.query, r.document));
+    const repeats = rows.filter((r, i) => this.statements.pairExists.get(hashes[i], r.query, r.document) !== undefined).length;
     const createdAt = this.timestamp();
-    const ids = rows.map((r) => Number(this.statements.insertEvent.run({ ...r, createdAt }).lastInsertRowid));
+    const ids = rows.map((r, i) => Number(this.statements.insertEvent.run({ ...r, createdAt, pairHash: hashes[i] }).lastInsertRowid));
     return { ids, count: ids.length, repeats };
   }
 
@@ -460,8 +498,58 @@ export class FeedbackStore {
   }
 }
 
+/** One line for quick_check's findings, naming the file and the way out. */
+export function throwIfDamaged(path: string, problems: string[]): void {
+  if (problems.length > 0) throw new FeedbackError(`${path} is corrupt (${problems[0]}${problems.length > 1 ? `, and ${problems.length - 1} more problem(s)` : ''}): ${recoveryHint(path)}`);
+}
+
+function quickCheck(db: Database.Database): string[] {
+  const rows = db.pragma('quick_check') as { quick_check: string }[];
+  const problems = rows.map((r) => r.quick_check);
+  return problems.length === 1 && problems[0] === 'ok' ? [] : problems;
+}
+
+/** The events a labelling of a logged call writes; refuses unknown, ambiguous or contradictory references. */
+export function labelEvents(rerankId: string, call: CallRow, candidates: CandidateRow[], relevant: (number | string)[], irrelevant: (number | string)[], meta: { source?: string; sessionId?: string }): EventRow[] {
+  const labels = new Map<CandidateRow, number>();
+  for (const [refs, label] of [[relevant, 1], [irrelevant, 0]] as const) {
+    for (const ref of refs) {
+      const candidate = findCandidate(candidates, ref, rerankId);
+      if (labels.get(candidate) === 1 - label) throw new FeedbackError(`candidate ${describeRef(ref)} of rerank_id "${rerankId}" is listed as both relevant and irrelevant`);
+      labels.set(candidate, label);
+    }
+  }
+  return [...labels].map(([c, label]): EventRow => ({
+    query: call.query,
+    document: c.text,
+    documentId: c.doc_id,
+    label,
+    source: meta.source ?? call.source,
+    sessionId: meta.sessionId ?? call.session_id,
+    modelId: call.model_id,
+    modelScore: c.score,
+    metadata: null,
+    rerankId,
+  }));
+}
+
+/** Checks a rerank call before it is logged: the texts storable, the indexes distinct. */
+export function checkRerankCall(call: RerankCall): void {
+  checkText(call.query, 'query');
+  checkText(call.modelId, 'modelId');
+  const seen = new Set<number>();
+  for (const c of call.candidates) {
+    if (!Number.isInteger(c.index) || c.index < 0 || seen.has(c.index)) throw new FeedbackError(`candidate index ${c.index} is not a distinct non-negative integer`);
+    seen.add(c.index);
+    checkText(c.text, `candidate ${c.index} text`);
+  }
+}
+
+/** Candidates in the order the rerank tool returns them: best score first, ties by input position. */
+export const rankCandidates = (candidates: RerankCandidate[]): RerankCandidate[] => [...candidates].sort((a, b) => b.score - a.score || a.index - b.index);
+
 /** Validates one input up front, so a bad item fails the batch before anything is written. */
-function eventRow(item: FeedbackInput, where: string): EventRow {
+export function eventRow(item: FeedbackInput, where: string): EventRow {
   checkText(item.query, `${where}: query`);
   checkText(item.document, `${where}: document`);
   const { label, modelScore, metadata } = item;

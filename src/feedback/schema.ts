@@ -3,7 +3,26 @@
  * how many have run. Migrations are only ever appended: an existing one never changes, since
  * databases in users' data directories already ran it.
  */
+import { createHash } from 'node:crypto';
 import type { Database } from 'better-sqlite3';
+
+/**
+ * 16 bytes of SHA-256 over the pair: the duplicate check looks rows up by it instead of reading
+ * every stored text of the query (a write then cost a scan of all of them, seconds for a query
+ * labelled often with long documents). The texts are still compared, so a collision is harmless.
+ */
+export function pairHash(query: string, document: string): Buffer {
+  const hash = createHash('sha256');
+  hash.update(`${Buffer.byteLength(query)}:`);
+  hash.update(query);
+  hash.update(document);
+  return hash.digest().subarray(0, 16);
+}
+
+/** SQL functions the migrations call; registered on every connection before migrate(). */
+export function registerFunctions(db: Database): void {
+  db.function('rerank_pair_hash', { deterministic: true }, (query, document) => pairHash(String(query), String(document)));
+}
 
 export const MIGRATIONS: readonly string[] = [
   // 1: append-only feedback events, and the bounded log of rerank calls they can point back to.
@@ -48,6 +67,12 @@ export const MIGRATIONS: readonly string[] = [
     rank      INTEGER NOT NULL,           -- 1 = best score in the call
     PRIMARY KEY (rerank_id, idx)
   );
+  `,
+  // 2: the duplicate check's index (see pairHash); rows written before it get their hash here.
+  `
+  ALTER TABLE feedback_events ADD COLUMN pair_hash BLOB;
+  UPDATE feedback_events SET pair_hash = rerank_pair_hash(query, document);
+  CREATE INDEX feedback_events_pair ON feedback_events (pair_hash);
   `,
 ];
 

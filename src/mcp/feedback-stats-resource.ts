@@ -12,7 +12,7 @@ export function registerFeedbackStatsResource(server: McpServer, feedback: Feedb
       mimeType: 'application/json',
     },
     async (uri) => ({
-      contents: [{ uri: uri.href, mimeType: 'application/json', text: JSON.stringify({ database: feedback.path, ...feedback.open().stats() }) }],
+      contents: [{ uri: uri.href, mimeType: 'application/json', text: JSON.stringify({ database: feedback.path, ...(await feedback.stats()) }) }],
     }),
   );
 }

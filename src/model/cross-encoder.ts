@@ -63,7 +63,7 @@ export class CrossEncoder {
       throw new ModelLoadError(`${files.tokenizerPath}: ${(err as Error).message}`);
     }
     if (!tokenizer.verified) {
-      log(`warning: ${files.tokenizerPath}: tokenizer not verified (${tokenizer.family.replace(/^unverified: /, '')}); token ids and scores may differ from sentence-transformers. Proven families: bert-wordpiece, xlmr-unigram`);
+      log(`warning: ${files.tokenizerPath}: tokenizer not verified (${tokenizer.family.replace(/^unverified: /, '')}); token ids and scores may differ from sentence-transformers. Proven families: bert-wordpiece, xlmr-unigram, bytelevel-bpe`);
     }
     const maxLength = resolveMaxLength(config, tokenizerConfig, options.maxLength);
     if (maxLength <= tokenizer.template.addedTokens + 1) {

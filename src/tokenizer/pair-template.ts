@@ -70,5 +70,18 @@ export function pairTemplateFrom(postProcessor: any): PairTemplate {
       { kind: 'special', ids: [sep], typeId: 0 },
     ]);
   }
-  throw new Error(`tokenizer.json: post_processor ${type ?? '(none)'} is not supported for pair encoding (expected TemplateProcessing, BertProcessing or RobertaProcessing)`);
+  if (type === 'ByteLevel' || postProcessor == null) {
+    // Adds nothing (as no post_processor at all): the pair is the two sequences back to back, type ids 0 then 1 as the crate's default process sets them.
+    return fromPieces([
+      { kind: 'sequence', which: 'A', typeId: 0 },
+      { kind: 'sequence', which: 'B', typeId: 1 },
+    ]);
+  }
+  if (type === 'Sequence') {
+    // ByteLevel only trims offsets; the one processor that places special tokens decides the ids.
+    const steps: unknown[] = (postProcessor.processors ?? []).filter((p: { type?: string }) => p?.type !== 'ByteLevel');
+    if (steps.length === 0) return pairTemplateFrom({ type: 'ByteLevel' });
+    if (steps.length === 1) return pairTemplateFrom(steps[0]);
+  }
+  throw new Error(`tokenizer.json: post_processor ${type ?? '(none)'} is not supported for pair encoding (expected TemplateProcessing, BertProcessing, RobertaProcessing, ByteLevel or a Sequence of ByteLevel and one of those)`);
 }

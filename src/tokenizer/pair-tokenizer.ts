@@ -9,6 +9,7 @@
 import { readFileSync } from 'node:fs';
 import { Tokenizer } from '@huggingface/tokenizers';
 import { bertPreTokenize, createBertNormalizer } from './bert-normalizer.js';
+import { asTransformersLoads } from './bytelevel.js';
 import { exactEncoder, UnsupportedTokenizer, type SequenceEncoder, type TokenizerFamily } from './pipeline.js';
 import { longestFirstLengths } from './truncation.js';
 import { pairTemplateFrom, type PairTemplate } from './pair-template.js';
@@ -33,7 +34,7 @@ export class PairTokenizer {
     this.template = pairTemplateFrom(tokenizerJson.post_processor);
     let encoder: SequenceEncoder;
     try {
-      const exact = exactEncoder(tokenizerJson);
+      const exact = exactEncoder(asTransformersLoads(tokenizerJson, tokenizerConfig));
       encoder = exact;
       this.family = exact.family;
       this.verified = true;

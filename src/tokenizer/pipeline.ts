@@ -8,11 +8,12 @@
  * count matters whenever both sides of a pair are long. `encode(text, limit)` stops alike.
  */
 import { AddedTokenMatcher, type AddedTokenSpec } from './added-tokens.js';
+import { byteLevelBpeEncoder, isByteLevelBpe } from './bytelevel.js';
 import { bertPreTokenize, createBertNormalizer, splitOnRustWhitespace } from './bert-normalizer.js';
 import { PrecompiledNormalizer } from './precompiled.js';
 import { UnigramModel } from './unigram.js';
 
-export type TokenizerFamily = 'bert-wordpiece' | 'xlmr-unigram';
+export type TokenizerFamily = 'bert-wordpiece' | 'xlmr-unigram' | 'bytelevel-bpe';
 
 export interface SequenceEncoder {
   /** Ids of `text`: all of them, or those of its pre-tokens up to the first one at which the count reaches `limit`. */
@@ -170,6 +171,7 @@ function familyOf(json: Json): TokenizerFamily {
 
 /** The exact encoder for tokenizer.json, or UnsupportedTokenizer saying which part is not covered. */
 export function exactEncoder(json: Json): SequenceEncoder & { family: TokenizerFamily } {
+  if (isByteLevelBpe(json)) return byteLevelBpeEncoder(json);
   const family = familyOf(json);
   const normalize = normalizerFrom(json.normalizer);
   const preTokenize = preTokenizerFrom(json.pre_tokenizer) ?? ((t: string) => [t]);

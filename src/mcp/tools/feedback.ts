@@ -28,7 +28,7 @@ export function registerFeedbackTool(server: McpServer, { host, feedback, inFlig
         const meta = { source: args.source ?? server.server.getClientVersion()?.name, sessionId: args.session_id ?? extra.sessionId };
         if (args.rerank_id !== undefined) {
           if (!args.relevant?.length && !args.irrelevant?.length) return errorResult('feedback by rerank_id needs relevant and/or irrelevant result indexes or ids');
-          const stored = feedback.open().labelRerank(args.rerank_id, args.relevant ?? [], args.irrelevant ?? [], meta);
+          const stored = await feedback.labelRerank(args.rerank_id, args.relevant ?? [], args.irrelevant ?? [], meta);
           return structuredResult({ stored: stored.count, ids: stored.ids, repeats: stored.repeats });
         }
         if (byText && (args.query === undefined || args.document === undefined || args.label === undefined)) {
@@ -36,7 +36,7 @@ export function registerFeedbackTool(server: McpServer, { host, feedback, inFlig
         }
         const items = args.items ?? [{ query: args.query!, document: args.document!, label: args.label!, metadata: args.metadata }];
         const inputs = await withModelScores(items, host, extra, meta);
-        const stored = feedback.open().record(inputs);
+        const stored = await feedback.record(inputs);
         return structuredResult({ stored: stored.count, ids: stored.ids, repeats: stored.repeats });
       }),
   );

@@ -24,7 +24,7 @@ export function registerRerankTool(server: McpServer, { host, feedback, inFlight
         const texts = args.documents.map((d) => (typeof d === 'string' ? d : d.text));
         const ranked = await engine.rerank(args.query, texts, { ...submitOptionsFor(extra), longDocuments: args.long_documents }).catch(explainRefusal);
         // Every candidate is logged, not only those returned, so unlabeled ones can be mined as negatives.
-        const rerankId = feedback.logRerank({
+        const rerankId = await feedback.logRerank({
           query: args.query,
           candidates: ranked.map((r) => ({ index: r.index, id: documentId(args.documents[r.index]), text: texts[r.index], score: r.score, logit: r.logit })),
           modelId: engine.model.id,
