@@ -62,7 +62,7 @@ interface Server {
 async function startServer(wait: number): Promise<Server> {
   const dbDir = mkdtempSync(join(tmpdir(), 'rerank-wait-'));
   const args = [CLI, '--model', MODEL, '--variant', opts.variant!, '--threads', opts.threads!, '--batch-wait-ms', String(wait), '--cache-size', '0'];
-  const transport = new StdioClientTransport({ command: process.execPath, args, env: { ...(process.env as Record<string, string>), RERANK_FEEDBACK_DB: join(dbDir, 'feedback.db') }, stderr: 'ignore' });
+  const transport = new StdioClientTransport({ command: process.execPath, args, env: { ...(process.env as Record<string, string>), RERANK_FEEDBACK_DB: join(dbDir, 'feedback.db'), RERANK_STANDALONE: '1' }, stderr: 'ignore' });
   const client = new Client({ name: 'rerank-batch-wait', version: '0.0.0' });
   await client.connect(transport);
   return { wait, client, dbDir, sequentialMs: [], waveMs: [], waveCallMs: [], wavePairs: 0, waveBatches: 0 };

@@ -63,6 +63,11 @@ const { values: opts } = parseArgs({
     'large-docs': { type: 'string', default: '300' },
     'large-chars': { type: 'string', default: '30000' },
     'large-baseline-seconds': { type: 'string', default: '10' },
+    replicas: { type: 'string', default: '3' },
+    'replica-clients': { type: 'string', default: '6' },
+    'replica-seconds': { type: 'string', default: '20' },
+    'replica-threads': { type: 'string' },
+    'replica-rounds': { type: 'string', default: '5' },
   },
   strict: true,
 });
@@ -78,13 +83,13 @@ const MAX_CALLS = positiveInt('max-calls', opts['max-calls']!);
 const HTTP_SESSIONS = positiveInt('http-sessions', opts['http-sessions']!, 0);
 const STDIO_CLIENTS = positiveInt('stdio-clients', opts['stdio-clients']!, 0);
 const MODEL = resolve(opts.model!);
-const SCENARIOS = ['all', 'mixed', 'large-call'] as const;
+const SCENARIOS = ['all', 'mixed', 'large-call', 'replicas'] as const;
 const SCENARIO = opts.scenario as (typeof SCENARIOS)[number];
 if (!SCENARIOS.includes(SCENARIO)) throw new Error(`--scenario must be one of ${SCENARIOS.join(', ')}, got ${opts.scenario}`);
 const LARGE_DOCS = positiveInt('large-docs', opts['large-docs']!);
 const LARGE_CHARS = positiveInt('large-chars', opts['large-chars']!);
 const LARGE_BASELINE_SECONDS = positiveInt('large-baseline-seconds', opts['large-baseline-seconds']!);
-if (SCENARIO !== 'mixed' && HTTP_SESSIONS < 2) throw new Error('the large-call scenario needs --http-sessions 2 or more');
+if (SCENARIO !== 'mixed' && SCENARIO !== 'replicas' && HTTP_SESSIONS < 2) throw new Error('the large-call scenario needs --http-sessions 2 or more');
 
 // ---------------------------------------------------------------------------- workload
 
@@ -117,7 +122,7 @@ interface Planned {
   kind: Kind;
   tool: string;
   args: Record<string, unknown>;
-  /** A bad call must be answered with isError, and nothing else. */
+  /** A bad call must be answered with isError (an unknown tool: with the JSON-RPC error -32602), and nothing else. */
   expectError: boolean;
 }
 
@@ -275,7 +280,9 @@ async function timedCall(c: ClientState, p: Planned, samples: Sample[], errors: 
     res = (await c.client.callTool({ name: p.tool, arguments: p.args }, undefined, { timeout: CALL_TIMEOUT_MS })) as ToolResult;
     if ((res.isError === true) !== p.expectError) detail = `isError=${res.isError === true}: ${(res.content ?? []).map((x) => x.text ?? '').join(' ').slice(0, 200)}`;
   } catch (e) {
-    detail = `threw: ${(e as Error).message}`;
+    // An unknown tool is a protocol error (-32602), not an isError result: that is its planned answer.
+    const planned = p.expectError && (e as { code?: number }).code === -32602 && /Unknown tool/.test((e as Error).message);
+    if (!planned) detail = `threw: ${(e as Error).message}`;
   }
   const ok = detail === '';
   samples.push({ kind: p.kind, transport: c.transport, ms: performance.now() - t, ok });
@@ -312,7 +319,8 @@ async function main(): Promise<number> {
   const startedAt = new Date();
   const work = mkdtempSync(join(tmpdir(), 'rerank-load-'));
   const dbPath = join(work, 'feedback.db');
-  const serverEnv: NodeJS.ProcessEnv = { ...process.env, RERANK_FEEDBACK_DB: dbPath, RERANK_MAX_CALL_TOKENS: '0' };
+  // Each stdio server in process (--standalone): this script measures one server per client.
+  const serverEnv: NodeJS.ProcessEnv = { ...process.env, RERANK_FEEDBACK_DB: dbPath, RERANK_MAX_CALL_TOKENS: '0', RERANK_STANDALONE: '1' };
   const root = prng(Number(opts.seed));
   const servers: ServerProc[] = [];
   const clients: ClientState[] = [];
@@ -545,7 +553,30 @@ async function largeCallScenario(http: ClientState[], root: () => number, errors
   };
 }
 
-main().then(
+/** --scenario replicas: 1 vs N stateless replicas behind haproxy (scripts/load-replicas.ts). */
+async function replicasMain(): Promise<number> {
+  const { runReplicasScenario } = await import('./load-replicas.js');
+  const date = new Date().toISOString();
+  const result = await runReplicasScenario({
+    model: MODEL,
+    parityFile: PARITY,
+    replicas: positiveInt('replicas', opts.replicas!, 2),
+    clients: positiveInt('replica-clients', opts['replica-clients']!),
+    seconds: positiveInt('replica-seconds', opts['replica-seconds']!),
+    warmupSeconds: Math.min(WARMUP_SECONDS, 5),
+    threads: opts['replica-threads'] === undefined ? undefined : positiveInt('replica-threads', opts['replica-threads']),
+    seed: Number(opts.seed),
+    rounds: positiveInt('replica-rounds', opts['replica-rounds']!),
+  });
+  console.log(`\nrerank-mcp load, replicas scenario: ${date}\n${result.text}`);
+  const out = opts.out ? resolve(opts.out) : join(ROOT, 'bench-results', `load-replicas-${date.replace(/[:.]/g, '-')}.json`);
+  mkdirSync(dirname(out), { recursive: true });
+  writeFileSync(out, `${JSON.stringify({ date, model: MODEL, nproc: availableParallelism(), ...result }, null, 2)}\n`);
+  console.log(`wrote ${relative(process.cwd(), out)}`);
+  return result.rows.every((r) => r.errors === 0) ? 0 : 1;
+}
+
+(SCENARIO === 'replicas' ? replicasMain() : main()).then(
   (code) => process.exit(code),
   (e: Error) => {
     console.error(`load failed: ${e.stack ?? e.message}`);

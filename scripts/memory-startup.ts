@@ -27,7 +27,7 @@ async function start() {
   const transport = new StdioClientTransport({
     command: process.execPath,
     args: [join(ROOT, 'dist', 'cli.js'), '--model', MODEL, '--variant', values.variant!, '--cache-size', '0'],
-    env: { ...(process.env as Record<string, string>), RERANK_FEEDBACK_DB: join(mkdtempSync(join(tmpdir(), 'rerank-mem-')), 'f.db'), RERANK_LOG_MAX_CALLS: '0' },
+    env: { ...(process.env as Record<string, string>), RERANK_FEEDBACK_DB: join(mkdtempSync(join(tmpdir(), 'rerank-mem-')), 'f.db'), RERANK_LOG_MAX_CALLS: '0', RERANK_STANDALONE: '1' },
     stderr: 'ignore',
   });
   const client = new Client({ name: 'memory-startup', version: '0' });

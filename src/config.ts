@@ -6,10 +6,10 @@ import { parseArgs } from 'node:util';
 import type { Variant } from './model/model-dir.js';
 import type { Activation } from './model/activation.js';
 import { existsSync } from 'node:fs';
-import { DEFAULT_ENGINE_OPTIONS } from './engine/scoring-engine.js';
-import { DEFAULT_MODEL, DEFAULT_MODEL_MIRROR } from './hub/resolve-model.js';
+// Only light modules: the stdio shim parses its options with this file and must not load the engine.
+import { DEFAULT_MODEL, DEFAULT_MODEL_MIRROR, ENGINE_OPTION_DEFAULTS as DEFAULT_ENGINE_OPTIONS } from './defaults.js';
 import { hubCacheDir } from './hub/hub-env.js';
-import { defaultDbPath, maskUrl, resolveDbPath } from './feedback/db-path.js';
+import { defaultDbPath, maskUrl, resolveDbPath } from './db-location.js';
 
 export interface Config {
   model: string | undefined;
@@ -23,6 +23,7 @@ export interface Config {
   maxCallTokens: number;
   cacheSize: number;
   http: boolean;
+  stateless: boolean;
   host: string;
   port: number;
   token: string | undefined;
@@ -38,6 +39,8 @@ export interface Config {
   rerankLogMaxCalls: number;
   rerankLogMaxDays: number;
   batchSize: number;
+  standalone: boolean;
+  daemonIdleSeconds: number;
   help: boolean;
 }
 
@@ -66,6 +69,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   { key: 'maxCallTokens', flag: 'max-call-tokens', env: 'RERANK_MAX_CALL_TOKENS', kind: 'int', default: DEFAULT_ENGINE_OPTIONS.maxCallTokens, only: ['serve'], help: 'most tokens one rerank or score_pair call may send to the model, after truncation or chunking; larger calls are refused (0: no limit)' },
   { key: 'cacheSize', flag: 'cache-size', env: 'RERANK_CACHE_SIZE', kind: 'int', default: 20000, only: ['serve'], help: 'scores kept in the in-memory LRU cache (0 turns it off)' },
   { key: 'http', flag: 'http', env: 'RERANK_HTTP', kind: 'boolean', default: false, only: ['serve'], help: 'serve Streamable HTTP on /mcp instead of stdio' },
+  { key: 'stateless', flag: 'stateless', env: 'RERANK_STATELESS', kind: 'boolean', default: false, only: ['serve'], help: 'HTTP without sessions: every POST is answered on its own, so replicas behind a load balancer need no stickiness (GET /mcp gets 405)' },
   { key: 'host', flag: 'host', env: 'RERANK_HOST', kind: 'string', default: '127.0.0.1', only: ['serve'], help: 'HTTP bind address (a non-loopback address needs RERANK_MCP_TOKEN)' },
   { key: 'port', flag: 'port', env: 'RERANK_PORT', kind: 'int', default: 8765, only: ['serve'], help: 'HTTP port (0 picks a free one)' },
   { key: 'token', flag: 'token', env: 'RERANK_MCP_TOKEN', kind: 'string', only: ['serve'], help: 'bearer token HTTP clients must send (prefer the env var: flags show in ps)' },
@@ -77,8 +81,10 @@ export const OPTIONS: readonly OptionSpec[] = [
   { key: 'rerankLogMaxMb', flag: 'rerank-log-max-mb', env: 'RERANK_LOG_MAX_MB', kind: 'int', default: 100, only: ['serve'], help: 'MiB of query and candidate text the rerank log keeps, the oldest calls going first (0: no log)' },
   { key: 'maxBodyMb', flag: 'max-body-mb', env: 'RERANK_MAX_BODY_MB', kind: 'int', default: 128, only: ['serve'], help: 'largest request in MiB: an HTTP body (larger ones get 413) or a stdio message (larger ones are refused with an error); the default fits the largest call the tools accept in ASCII text' },
   { key: 'sessionIdleSeconds', flag: 'session-idle-seconds', env: 'RERANK_SESSION_IDLE_SECONDS', kind: 'int', default: 1800, only: ['serve'], help: 'close an HTTP session after this long without a request' },
-  { key: 'maxSessions', flag: 'max-sessions', env: 'RERANK_MAX_SESSIONS', kind: 'int', default: 100, only: ['serve'], help: 'HTTP sessions open at once; one more initialize gets 503 with Retry-After' },
+  { key: 'maxSessions', flag: 'max-sessions', env: 'RERANK_MAX_SESSIONS', kind: 'int', default: 100, only: ['serve'], help: 'HTTP sessions open at once; at the cap a new client closes the least recently used idle one, and gets 503 with Retry-After only when every session has a call in flight' },
   { key: 'allowedHosts', flag: 'allowed-hosts', env: 'RERANK_ALLOWED_HOSTS', kind: 'string', only: ['serve'], help: 'comma-separated host names (with or without :port) clients may use in Host and Origin, besides loopback and the bind address' },
+  { key: 'standalone', flag: 'standalone', env: 'RERANK_STANDALONE', kind: 'boolean', default: false, only: ['serve'], help: 'over stdio, serve in this process instead of through the shared per-user daemon (see docs/daemon.md; the daemon directory is RERANK_DAEMON_DIR, else $XDG_RUNTIME_DIR/rerank-mcp)' },
+  { key: 'daemonIdleSeconds', flag: 'daemon-idle-seconds', env: 'RERANK_DAEMON_IDLE_SECONDS', kind: 'int', default: 600, only: ['serve'], help: 'a shared daemon this process starts exits after this long with no client connected' },
   { key: 'printConfig', flag: 'print-config', kind: 'boolean', default: false, help: 'print the effective configuration (secrets masked) and exit' },
   { key: 'input', flag: 'input', kind: 'string', only: ['score', 'tokenize'], help: 'JSON Lines file of {"query","document"} (default: stdin)' },
   { key: 'batchSize', flag: 'batch-size', kind: 'int', default: 16, only: ['score'], help: "pairs per batch in input order, as sentence-transformers' predict batches (0: length-sorted batches under --max-batch-tokens)" },
@@ -144,6 +150,8 @@ function validateServeLimits(c: Config): void {
   atLeast(c.maxBodyMb, 1, 'max-body-mb', 'a smaller limit refuses every request');
   atLeast(c.sessionIdleSeconds, 1, 'session-idle-seconds', '0 would close every HTTP session at once');
   atLeast(c.maxSessions, 1, 'max-sessions', '0 would refuse every client');
+  if (c.stateless && !c.http) throw new ConfigError('--stateless applies to the HTTP transport: add --http (env RERANK_HTTP=1)');
+  atLeast(c.daemonIdleSeconds, 1, 'daemon-idle-seconds', '0 would stop the daemon before a client could connect');
   if (c.host.trim() === '') throw new ConfigError('--host must not be empty (use 127.0.0.1, or 0.0.0.0 with a token)');
   if (c.allowedHosts !== undefined) allowedHostList(c.allowedHosts);
 }

@@ -5,12 +5,14 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { chmodSync, chownSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { isAbsolute, join } from 'node:path';
 import { runCli } from './helpers/run-cli.js';
 import { CLI, TINY_CE } from './helpers/fixtures.js';
-import { configFileFor } from '../src/commands/client-config.js';
+import { configFileFor, mergeIntoFile } from '../src/commands/client-config.js';
+import { spliceMember } from '../src/commands/json-splice.js';
 
 const work = mkdtempSync(join(tmpdir(), 'rerank-client-config-'));
 
@@ -103,4 +105,102 @@ test("claude-code --write merges a user-scope entry into ~/.claude.json, keeping
   const backups = readdirSync(home).filter((f) => f.endsWith('.bak'));
   assert.equal(backups.length, 1);
   assert.deepEqual(JSON.parse(readFileSync(join(home, backups[0]), 'utf8')), state);
+});
+
+/** A ~/.claude.json with what JSON.parse + JSON.stringify would change: a number beyond 2^53, escapes, spacing, a duplicate key. */
+const CLAUDE_JSON =
+  '{\n    "numStartups": 12345678901234567890,\n    "tip":"caf\\u00e9 \\/ 1.0e+2",\n    "ratio": 1.50,\n' +
+  '    "mcpServers": {\n        "other": {"command": "x", "args": []},\n        "rerank": {"command": "stale"}\n    },\n    "dup": 1, "dup": 2\n}\n';
+
+function claudeHome(text = CLAUDE_JSON, mode = 0o600): { home: string; file: string; write: () => ReturnType<typeof runCli> } {
+  const home = mkdtempSync(join(tmpdir(), 'rerank-cc-home-'));
+  const file = join(home, '.claude.json');
+  writeFileSync(file, text);
+  chmodSync(file, mode);
+  const write = () => runCli(['client-config', 'claude-code', '--write', '--db', join(home, 'f.db')], { env: { HOME: home, USERPROFILE: home } });
+  return { home, file, write };
+}
+
+test('--write changes only its entry: the rest of the file stays byte for byte (12345678901234567890 included)', async () => {
+  const { file, write } = claudeHome();
+  const res = await write();
+  assert.equal(res.code, 0, res.stderr);
+  const after = readFileSync(file, 'utf8');
+  const marker = '"rerank": ';
+  const tail = '\n    },\n    "dup"';
+  const entryStart = after.indexOf(marker) + marker.length;
+  const entryEnd = after.indexOf(tail);
+  assert.equal(after.slice(0, entryStart), CLAUDE_JSON.slice(0, CLAUDE_JSON.indexOf(marker) + marker.length));
+  assert.equal(after.slice(entryEnd), CLAUDE_JSON.slice(CLAUDE_JSON.indexOf(tail)));
+  assert.ok(after.includes('12345678901234567890'), after);
+  const entry = JSON.parse(after.slice(entryStart, entryEnd));
+  assert.equal(entry.command, process.execPath);
+  assert.equal(entry.type, 'stdio');
+  // indented like its neighbours
+  assert.match(after, /\n {8}"rerank": \{\n {12}"type": "stdio",/);
+});
+
+test('--write keeps the mode of a 0600 file holding tokens, and its backup is 0600 too', async () => {
+  const { home, file, write } = claudeHome();
+  const res = await write();
+  assert.equal(res.code, 0, res.stderr);
+  assert.equal(statSync(file).mode & 0o777, 0o600);
+  const backups = readdirSync(home).filter((f) => f.endsWith('.bak'));
+  assert.equal(backups.length, 1);
+  assert.equal(readFileSync(join(home, backups[0]), 'utf8'), CLAUDE_JSON);
+  assert.equal(statSync(join(home, backups[0])).mode & 0o777, 0o600, 'the backup is no more readable than the file');
+});
+
+test('--write run by root on a user\'s file keeps its owner', { skip: process.getuid?.() !== 0 && 'needs root to give a file another owner' }, async () => {
+  const { home, file, write } = claudeHome();
+  chownSync(file, 4321, 4321);
+  const res = await write();
+  assert.equal(res.code, 0, res.stderr);
+  assert.equal(statSync(file).uid, 4321);
+  assert.equal(statSync(file).gid, 4321);
+  const backup = readdirSync(home).find((f) => f.endsWith('.bak'))!;
+  assert.equal(statSync(join(home, backup)).uid, 4321);
+});
+
+test('--write twice in the same second keeps two backups', async () => {
+  const { home, file } = claudeHome();
+  const second = new Date('2026-01-02T03:04:05.000Z');
+  mergeIntoFile(file, 'mcpServers', 'rerank', { command: 'one' }, second);
+  mergeIntoFile(file, 'mcpServers', 'rerank', { command: 'two' }, new Date(second.getTime() + 900));
+  const backups = readdirSync(home).filter((f) => f.endsWith('.bak'));
+  assert.equal(backups.length, 2, backups.join(', '));
+  assert.ok(backups.some((b) => readFileSync(join(home, b), 'utf8') === CLAUDE_JSON), 'the backup of the original survives');
+});
+
+test('--write on a symlinked config (dotfile manager) writes the target and keeps the link', async () => {
+  const home = mkdtempSync(join(tmpdir(), 'rerank-cc-link-'));
+  mkdirSync(join(home, 'dotfiles'));
+  const real = join(home, 'dotfiles', 'claude.json');
+  writeFileSync(real, '{"mcpServers": {}}\n');
+  chmodSync(real, 0o640);
+  symlinkSync(join('dotfiles', 'claude.json'), join(home, '.claude.json'));
+  const linked = await runCli(['client-config', 'claude-code', '--write', '--db', join(home, 'f.db')], { env: { HOME: home, USERPROFILE: home } });
+  assert.equal(linked.code, 0, linked.stderr);
+  assert.ok(lstatSync(join(home, '.claude.json')).isSymbolicLink(), 'the link is still a link');
+  assert.equal(JSON.parse(readFileSync(real, 'utf8')).mcpServers.rerank.command, process.execPath);
+  assert.equal(statSync(real).mode & 0o777, 0o640);
+  assert.deepEqual(readdirSync(join(home, 'dotfiles')), ['claude.json'], 'no temporary or backup file left in the dotfiles repo');
+});
+
+test('--write refuses a FIFO at the path at once, in one line', async () => {
+  const home = mkdtempSync(join(tmpdir(), 'rerank-cc-fifo-'));
+  execFileSync('mkfifo', [join(home, '.claude.json')]);
+  const fifo = await runCli(['client-config', 'claude-code', '--write'], { env: { HOME: home, USERPROFILE: home }, timeoutMs: 15_000 });
+  assert.equal(fifo.code, 2, fifo.stderr);
+  const lines = fifo.stderr.trim().split('\n');
+  assert.equal(lines.length, 1, fifo.stderr);
+  assert.match(lines[0], /\.claude\.json is a named pipe \(FIFO\), not a regular file; nothing was written/);
+});
+
+test('spliceMember adds entries in the style of the file, and on one line in a one-line file', () => {
+  assert.equal(spliceMember('{"a":1}', 'mcpServers', 'rerank', { c: 1 }), '{"a":1,"mcpServers":{"rerank":{"c":1}}}');
+  assert.equal(spliceMember('{"mcpServers": {}, "z": 0}', 'mcpServers', 'rerank', { c: 1 }), '{"mcpServers": {"rerank":{"c":1}}, "z": 0}');
+  assert.equal(spliceMember('{\r\n  "a": 1\r\n}\r\n', 'servers', 'r', { c: [1] }), '{\r\n  "a": 1,\r\n  "servers": {\r\n    "r": {\r\n      "c": [\r\n        1\r\n      ]\r\n    }\r\n  }\r\n}\r\n');
+  assert.equal(spliceMember('{\n\t"servers": {\n\t\t"x": [1, {"y": "}"}]\n\t}\n}', 'servers', 'r', { c: 1 }), '{\n\t"servers": {\n\t\t"x": [1, {"y": "}"}],\n\t\t"r": {\n\t\t\t"c": 1\n\t\t}\n\t}\n}');
+  assert.equal(spliceMember('{\n  "servers": {\n  }\n}', 'servers', 'r', 1), '{\n  "servers": {\n    "r": 1\n  }\n}');
 });

@@ -56,7 +56,7 @@ test('malformed stdin lines leave the server alive and stdout pure JSON-RPC', as
   const unknownMethod = await s.waitFor(10);
   assert.equal(unknownMethod.error.code, -32601);
   const unknownTool = await s.waitFor(11);
-  assert.equal(unknownTool.result.isError, true);
+  assert.equal(unknownTool.error.code, -32602);
   const alive = await s.waitFor(12);
   assert.equal(typeof alive.result.structuredContent.results[0].score, 'number');
   s.child.stdin.end();

@@ -11,7 +11,8 @@ import { connectStdio, freshDbPath } from './helpers/mcp.js';
 const PROCESSES = 4;
 
 async function writeUntilKilled(db: string, proc: number, acknowledged: Set<string>): Promise<number> {
-  const conn = await connectStdio(['--model', TINY_CE, '--rerank-log-max-calls', '0'], { RERANK_FEEDBACK_DB: db });
+  // In process: the SIGKILL must hit the process that writes (a shim's death leaves the shared daemon writing).
+  const conn = await connectStdio(['--model', TINY_CE, '--rerank-log-max-calls', '0', '--standalone'], { RERANK_FEEDBACK_DB: db });
   // a random moment within the writing loop; a seeded sequence would hide timing-dependent losses
   // Counted from the first acknowledged write: the model loads on the first call, which takes
   // seconds on a loaded machine, and a kill before it would test nothing.

@@ -33,7 +33,8 @@ async function label(conn: StdioConnection, query: string) {
 }
 
 async function withServer(db: string, use: (conn: StdioConnection) => Promise<void>): Promise<void> {
-  const conn = await connectStdio(['--model', TINY_CE, '--rerank-log-max-calls', '0'], { RERANK_FEEDBACK_DB: db });
+  // In process: it reads the server's own log lines (the shared daemon logs to its file).
+  const conn = await connectStdio(['--model', TINY_CE, '--rerank-log-max-calls', '0', '--standalone'], { RERANK_FEEDBACK_DB: db });
   try {
     await use(conn);
   } finally {

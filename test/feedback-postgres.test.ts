@@ -38,7 +38,8 @@ async function rows<T>(url: string, sql: string): Promise<T[]> {
   }
 }
 
-const serve = (url: string) => connectStdio(['--model', TINY_CE, '--rerank-log-max-calls', '0'], { RERANK_FEEDBACK_DB: url });
+// In process (--standalone): the SIGKILLs below must hit the process that writes, not a shim.
+const serve = (url: string) => connectStdio(['--model', TINY_CE, '--rerank-log-max-calls', '0', '--standalone'], { RERANK_FEEDBACK_DB: url });
 const label = (conn: StdioConnection, query: string) => call(conn.client, 'feedback', { items: [{ query, document: `doc of ${query}`, label: 1 }] });
 
 test('a postgres:// --db is kept as a URL, and --print-config masks its password', async () => {

@@ -28,7 +28,8 @@ test('hot swap under traffic: no call fails, later scores come from the new mode
   assert.ok(Math.abs(tinyLogit - minilmLogit) > 0.05, 'the two models must score the pair differently');
   const dir = join(mkdtempSync(join(tmpdir(), 'rerank-swap-')), 'model');
   cpSync(TINY_CE, dir, { recursive: true });
-  const conn = await connectStdio(['--model', dir]);
+  // In process: it reads the reload lines from the server's own stderr (the shared daemon logs to its file).
+  const conn = await connectStdio(['--model', dir, '--standalone']);
   const logits: number[] = [];
   let failures = 0;
   let stop = false;

@@ -156,7 +156,8 @@ test('annotations say which tools write: rerank while its log is on, feedback al
 
 test('--rerank-log-max-mb bounds the text the server keeps: the oldest calls go, the newest stay labelable', async () => {
   const path = freshDbPath();
-  const c = await connectStdio(['--model', TINY_CE, '--rerank-log-max-mb', '1'], { RERANK_FEEDBACK_DB: path });
+  // In process: it reads the server's own log line (the shared daemon logs to its file).
+  const c = await connectStdio(['--model', TINY_CE, '--rerank-log-max-mb', '1', '--standalone'], { RERANK_FEEDBACK_DB: path });
   try {
     const ids: string[] = [];
     for (let i = 0; i < 4; i++) {

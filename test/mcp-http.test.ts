@@ -136,27 +136,108 @@ function checkRefusedSession(res: RawResponse, max: number): void {
   assert.match(body.error.message, new RegExp(`${max} are open \\(--max-sessions\\)`));
 }
 
-test('http: --max-sessions 3: a 4th initialize gets 503 with Retry-After, a closed session frees its slot', async () => {
-  const s = await startHttpServer(['--model', TINY_CE, '--max-sessions', '3']);
+/** A fake Hub whose model download stalls: a tool call then stays in flight for as long as the test wants, without load on the CPU. */
+async function stalledModel() {
+  const hub = await startFakeHub([singleCommitRepo('acme/tiny-ce', readDirFiles(TINY_CE))]);
+  hub.faults.stallAfter.set('onnx/model.onnx', 1 << 10);
+  return { hub, args: ['--model', 'acme/tiny-ce'], env: { HF_ENDPOINT: hub.url, HF_HUB_CACHE: mkdtempSync(join(tmpdir(), 'rerank-hf-')) } };
+}
+
+test('http: --max-sessions 3 with a call in flight in each: a 4th initialize gets 503 with Retry-After; once one is idle, it makes room', async () => {
+  const { hub, args, env } = await stalledModel();
+  const s = await startHttpServer([...args, '--max-sessions', '3'], env);
+  const clients = await Promise.all([connectHttp(s.url), connectHttp(s.url), connectHttp(s.url)]);
+  const controllers = clients.map(() => new AbortController());
   try {
-    const ids = [await openSession(s.url), await openSession(s.url), await openSession(s.url)];
+    const calls = clients.map((c, i) => c.callTool({ name: 'score_pair', arguments: { query: 'q', document: 'd' } }, undefined, { signal: controllers[i].signal, timeout: 120_000 }).catch(() => undefined));
+    await new Promise((r) => setTimeout(r, 500));
     checkRefusedSession(await raw(s.url, { body: INIT }), 3);
-    // the open sessions still work
-    const list = await raw(s.url, { headers: { 'mcp-session-id': ids[0], 'mcp-protocol-version': '2025-06-18' }, body: { jsonrpc: '2.0', id: 2, method: 'tools/list' } });
-    assert.equal(list.status, 200);
-    const closed = await raw(s.url, { method: 'DELETE', headers: { 'mcp-session-id': ids[1], 'mcp-protocol-version': '2025-06-18' } });
-    assert.equal(closed.status, 200);
+    assert.match(s.stderr(), /refused a new HTTP session: all 3 open sessions \(--max-sessions\) have a call in flight/);
+    // the busy sessions still work
+    await clients[0].ping();
+    // one client goes away without a DELETE: its session is idle now, and the next client takes its place
+    await clients[1].close();
+    await calls[1];
+    await new Promise((r) => setTimeout(r, 300));
     await openSession(s.url);
+    assert.match(s.stderr(), /closing HTTP session [0-9a-f]{8}…, the least recently used/);
+    await clients[0].ping();
+    await clients[2].ping();
   } finally {
+    // SIGKILL: a SIGTERM would wait out the drain timeout for the calls that can never finish.
+    s.child.kill('SIGKILL');
+    await Promise.all(clients.map((c) => c.close().catch(() => undefined)));
+    await hub.close();
+  }
+});
+
+test('http: idle sessions do not lock new clients out: 5 clients pinging every second, --max-sessions 5, a 6th is admitted', async () => {
+  const s = await startHttpServer(['--model', TINY_CE, '--max-sessions', '5']);
+  const clients = [];
+  for (let i = 0; i < 5; i++) clients.push(await connectHttp(s.url));
+  let pinging = true;
+  const pingers = clients.map(async (c, i) => {
+    await new Promise((r) => setTimeout(r, i * 200));
+    while (pinging) {
+      await c.ping().catch(() => undefined); // the one closed to make room gets 404 from then on
+      await new Promise((r) => setTimeout(r, 1000));
+    }
+  });
+  try {
+    await new Promise((r) => setTimeout(r, 2500));
+    const sixth = await connectHttp(s.url);
+    const result = await sixth.callTool({ name: 'score_pair', arguments: { query: 'q', document: 'd' } });
+    assert.notEqual(result.isError, true);
+    await sixth.close();
+    const closed = s.stderr().match(/closing HTTP session \S+, the least recently used \(last request \d+ s ago\), to admit a new client: 5 open \(--max-sessions\)/g) ?? [];
+    assert.equal(closed.length, 1, s.stderr());
+    assert.doesNotMatch(s.stderr(), /refused a new HTTP session/);
+  } finally {
+    pinging = false;
+    await Promise.all(pingers);
+    await Promise.all(clients.map((c) => c.close().catch(() => undefined)));
     await s.stop();
   }
 });
 
-test('http: the default allows 100 sessions and refuses the 101st', async () => {
+test('http: a session whose client cancelled its call is not busy once the call has stopped, so it can make room', async () => {
+  const s = await startHttpServer(['--model', TINY_CE, '--max-sessions', '1', '--max-batch-tokens', '512']);
+  const first = await connectHttp(s.url);
+  try {
+    const documents = Array.from({ length: 1000 }, (_, i) => `document ${i} about ranking passages for a search query`);
+    const controller = new AbortController();
+    const pending = first.callTool({ name: 'rerank', arguments: { query: 'q', documents } }, undefined, {
+      signal: controller.signal,
+      onprogress: () => controller.abort('test cancels'),
+    });
+    await assert.rejects(pending);
+    // the SDK client keeps the POST stream open; the cancelled call has no answer to send
+    const deadline = Date.now() + 20_000;
+    let res = await raw(s.url, { body: INIT });
+    while (res.status === 503 && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 200));
+      res = await raw(s.url, { body: INIT });
+    }
+    assert.equal(res.status, 200, `${res.body}\n${s.stderr()}`);
+    assert.match(s.stderr(), /the least recently used/);
+  } finally {
+    await first.close().catch(() => undefined);
+    await s.stop();
+  }
+});
+
+test('http: at the default cap of 100 idle sessions, the 101st initialize closes the least recently used one', async () => {
   const s = await startHttpServer(['--model', TINY_CE]);
   try {
-    for (let i = 0; i < 100; i++) await openSession(s.url);
-    checkRefusedSession(await raw(s.url, { body: INIT }), 100);
+    const ids: string[] = [];
+    for (let i = 0; i < 100; i++) ids.push(await openSession(s.url));
+    // the first session is used again, so the second is now the least recently used
+    const headers = (id: string) => ({ 'mcp-session-id': id, 'mcp-protocol-version': '2025-06-18' });
+    assert.equal((await raw(s.url, { headers: headers(ids[0]), body: { jsonrpc: '2.0', id: 2, method: 'ping' } })).status, 200);
+    await openSession(s.url);
+    assert.equal((await raw(s.url, { headers: headers(ids[1]), body: { jsonrpc: '2.0', id: 2, method: 'ping' } })).status, 404);
+    assert.equal((await raw(s.url, { headers: headers(ids[0]), body: { jsonrpc: '2.0', id: 3, method: 'ping' } })).status, 200);
+    assert.match(s.stderr(), new RegExp(`closing HTTP session ${ids[1].slice(0, 8)}…, the least recently used`));
   } finally {
     await s.stop();
   }

@@ -14,7 +14,7 @@ import { tmpdir } from 'node:os';
 import { isAbsolute, join } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
-import { REPO_ROOT, TINY_CE } from './helpers/fixtures.js';
+import { REPO_ROOT, TEST_DAEMON_DIR, TINY_CE } from './helpers/fixtures.js';
 
 interface LaunchEntry {
   command: string;
@@ -76,7 +76,7 @@ test('npm pack → npm install -g with mcp.json\'s env → mcp.json and every cl
   const mcpJson = JSON.parse(readFileSync(join(REPO_ROOT, 'mcp.json'), 'utf8')) as { mcpServers: Record<string, LaunchEntry> };
   const entry = mcpJson.mcpServers.rerank;
   assert.equal(entry.command, 'rerank-mcp', 'mcp.json launches the installed binary, not npx or npm');
-  // The user's install runs outside the checkout, so the project's .npmrc does not apply: only mcp.json's env does.
+  // The user's install runs outside the checkout and must skip the CUDA download through mcp.json's env alone.
   const outside = join(work, 'elsewhere');
   mkdirSync(outside);
   const quiet = { npm_config_update_notifier: 'false', npm_config_fund: 'false', npm_config_audit: 'false' };
@@ -127,7 +127,8 @@ test('npm pack → npm install -g with mcp.json\'s env → mcp.json and every cl
     assert.ok(isAbsolute(launch.command), launch.command);
     assert.equal(realpathSync(launch.args![0]), installedCli, 'the entry runs the installed CLI');
     assert.equal(launch.env!.RERANK_FEEDBACK_DB, join(work, `${client}.db`));
-    const env = { ...launch.env!, PATH: noPath, HOME: process.env.HOME ?? work };
+    // The test's own daemon directory (stopped at exit), never the user's: the entry carries no RERANK_DAEMON_DIR.
+    const env = { ...launch.env!, PATH: noPath, HOME: process.env.HOME ?? work, RERANK_DAEMON_DIR: TEST_DAEMON_DIR };
     assert.deepEqual(await listTools(launch, env, outside), { tools: TOOLS, state: 'ready' }, client);
   }
 });

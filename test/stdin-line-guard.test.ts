@@ -7,6 +7,8 @@ test('requestIdOf finds the id written last (SDK clients) or first (most others)
   assert.equal(requestIdOf('{"method":"tools/call","params":{"arguments":{"documents":[{"id":"doc-1"', '"}]}},"jsonrpc":"2.0","id":17}'), 17);
   assert.equal(requestIdOf('{"jsonrpc":"2.0","id":"abc","method":"tools/call","params":{', 'xxxx"}}}'), 'abc');
   assert.equal(requestIdOf('{"params":{"id":"doc"', 'zzz"}}'), undefined);
+  // an id JSON.parse would round is not echoed as a different one
+  assert.equal(requestIdOf('{"jsonrpc":"2.0","id":12345678901234567890,"method":"tools/call"', 'x"}}'), undefined);
 });
 
 test('guardLines passes whole lines, drops an oversized one and reports it', async () => {

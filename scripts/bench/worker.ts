@@ -238,10 +238,11 @@ class StdioServer implements BenchSystem {
 
   static async load(init: InitMessage): Promise<StdioServer> {
     const { Client } = await import('@modelcontextprotocol/sdk/client/index.js');
-    const { StdioClientTransport } = await import('@modelcontextprotocol/sdk/client/stdio.js');
+    const { StdioClientTransport, getDefaultEnvironment } = await import('@modelcontextprotocol/sdk/client/stdio.js');
     const cli = fileURLToPath(new URL('cli.js', DIST));
     const args = [cli, '--model', init.modelDir, '--variant', init.variant, '--threads', String(init.threads)];
-    const transport = new StdioClientTransport({ command: process.execPath, args, stderr: 'pipe' });
+    // In process (--standalone): the row measures one server, not the shared daemon (scripts/daemon-bench.ts does).
+    const transport = new StdioClientTransport({ command: process.execPath, args, env: { ...getDefaultEnvironment(), RERANK_STANDALONE: '1' }, stderr: 'pipe' });
     const stderr: string[] = [];
     transport.stderr?.on('data', (chunk: Buffer) => {
       stderr.push(chunk.toString());

@@ -5,7 +5,29 @@
  * a `rerank-mcp` or `npx` found on PATH. The feedback database is named by absolute path in
  * the per-user data directory, never inside a workspace where it would be committed.
  */
-import { copyFileSync, existsSync, mkdirSync, readFileSync, realpathSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import {
+  chmodSync,
+  chownSync,
+  closeSync,
+  constants,
+  copyFileSync,
+  existsSync,
+  fchmodSync,
+  fchownSync,
+  fsyncSync,
+  lstatSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  readlinkSync,
+  realpathSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeSync,
+  type Stats,
+} from 'node:fs';
 import { homedir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -14,6 +36,7 @@ import { ConfigError } from '../config.js';
 import { resolveDbPath } from '../feedback/db-path.js';
 import { DEFAULT_MODEL } from '../hub/resolve-model.js';
 import { log } from '../log.js';
+import { spliceMember } from './json-splice.js';
 
 export const CLIENTS = ['claude-desktop', 'cursor', 'vscode', 'claude-code'] as const;
 export type Client = (typeof CLIENTS)[number];
@@ -33,9 +56,11 @@ The entry runs node (${process.execPath}) on this installation's CLI by absolute
 works when the client does not inherit your shell's PATH.
 
 Options:
-  --write              merge the entry into the client's config file (other servers are kept,
-                       the old file is copied to <file>.<time>.bak first; a file that is not
-                       valid JSON is refused).
+  --write              merge the entry into the client's config file: only that entry changes,
+                       the rest of the file is kept byte for byte, and so are its mode and
+                       owner; a symlinked file is written at its target; the old file is
+                       copied to <file>.<time>.bak first; a file that is not valid JSON, or
+                       not a regular file, is refused.
   --config-file PATH   the file --write merges into (default: the client's standard location:
                        ${describeLocations()})
   --model DIR|REPO     model for the server (env RERANK_MODEL; default ${DEFAULT_MODEL})
@@ -114,43 +139,141 @@ function describeLocations(): string {
 }
 
 /**
- * Puts `name` under `key` in the JSON file, keeping everything else. The previous file is
- * copied aside first and the new one is renamed into place, so an interrupted write never
- * leaves a half-written config. Returns the backup's path, if there was a file to back up.
+ * Puts `name` under `key` in the JSON file, changing nothing else in it: the entry is spliced
+ * into the original text (json-splice.ts), the file keeps its mode and owner (~/.claude.json is
+ * 0600 and holds tokens), and a symlink (dotfile managers) is kept and its target written. The
+ * previous file is copied aside first, under a name no earlier backup has, and the new one is
+ * written to a temporary file beside the target, synced, and renamed over it, so an
+ * interrupted write never leaves a half-written config. Returns the backup's path, if there
+ * was a file to back up.
  */
 export function mergeIntoFile(file: string, key: string, name: string, value: Record<string, unknown>, now: Date = new Date()): string | undefined {
-  let config: Record<string, unknown> = {};
-  const exists = existsSync(file);
-  if (exists) {
-    const text = readFileSync(file, 'utf8');
-    if (text.trim() !== '') {
-      let parsed: unknown;
-      try {
-        parsed = JSON.parse(text);
-      } catch (err) {
-        throw new ConfigError(`${file} is not valid JSON (${(err as Error).message}); nothing was written: fix the file (comments are not supported here), or add the entry by hand from "rerank-mcp client-config" without --write`);
-      }
-      if (!isObject(parsed)) throw new ConfigError(`${file} does not hold a JSON object; nothing was written: fix the file, or add the entry by hand`);
-      if (parsed[key] !== undefined && !isObject(parsed[key])) throw new ConfigError(`${file}: "${key}" is not an object; nothing was written: fix the file, or add the entry by hand`);
-      config = parsed;
+  const target = followLinks(file);
+  const existing = statIfExists(target);
+  if (existing && !existing.isFile()) {
+    throw new ConfigError(`${file}${target !== file ? ` (a link to ${target})` : ''} is ${kindOf(existing)}, not a regular file; nothing was written: point --config-file at the JSON file itself`);
+  }
+  const text = existing ? readFileSync(target, 'utf8') : '';
+  let next: string;
+  if (text.trim() === '') {
+    next = JSON.stringify({ [key]: { [name]: value } }, null, 2) + '\n';
+  } else {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(text);
+    } catch (err) {
+      throw new ConfigError(`${file} is not valid JSON (${(err as Error).message}); nothing was written: fix the file (comments are not supported here), or add the entry by hand from "rerank-mcp client-config" without --write`);
     }
+    if (!isObject(parsed)) throw new ConfigError(`${file} does not hold a JSON object; nothing was written: fix the file, or add the entry by hand`);
+    if (parsed[key] !== undefined && !isObject(parsed[key])) throw new ConfigError(`${file}: "${key}" is not an object; nothing was written: fix the file, or add the entry by hand`);
+    next = spliceMember(text, key, name, value);
   }
-  const servers = { ...((config[key] as Record<string, unknown> | undefined) ?? {}), [name]: value };
-  const text = JSON.stringify({ ...config, [key]: servers }, null, 2) + '\n';
-  mkdirSync(path.dirname(file), { recursive: true });
-  let backup: string | undefined;
-  if (exists) {
-    backup = `${file}.${now.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z')}.bak`;
-    copyFileSync(file, backup);
-  }
-  const temp = `${file}.${process.pid}.tmp`;
-  try {
-    writeFileSync(temp, text);
-    renameSync(temp, file);
-  } finally {
-    rmSync(temp, { force: true });
-  }
+  mkdirSync(path.dirname(target), { recursive: true });
+  const backup = existing ? backUp(file, target, existing, now) : undefined;
+  writeAtomically(file, target, next, existing);
   return backup;
+}
+
+/** The file a chain of symlinks ends at (which may not exist yet); `file` itself when it is no link. */
+function followLinks(file: string): string {
+  let current = file;
+  for (let hops = 0; hops < 40; hops++) {
+    let stat;
+    try {
+      stat = lstatSync(current);
+    } catch {
+      return current;
+    }
+    if (!stat.isSymbolicLink()) return current;
+    current = path.resolve(path.dirname(current), readlinkSync(current));
+  }
+  throw new ConfigError(`${file}: too many levels of symbolic links; nothing was written: fix the link`);
+}
+
+function statIfExists(file: string): Stats | undefined {
+  try {
+    return statSync(file);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw new ConfigError(`${file} cannot be read (${(err as Error).message}); nothing was written`);
+  }
+}
+
+function kindOf(stat: Stats): string {
+  if (stat.isDirectory()) return 'a directory';
+  if (stat.isFIFO()) return 'a named pipe (FIFO)';
+  if (stat.isSocket()) return 'a socket';
+  if (stat.isCharacterDevice() || stat.isBlockDevice()) return 'a device';
+  return 'not a regular file';
+}
+
+/** The file's owner, where it differs from who writes it now (a config edited with sudo, say). */
+function ownerToKeep(stat: Stats): { uid: number; gid: number } | undefined {
+  if (process.getuid === undefined || process.getgid === undefined) return undefined;
+  return stat.uid !== process.getuid() || stat.gid !== process.getgid() ? { uid: stat.uid, gid: stat.gid } : undefined;
+}
+
+/** Copies the current file beside the path the user knows, under a name no other backup has, with the file's mode and owner. */
+function backUp(file: string, target: string, stat: Stats, now: Date): string {
+  const stamp = now.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
+  for (let n = 1; ; n++) {
+    const backup = `${file}.${stamp}${n === 1 ? '' : `-${n}`}.bak`;
+    try {
+      copyFileSync(target, backup, constants.COPYFILE_EXCL);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'EEXIST') continue;
+      throw new ConfigError(`cannot back ${file} up to ${backup} (${(err as Error).message}); nothing was written`);
+    }
+    chmodSync(backup, stat.mode & 0o7777);
+    const owner = ownerToKeep(stat);
+    if (owner) {
+      try {
+        chownSync(backup, owner.uid, owner.gid);
+      } catch {
+        // the backup stays the writer's, with the file's mode: no wider than the original
+      }
+    }
+    return backup;
+  }
+}
+
+function writeAtomically(file: string, target: string, text: string, existing: Stats | undefined): void {
+  const mode = existing ? existing.mode & 0o7777 : 0o600;
+  const temp = path.join(path.dirname(target), `.${path.basename(target)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
+  let fd: number | undefined;
+  try {
+    fd = openSync(temp, 'wx', 0o600);
+    const owner = existing ? ownerToKeep(existing) : undefined;
+    if (owner) {
+      try {
+        fchownSync(fd, owner.uid, owner.gid);
+      } catch (err) {
+        throw new ConfigError(`${file} belongs to uid ${owner.uid} gid ${owner.gid}, which this user cannot give the new file (${(err as Error).message}); nothing was written: run client-config as that user`);
+      }
+    }
+    // After the chown, which clears set-id bits; the umask does not apply to fchmod.
+    fchmodSync(fd, mode);
+    writeSync(fd, text);
+    fsyncSync(fd);
+    closeSync(fd);
+    fd = undefined;
+    renameSync(temp, target);
+  } catch (err) {
+    if (fd !== undefined) closeSync(fd);
+    rmSync(temp, { force: true });
+    if (err instanceof ConfigError) throw err;
+    throw new ConfigError(`cannot write ${target} (${(err as Error).message}); nothing was written`);
+  }
+  try {
+    const dir = openSync(path.dirname(target), 'r');
+    try {
+      fsyncSync(dir);
+    } finally {
+      closeSync(dir);
+    }
+  } catch {
+    // directories cannot be opened for sync on every platform (Windows); the rename has happened
+  }
 }
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);

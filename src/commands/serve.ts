@@ -12,17 +12,35 @@ import { engineOptionsFrom, prepareModel } from './load-engine.js';
 import { tidyServedDir } from './model-swap.js';
 import { FeedbackService } from '../feedback/feedback-service.js';
 import { resolveDbPath } from '../feedback/db-path.js';
-import { InFlight } from '../mcp/in-flight.js';
+import { InFlight } from '../api/in-flight.js';
 import { DEFAULT_MODEL, parseOrThrow } from '../hub/resolve-model.js';
 import type { ProgressEvent } from '../hub/progress.js';
-import type { ServerContext } from '../mcp/server.js';
+import type { ServerContext } from '../api/context.js';
 
 /** How long a shutdown waits for calls under way before it exits anyway. */
 const DRAIN_TIMEOUT_MS = 10_000;
 /** Over stdio the model loads after the handshake, or this long after the server is up. */
 const STDIO_LOAD_FALLBACK_MS = 1000;
 
-export async function runServe(config: Config): Promise<number> {
+/** The engine, feedback store and call registry one process shares among all its sessions. */
+export interface SharedEngine {
+  ctx: ServerContext;
+  host: EngineHost;
+  /** Starts the model load once; later calls return the same promise. */
+  startLoading: () => Promise<void>;
+  /** The load under way, if any (a repo model is not downloaded just to exit). */
+  loading: () => Promise<void> | undefined;
+  localDir: boolean;
+  /** Waits for calls under way (at most DRAIN_TIMEOUT_MS), then closes the engine and the database. */
+  drainAndClose: (why: string) => Promise<void>;
+}
+
+/**
+ * `exitOnLocalFailure`: a local directory the user named that does not load is a mistake to fix
+ * before anything else, so a standalone server ends with exit 1; the shared daemon keeps serving
+ * (every call reports the error), since its shims would only start it again.
+ */
+export function openSharedEngine(config: Config, { exitOnLocalFailure }: { exitOnLocalFailure: boolean }): SharedEngine {
   // A local directory with missing files fails here, before a client is told the server is up;
   // a repo id is fetched in the background while the handshake is answered.
   // A name that is neither fails here too: no download could ever fix it.
@@ -50,7 +68,7 @@ export async function runServe(config: Config): Promise<number> {
       () => undefined,
       () => {
         // A turn of the event loop first, so replies already on their way (initialize) still leave.
-        if (localDir) setTimeout(() => process.exit(1), 50);
+        if (localDir && exitOnLocalFailure) setTimeout(() => process.exit(1), 50);
       },
     ));
   if (!config.noWatch) void host.watchModelDir().catch(() => undefined);
@@ -61,13 +79,7 @@ export async function runServe(config: Config): Promise<number> {
     feedback: new FeedbackService(resolveDbPath(config.db), { maxCalls: config.rerankLogMaxCalls, maxDays: config.rerankLogMaxDays, maxBytes: config.rerankLogMaxMb * 1024 * 1024 }),
     inFlight: new InFlight(),
   };
-
-  let stopAccepting = () => {};
-  let shuttingDown = false;
-  const shutdown = async (why: string) => {
-    if (shuttingDown) return;
-    shuttingDown = true;
-    stopAccepting();
+  const drainAndClose = async (why: string) => {
     if (ctx.inFlight.size > 0) log(`${why}: finishing ${ctx.inFlight.size} call(s) in flight`);
     const drained = await ctx.inFlight.idle(DRAIN_TIMEOUT_MS);
     if (!drained) log(`${why}: ${ctx.inFlight.size} call(s) still running after ${DRAIN_TIMEOUT_MS / 1000} s, exiting anyway`);
@@ -75,6 +87,19 @@ export async function runServe(config: Config): Promise<number> {
     await new Promise((resolve) => setTimeout(resolve, 50));
     host.close();
     await ctx.feedback.close().catch(() => undefined);
+  };
+  return { ctx, host, startLoading, loading: () => loaded, localDir, drainAndClose };
+}
+
+export async function runServe(config: Config): Promise<number> {
+  const { ctx, startLoading, loading, localDir, drainAndClose } = openSharedEngine(config, { exitOnLocalFailure: true });
+  let stopAccepting = () => {};
+  let shuttingDown = false;
+  const shutdown = async (why: string) => {
+    if (shuttingDown) return;
+    shuttingDown = true;
+    stopAccepting();
+    await drainAndClose(why);
     log(`${why}: exiting`);
     process.exit(0);
   };
@@ -92,6 +117,7 @@ export async function runServe(config: Config): Promise<number> {
       sessionIdleMs: config.sessionIdleSeconds * 1000,
       maxSessions: config.maxSessions,
       allowedHosts: allowedHostList(config.allowedHosts),
+      stateless: config.stateless,
     });
     stopAccepting = () => running.stopListening();
     setImmediate(() => void startLoading());
@@ -100,7 +126,7 @@ export async function runServe(config: Config): Promise<number> {
       onInitialized: () => void startLoading(),
       // A load under way settles first, and a local model is loaded if none was, so a broken one is
       // reported, not hidden by exit 0; a repo model is not downloaded just to exit.
-      onEnd: () => void (localDir ? startLoading() : (loaded ?? Promise.resolve())).then(() => shutdown('stdin closed')),
+      onEnd: () => void (localDir ? startLoading() : (loading() ?? Promise.resolve())).then(() => shutdown('stdin closed')),
     });
     // A client that never completes the handshake still learns soon whether the model loads.
     setTimeout(() => void startLoading(), STDIO_LOAD_FALLBACK_MS).unref();

@@ -31,6 +31,8 @@ export interface RankedDocument extends PairScore {
 
 export interface ScoreOptions extends SubmitOptions {
   longDocuments?: LongDocuments;
+  /** Told how many tokens the call sent to the model (cached pairs are free), for usage reports. */
+  onTokens?: (tokens: number) => void;
 }
 
 export interface EngineOptions {
@@ -101,6 +103,7 @@ export class ScoringEngine {
         },
         options.signal,
       );
+      options.onTokens?.(tokens);
       const rows = await this.queue.submit(encoded.flat(), { ...options, onProgress: pairProgress(options.onProgress, pairs.length, results.filter(Boolean).length) });
       let row = 0;
       todo.forEach((pairIndex, n) => {

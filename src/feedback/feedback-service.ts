@@ -8,6 +8,7 @@ import { existsSync } from 'node:fs';
 import { rerankCallBytes, type FeedbackInput, type FeedbackStats, type RecordResult, type RerankCall } from './feedback-store.js';
 import { isPostgresUrl, maskUrl, openStore, type FeedbackBackend, type LabelMeta } from './store.js';
 import { log } from '../log.js';
+import { StoreProbe, probeSqliteFile } from './probe.js';
 
 export interface RerankLogLimits {
   /** Newest rerank calls kept for labeling by rerank_id; 0 turns the log off. */
@@ -39,6 +40,7 @@ export class FeedbackService {
   private logPausedUntil = 0;
   /** The file path or PostgreSQL URL (password masked) that messages name. */
   readonly location: string;
+  private probe: StoreProbe | undefined;
 
   constructor(
     /** A SQLite file path or a postgres:// URL. */
@@ -168,6 +170,22 @@ export class FeedbackService {
     if (eviction.calls > 0) {
       log(`rerank log over --rerank-log-max-mb: removed the ${eviction.calls} oldest call(s), ${(eviction.bytes / 1024 / 1024).toFixed(1)} MiB of text`);
     }
+  }
+
+  /**
+   * Whether the store answers, for readiness probes: undefined when it does, else why not, in
+   * one line. Never blocks the event loop (a SQLite file is checked in a worker thread, since
+   * opening and reading it are synchronous and can wait on another process's lock) and answers
+   * within a deadline.
+   */
+  reachable(): Promise<string | undefined> {
+    this.probe ??= isPostgresUrl(this.path)
+      ? new StoreProbe(this.location, async () => {
+          const store = await this.open();
+          await store.ping?.();
+        })
+      : new StoreProbe(this.location, (deadline) => probeSqliteFile(this.path, deadline));
+    return this.probe.check();
   }
 
   async close(): Promise<void> {

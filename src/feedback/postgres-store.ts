@@ -291,6 +291,10 @@ export class PostgresStore implements FeedbackBackend {
     });
   }
 
+  async ping(): Promise<void> {
+    await this.transaction((c) => c.query('SELECT 1'));
+  }
+
   async rerankLogBytes(): Promise<number> {
     return this.transaction((c) => this.logBytes(c));
   }

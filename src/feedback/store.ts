@@ -36,6 +36,8 @@ export interface FeedbackBackend {
    * SQLite file deleted or replaced under the open handle). PostgreSQL: always null.
    */
   fileChange(): string | null;
+  /** A cheap round trip to a database server, for readiness probes (PostgreSQL: SELECT 1); absent where there is no server. */
+  ping?(): Promise<void>;
   close(): Promise<void>;
 }
 

@@ -18,9 +18,9 @@ import { DEFAULT_REVISION, isCommit, parseRepoSpec, type RepoSpec } from './repo
 
 export { ModelFetchError } from './errors.js';
 
-export const DEFAULT_MODEL = 'cross-encoder/ms-marco-MiniLM-L6-v2';
-/** The default model's ONNX export, for when the default repo has no ONNX file for the variant. */
-export const DEFAULT_MODEL_MIRROR = 'Xenova/ms-marco-MiniLM-L-6-v2';
+// Defined without imports so that the stdio shim can name the default model without loading the Hub client.
+import { DEFAULT_MODEL, DEFAULT_MODEL_MIRROR } from '../defaults.js';
+export { DEFAULT_MODEL, DEFAULT_MODEL_MIRROR };
 
 export const ONNX_FILE: Record<Variant, string> = { fp32: 'onnx/model.onnx', int8: 'onnx/model_quantized.onnx' };
 

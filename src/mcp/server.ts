@@ -3,9 +3,8 @@
  * HTTP makes one per session.
  */
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
-import type { EngineHost } from '../engine/engine-host.js';
-import type { FeedbackService } from '../feedback/feedback-service.js';
-import type { InFlight } from './in-flight.js';
+import { ErrorCode } from '@modelcontextprotocol/sdk/types.js';
+import type { ServerContext } from '../api/context.js';
 import { registerFeedbackTool } from './tools/feedback.js';
 import { registerFeedbackStatsResource } from './feedback-stats-resource.js';
 import { registerModelInfoTool } from './tools/model-info.js';
@@ -13,12 +12,7 @@ import { registerRerankTool } from './tools/rerank.js';
 import { registerScorePairTool } from './tools/score-pair.js';
 import { PACKAGE_VERSION } from '../version.js';
 
-/** What every session's server shares: the engine, the feedback database, the calls under way. */
-export interface ServerContext {
-  host: EngineHost;
-  feedback: FeedbackService;
-  inFlight: InFlight;
-}
+export type { ServerContext };
 
 export function createRerankServer(ctx: ServerContext): McpServer {
   const server = new McpServer(
@@ -36,5 +30,56 @@ export function createRerankServer(ctx: ServerContext): McpServer {
   registerModelInfoTool(server, ctx);
   registerFeedbackTool(server, ctx);
   registerFeedbackStatsResource(server, ctx.feedback);
+  refuseUnknownTools(server);
   return server;
+}
+
+type RequestHandler = (request: { params?: { name?: unknown } }, extra: { requestId: string | number }) => Promise<unknown>;
+
+/** The SDK's handler map (private: its public API can replace a handler but not reach the one it installed). */
+function requestHandlers(server: McpServer): Map<string, RequestHandler> {
+  const handlers = (server.server as unknown as { _requestHandlers?: Map<string, RequestHandler> })._requestHandlers;
+  if (!(handlers instanceof Map)) throw new Error('the MCP SDK no longer keeps its request handlers where rerank-mcp expects them: check src/mcp/server.ts against the installed @modelcontextprotocol/sdk');
+  return handlers;
+}
+
+/**
+ * Calls `settled(id)` when the handler of a request has finished, answered or not: a cancelled
+ * request gets no answer, yet its id stays in use (the SDK keys the call's abort controller on
+ * it) until the handler returns. Transports use this to refuse a second request with that id
+ * meanwhile. Covers every handler registered so far, so call it once the server is built.
+ */
+export function watchRequests(server: McpServer, settled: (id: string | number) => void): void {
+  const handlers = requestHandlers(server);
+  for (const [method, handler] of handlers) {
+    handlers.set(method, async (request, extra) => {
+      try {
+        return await handler(request, extra);
+      } finally {
+        settled(extra.requestId);
+      }
+    });
+  }
+}
+
+/**
+ * The MCP spec (server/tools, "Error Handling") lists an unknown tool among the protocol
+ * errors: a JSON-RPC error -32602, not a result. The SDK's McpServer (1.32) catches its own
+ * "Tool … not found" and turns it into an `isError` result, which clients then show to the model
+ * as if a tool had run and failed. The tools/call handler is wrapped so that a name no tool has
+ * is refused before the SDK sees it; known tools go through the SDK's handler unchanged.
+ */
+function refuseUnknownTools(server: McpServer): void {
+  const handlers = requestHandlers(server);
+  const original = handlers.get('tools/call');
+  if (!original) throw new Error('the MCP SDK no longer keeps a tools/call handler where rerank-mcp expects it: check refuseUnknownTools against the installed @modelcontextprotocol/sdk');
+  const known = (server as unknown as { _registeredTools: Record<string, unknown> })._registeredTools;
+  handlers.set('tools/call', async (request, extra) => {
+    const name = request.params?.name;
+    if (typeof name === 'string' && !Object.hasOwn(known, name)) {
+      // A plain Error with a code: the SDK sends its message as it is (McpError would prefix "MCP error -32602: ").
+      throw Object.assign(new Error(`Unknown tool: ${name.slice(0, 100)} (this server has ${Object.keys(known).join(', ')})`), { code: ErrorCode.InvalidParams });
+    }
+    return original(request, extra);
+  });
 }

@@ -18,27 +18,38 @@ function hostnameOf(hostHeader: string): string {
   return match ? match[1] : '';
 }
 
-export function localOnly(extraHosts: readonly string[] = []) {
+/**
+ * Why a request's Host or Origin is refused, or undefined when both are loopback, the bind
+ * address or a name in `extraHosts`.
+ */
+export function hostProblem(req: Request, extraHosts: readonly string[] = []): string | undefined {
   const allowed = new Set(extraHosts.map((h) => h.toLowerCase()));
   const ok = (name: string) => isLoopbackHost(name) || allowed.has(name);
-  return (req: Request, res: Response, next: NextFunction): void => {
-    const host = req.headers.host;
-    if (!host || !ok(hostnameOf(host))) {
-      res.status(403).json({ error: `Host ${host ?? '(none)'} is not allowed: this server answers loopback and the names in --allowed-hosts (RERANK_ALLOWED_HOSTS) only` });
-      return;
+  const host = req.headers.host;
+  if (!host || !ok(hostnameOf(host))) {
+    return `Host ${host ?? '(none)'} is not allowed: this server answers loopback and the names in --allowed-hosts (RERANK_ALLOWED_HOSTS) only`;
+  }
+  const origin = req.headers.origin;
+  if (origin !== undefined) {
+    let name = '';
+    try {
+      name = new URL(origin).hostname.toLowerCase();
+    } catch {
+      name = '';
     }
-    const origin = req.headers.origin;
-    if (origin !== undefined) {
-      let name = '';
-      try {
-        name = new URL(origin).hostname.toLowerCase();
-      } catch {
-        name = '';
-      }
-      if (!ok(name) && !ok(`[${name}]`)) {
-        res.status(403).json({ error: `Origin ${origin} is not allowed: this server answers loopback and the names in --allowed-hosts (RERANK_ALLOWED_HOSTS) only` });
-        return;
-      }
+    if (!ok(name) && !ok(`[${name}]`)) {
+      return `Origin ${origin} is not allowed: this server answers loopback and the names in --allowed-hosts (RERANK_ALLOWED_HOSTS) only`;
+    }
+  }
+  return undefined;
+}
+
+export function localOnly(extraHosts: readonly string[] = []) {
+  return (req: Request, res: Response, next: NextFunction): void => {
+    const problem = hostProblem(req, extraHosts);
+    if (problem) {
+      res.status(403).json({ error: problem });
+      return;
     }
     next();
   };

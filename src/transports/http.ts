@@ -1,16 +1,26 @@
 /**
  * Streamable HTTP on /mcp with stateful sessions: an initialize request opens a session,
- * later requests name it in Mcp-Session-Id. GET /healthz answers without a session.
+ * later requests name it in Mcp-Session-Id. GET /healthz and /readyz answer without a session
+ * (health.ts).
+ *
+ * Layout: the health routes first (any Host), then one router that carries the guards every
+ * other endpoint needs (Host/Origin, bearer token, body limit); endpoints are mounted on that
+ * router, so one added later gets the same checks.
  */
 import { randomUUID } from 'node:crypto';
-import type { Server } from 'node:http';
+import { createServer, type Server } from 'node:http';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import { isInitializeRequest } from '@modelcontextprotocol/sdk/types.js';
-import { createRerankServer, type ServerContext } from '../mcp/server.js';
+import { createRerankServer, watchRequests, type ServerContext } from '../mcp/server.js';
 import { log } from '../log.js';
 import { bearerToken, hasBearerToken, isLoopbackHost, localOnly, tokenProblem } from './http-guards.js';
 import { cancelOnDisconnect } from './cancel-on-disconnect.js';
+import { mountHealth } from './health.js';
+import { handleStatelessPost, statelessNotAllowed } from './stateless.js';
+import { restRoutes } from '../rest/routes.js';
+import { Session } from './http-sessions.js';
+import { InFlightIds, INVALID_REQUEST, checkMessage, duplicateReply, isRequest, type ErrorReply } from './jsonrpc-check.js';
 
 export interface HttpOptions {
   host: string;
@@ -20,10 +30,12 @@ export interface HttpOptions {
   maxBodyBytes: number;
   /** A session with no request for this long, and no call in flight, is closed. */
   sessionIdleMs: number;
-  /** Sessions open at once; one more initialize gets 503. */
+  /** Sessions open at once; at the cap the least recently used idle one is closed for a new one, and only when all are busy does an initialize get 503. */
   maxSessions: number;
   /** Host names (lower case, no port) accepted in Host and Origin besides loopback and the bind address. */
   allowedHosts?: readonly string[];
+  /** No sessions: every POST is answered on its own, by whichever replica gets it. */
+  stateless?: boolean;
 }
 
 export interface RunningHttpServer {
@@ -33,6 +45,9 @@ export interface RunningHttpServer {
   close(): Promise<void>;
 }
 
+/** A refused initialize's Retry-After when every session is busy: calls usually end within seconds. */
+const BUSY_RETRY_SECONDS = 5;
+
 export async function serveHttp(ctx: ServerContext, options: HttpOptions): Promise<RunningHttpServer> {
   if (!isLoopbackHost(options.host)) {
     if (!options.token) throw new Error(`refusing to listen on ${options.host} without a token: set RERANK_MCP_TOKEN, or bind 127.0.0.1`);
@@ -41,67 +56,119 @@ export async function serveHttp(ctx: ServerContext, options: HttpOptions): Promi
   }
   const app = express();
   app.disable('x-powered-by');
-  const sessions = new Map<string, StreamableHTTPServerTransport>();
-  const lastSeen = new Map<string, number>();
-  /** POST requests (calls) under way per session: a session with any is never idle. */
-  const busy = new Map<string, number>();
+  const sessions = new Map<string, Session>();
   /** Initialize requests admitted whose session is not registered yet. */
   let opening = 0;
   // Clients that vanish without DELETE would otherwise keep their sessions forever.
   const reapEveryMs = Math.min(options.sessionIdleMs, 60_000);
-  app.use(localOnly([...(isLoopbackHost(options.host) ? [] : [options.host]), ...(options.allowedHosts ?? [])]));
-  // Counts are for those who may use the server; anyone who can reach it learns only that it is up.
-  app.get('/healthz', (req, res) => {
-    if (options.token && !hasBearerToken(req, options.token)) {
-      res.json({ status: 'ok' });
-      return;
-    }
-    res.json({ status: 'ok', model_loaded: ctx.host.loaded, sessions: sessions.size, max_sessions: options.maxSessions, calls_in_flight: ctx.inFlight.size });
-  });
-  if (options.token) app.use(bearerToken(options.token));
-  app.use(express.json({ limit: options.maxBodyBytes }));
+  const allowedHosts = [...(isLoopbackHost(options.host) ? [] : [options.host]), ...(options.allowedHosts ?? [])];
 
-  const forget = (id: string) => {
+  mountHealth(app, {
+    token: options.token,
+    allowedHosts,
+    details: () => ({ model_loaded: ctx.host.loaded, sessions: sessions.size, max_sessions: options.maxSessions, calls_in_flight: ctx.inFlight.size }),
+    notReady: async () => {
+      const problems: Record<string, string> = {};
+      if (!ctx.host.loaded) problems.model = ctx.host.state === 'failed' ? (ctx.host.error ?? 'failed to load') : `not loaded yet (${ctx.host.state})`;
+      const store = await ctx.feedback.reachable();
+      if (store !== undefined) problems.store = store;
+      return problems;
+    },
+  });
+
+  /** Everything but health: Host/Origin checks, the token, the body limit. Endpoints are mounted here. */
+  const guarded = express.Router();
+  guarded.use(localOnly(allowedHosts));
+  // The REST face checks the same token and parses bodies itself, to answer in its own error shape.
+  const token = options.token;
+  guarded.use(restRoutes(ctx, { authorized: token ? (req) => hasBearerToken(req, token) : undefined, maxBodyBytes: options.maxBodyBytes, maxConcurrent: options.maxSessions }));
+  if (options.token) guarded.use(bearerToken(options.token));
+  guarded.use(express.json({ limit: options.maxBodyBytes }));
+  app.use(guarded);
+
+  const closeSession = (id: string, why: string) => {
+    log(`closing HTTP session ${id.slice(0, 8)}…, ${why}`);
+    const session = sessions.get(id);
     sessions.delete(id);
-    lastSeen.delete(id);
-    busy.delete(id);
+    void session?.transport.close().catch(() => undefined);
   };
   /** Closes the sessions idle past the limit; a session with a call in flight is left alone, whatever the others do. */
   const reapIdle = () => {
     const now = Date.now();
-    for (const [id, seen] of lastSeen) {
-      if (now - seen < options.sessionIdleMs || (busy.get(id) ?? 0) > 0) continue;
-      log(`closing HTTP session ${id.slice(0, 8)}…, idle for ${Math.round((now - seen) / 1000)} s`);
-      const transport = sessions.get(id);
-      forget(id);
-      void transport?.close().catch(() => undefined);
+    for (const [id, session] of sessions) {
+      if (now - session.lastSeen < options.sessionIdleMs || session.busy) continue;
+      closeSession(id, `idle for ${Math.round((now - session.lastSeen) / 1000)} s`);
     }
   };
-  /** Seconds until the first session could be reaped (or the idle limit, when all are busy). */
-  const secondsUntilFreeSlot = () => {
-    const now = Date.now();
-    let soonest = options.sessionIdleMs;
-    for (const [id, seen] of lastSeen) if (!(busy.get(id) ?? 0)) soonest = Math.min(soonest, seen + options.sessionIdleMs - now);
-    return Math.max(1, Math.ceil((soonest + reapEveryMs) / 1000));
+  /**
+   * At the cap, the session that has waited longest since its last request and has nothing in
+   * flight makes room: an idle client (even one that pings) must not lock a new one out. Its
+   * client gets 404 on its next request and, as the spec has it, starts a new session.
+   */
+  const evictLeastRecentlyUsed = (): boolean => {
+    let oldest: [string, Session] | undefined;
+    for (const entry of sessions) if (!entry[1].busy && (!oldest || entry[1].lastSeen < oldest[1].lastSeen)) oldest = entry;
+    if (!oldest) return false;
+    closeSession(oldest[0], `the least recently used (last request ${Math.round((Date.now() - oldest[1].lastSeen) / 1000)} s ago), to admit a new client: ${options.maxSessions} open (--max-sessions)`);
+    return true;
   };
 
-  app.post('/mcp', async (req: Request, res: Response) => {
+  /**
+   * Checks each message of a POST body (see jsonrpc-check.ts) and the ids against those still in
+   * flight in the session. Returns the ids of the requests it carries, or undefined when it has
+   * answered the POST with a refusal.
+   */
+  const admitMessages = (req: Request, res: Response, session: Session | undefined): (string | number)[] | undefined => {
+    const body: unknown = req.body;
+    if (body === undefined) return []; // not JSON: the SDK transport answers it
+    const messages = Array.isArray(body) ? body : [body];
+    const replies: ErrorReply[] = [];
+    const seen = new InFlightIds();
+    const ids: (string | number)[] = [];
+    for (const value of messages) {
+      const checked = checkMessage(value);
+      if (!checked.ok) {
+        log(checked.log);
+        replies.push(checked.reply ?? { jsonrpc: '2.0', id: null, error: { code: INVALID_REQUEST, message: `Invalid Request: ${checked.log}` } });
+        continue;
+      }
+      const message = checked.message;
+      if (!isRequest(message)) {
+        const cancelled = 'method' in message && message.method === 'notifications/cancelled' ? (message.params as { requestId?: unknown } | undefined)?.requestId : undefined;
+        if (session && (typeof cancelled === 'string' || typeof cancelled === 'number')) session.cancel(cancelled);
+        continue;
+      }
+      if (session?.pending.has(message.id) || seen.has(message.id)) {
+        const refused = duplicateReply(message.id, message.method);
+        log(refused.log);
+        replies.push(refused.reply);
+      }
+      seen.add(message.id);
+      ids.push(message.id);
+    }
+    if (replies.length === 0) return ids;
+    res.status(400).json(Array.isArray(body) ? replies : replies[0]);
+    return undefined;
+  };
+
+  guarded.post('/mcp', async (req: Request, res: Response) => {
+    if (options.stateless) {
+      if (!admitMessages(req, res, undefined)) return;
+      await handleStatelessPost(ctx, req, res);
+      return;
+    }
     const sessionId = req.headers['mcp-session-id'];
     const existing = typeof sessionId === 'string' ? sessions.get(sessionId) : undefined;
     if (existing) {
-      const id = sessionId as string;
-      lastSeen.set(id, Date.now());
-      busy.set(id, (busy.get(id) ?? 0) + 1);
+      const ids = admitMessages(req, res, existing);
+      if (!ids) return;
       // 'close' fires once the answer is sent or the client hangs up, whichever comes first.
-      res.once('close', () => {
-        if (!sessions.has(id)) return;
-        busy.set(id, (busy.get(id) ?? 1) - 1);
-        lastSeen.set(id, Date.now());
-      });
-      cancelOnDisconnect(existing, req.body, res);
-      await existing.handleRequest(req, res, req.body);
+      res.once('close', existing.openPost(ids));
+      cancelOnDisconnect(existing.transport, req.body, res);
+      await existing.transport.handleRequest(req, res, req.body);
       return;
     }
+    if (!admitMessages(req, res, undefined)) return;
     if (sessionId !== undefined || !isInitializeRequest(req.body)) {
       res.status(sessionId !== undefined ? 404 : 400).json({
         jsonrpc: '2.0',
@@ -111,13 +178,13 @@ export async function serveHttp(ctx: ServerContext, options: HttpOptions): Promi
       return;
     }
     if (sessions.size + opening >= options.maxSessions) reapIdle();
+    if (sessions.size + opening >= options.maxSessions) evictLeastRecentlyUsed();
     if (sessions.size + opening >= options.maxSessions) {
-      const retry = secondsUntilFreeSlot();
-      log(`refused a new HTTP session: ${options.maxSessions} open (--max-sessions)`);
-      res.setHeader('Retry-After', String(retry));
+      log(`refused a new HTTP session: all ${options.maxSessions} open sessions (--max-sessions) have a call in flight`);
+      res.setHeader('Retry-After', String(BUSY_RETRY_SECONDS));
       res.status(503).json({
         jsonrpc: '2.0',
-        error: { code: -32000, message: `too many sessions: ${options.maxSessions} are open (--max-sessions); retry in ${retry} s, or close an unused client` },
+        error: { code: -32000, message: `too many sessions: ${options.maxSessions} are open (--max-sessions) and every one has a call in flight; retry in ${BUSY_RETRY_SECONDS} s` },
         id: (req.body as { id?: unknown }).id ?? null,
       });
       return;
@@ -125,16 +192,18 @@ export async function serveHttp(ctx: ServerContext, options: HttpOptions): Promi
     const transport = new StreamableHTTPServerTransport({
       sessionIdGenerator: () => randomUUID(),
       onsessioninitialized: (id) => {
-        sessions.set(id, transport);
-        lastSeen.set(id, Date.now());
+        sessions.set(id, new Session(transport));
       },
     });
     transport.onclose = () => {
-      if (transport.sessionId) forget(transport.sessionId);
+      if (transport.sessionId) sessions.delete(transport.sessionId);
     };
     opening++;
     try {
       const server = createRerankServer(ctx);
+      watchRequests(server, (requestId) => {
+        if (transport.sessionId) sessions.get(transport.sessionId)?.settled(requestId);
+      });
       await server.connect(transport);
       await transport.handleRequest(req, res, req.body);
     } finally {
@@ -144,16 +213,16 @@ export async function serveHttp(ctx: ServerContext, options: HttpOptions): Promi
 
   const bySession = async (req: Request, res: Response) => {
     const sessionId = req.headers['mcp-session-id'];
-    const transport = typeof sessionId === 'string' ? sessions.get(sessionId) : undefined;
-    if (transport) lastSeen.set(sessionId as string, Date.now());
-    if (!transport) {
+    const session = typeof sessionId === 'string' ? sessions.get(sessionId) : undefined;
+    if (session) session.lastSeen = Date.now();
+    if (!session) {
       res.status(sessionId === undefined ? 400 : 404).json({ jsonrpc: '2.0', error: { code: -32000, message: 'unknown or missing Mcp-Session-Id' }, id: null });
       return;
     }
-    await transport.handleRequest(req, res);
+    await session.transport.handleRequest(req, res);
   };
-  app.get('/mcp', bySession);
-  app.delete('/mcp', bySession);
+  guarded.get('/mcp', options.stateless ? statelessNotAllowed : bySession);
+  guarded.delete('/mcp', options.stateless ? statelessNotAllowed : bySession);
 
   // body-parser reports oversized and malformed bodies as errors with a status; answer them as JSON.
   app.use((err: Error & { status?: number; type?: string; length?: number }, _req: Request, res: Response, _next: NextFunction) => {
@@ -170,15 +239,20 @@ export async function serveHttp(ctx: ServerContext, options: HttpOptions): Promi
   const reaper = setInterval(reapIdle, reapEveryMs);
   reaper.unref();
 
-  const server = await new Promise<Server>((resolve, reject) => {
-    const s = app.listen(options.port, options.host, (err?: Error) => (err ? reject(err) : resolve(s)));
-    s.once('error', reject);
+  // Without requireHostHeader, an HTTP/1.1 probe with no Host reaches the health routes (and the 403 of the guards elsewhere) instead of Node's bare 400.
+  const server = createServer({ requireHostHeader: false }, app);
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port, options.host, () => {
+      server.off('error', reject);
+      resolve();
+    });
   });
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : options.port;
   const hostForUrl = options.host.includes(':') ? `[${options.host}]` : options.host;
   const url = `http://${hostForUrl}:${port}/mcp`;
-  log(`serving MCP over Streamable HTTP at ${url}${options.token ? ' (bearer token required)' : ''}`);
+  log(`serving MCP over Streamable HTTP at ${url}${options.stateless ? ' (stateless)' : ''}${options.token ? ' (bearer token required)' : ''}; REST rerank API at /v1/rerank, /v2/rerank, /rerank, /v1/feedback`);
   return {
     server,
     url,
@@ -190,7 +264,7 @@ export async function serveHttp(ctx: ServerContext, options: HttpOptions): Promi
     },
     async close() {
       clearInterval(reaper);
-      await Promise.all([...sessions.values()].map((t) => t.close().catch(() => undefined)));
+      await Promise.all([...sessions.values()].map((s) => s.transport.close().catch(() => undefined)));
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
     },

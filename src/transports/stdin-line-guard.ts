@@ -2,8 +2,9 @@
  * Stands between stdin and the SDK's stdio transport. The SDK closes the whole transport
  * when a line outgrows its buffer, which would leave the client waiting forever; here an
  * oversized line is discarded as it streams in and answered with an error for its request
- * id, and the session carries on. Complete lines are passed on one at a time, through
- * `rewrite` when given (it returns the lines to pass on instead: none drops the line).
+ * id, and the session carries on. Complete lines are passed on one per chunk (object mode on
+ * the readable side, so a reader never sees two lines run together), through `rewrite` when
+ * given (it returns the lines to pass on instead: none drops the line).
  */
 import { Transform, type Readable, type TransformCallback } from 'node:stream';
 
@@ -23,7 +24,9 @@ export function requestIdOf(head: string, tail: string): string | number | undef
   const atEnd = new RegExp(String.raw`"id"\s*:\s*${value}\s*\}\s*$`).exec(tail);
   const atStart = new RegExp(String.raw`^\s*\{(?:\s*"(?:jsonrpc|method)"\s*:\s*"[^"]*"\s*,)*\s*"id"\s*:\s*${value}`).exec(head);
   const raw = atEnd?.[1] ?? atStart?.[1];
-  return raw === undefined ? undefined : JSON.parse(raw);
+  const id: unknown = raw === undefined ? undefined : JSON.parse(raw);
+  // An id that JSON.parse rounds (beyond 2^53) would be echoed as a different one.
+  return typeof id === 'string' || Number.isSafeInteger(id) ? (id as string | number) : undefined;
 }
 
 export function guardLines(
@@ -39,6 +42,7 @@ export function guardLines(
   let tail = Buffer.alloc(0);
 
   const guard = new Transform({
+    readableObjectMode: true,
     transform(chunk: Buffer, _encoding, done: TransformCallback) {
       let start = 0;
       while (start < chunk.length) {

@@ -1,6 +1,7 @@
 /** Paths to ../shared/fixtures, read in place; the packed full-size model is unpacked into the ignored .cache/. */
 import { execFileSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, renameSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -8,6 +9,21 @@ export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', 
 export const FIXTURES = resolve(REPO_ROOT, '..', 'shared', 'fixtures');
 export const TINY_CE = join(FIXTURES, 'models', 'tiny-ce');
 export const CLI = join(REPO_ROOT, 'dist', 'cli.js');
+
+/**
+ * Every server a test file starts over stdio goes through the shared daemon by default: each test
+ * process gets a daemon directory of its own (never the user's), and the daemons started there are
+ * stopped when it exits, so none outlives the test run.
+ */
+export const TEST_DAEMON_DIR = (process.env.RERANK_DAEMON_DIR ??= mkdtempSync(join(tmpdir(), 'rerank-daemons-')));
+process.env.RERANK_DAEMON_IDLE_SECONDS ??= '60';
+process.once('exit', () => stopDaemons(TEST_DAEMON_DIR));
+
+/** Stops the daemons in `dir` (synchronously: it also runs from an exit handler). */
+export function stopDaemons(dir: string): void {
+  if (!existsSync(dir) || !readdirSync(dir).some((n) => n.endsWith('.sock'))) return;
+  execFileSync(process.execPath, [CLI, 'daemon', 'stop'], { env: { ...process.env, RERANK_DAEMON_DIR: dir }, stdio: 'ignore', timeout: 30_000 });
+}
 
 export interface TinyParity {
   pairs: [string, string][];

@@ -20,7 +20,7 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CLI, REPO_ROOT } from './fixtures.js';
+import { CLI, REPO_ROOT, TEST_DAEMON_DIR } from './fixtures.js';
 
 export const INSPECTOR = join(REPO_ROOT, 'node_modules', '@modelcontextprotocol', 'inspector', 'clients', 'launcher', 'build', 'index.js');
 
@@ -53,7 +53,10 @@ function inspectorEnv(home: string): NodeJS.ProcessEnv {
 export function targetArgs(target: Target): string[] {
   if ('http' in target) return ['--transport', 'http', '--server-url', target.http];
   // process.execPath rather than `node`, so the server runs on the same Node as the test.
-  const env = Object.entries(target.stdio.env).flatMap(([k, v]) => ['-e', `${k}=${v}`]);
+  // The Inspector gives the server a default environment: the test's daemon directory must be passed on, or a
+  // daemon would start in the Inspector's temporary HOME and outlive the test.
+  const daemon = { RERANK_DAEMON_DIR: TEST_DAEMON_DIR, RERANK_DAEMON_IDLE_SECONDS: process.env.RERANK_DAEMON_IDLE_SECONDS ?? '60' };
+  const env = Object.entries({ ...daemon, ...target.stdio.env }).flatMap(([k, v]) => ['-e', `${k}=${v}`]);
   return [process.execPath, CLI, ...target.stdio.serverArgs, ...env];
 }
 

@@ -94,5 +94,6 @@ export async function checkBadInputs(client: Client): Promise<void> {
   assert.match(errorText(await call(client, 'rerank', { query: 'q', documents: ['a', huge] })), /limited to 100000 characters/);
   assert.match(errorText(await call(client, 'rerank', { query: 'q', documents: ['a'], top_k: 0 })), /top_k must be at least 1/);
   assert.match(errorText(await call(client, 'score_pair', { pairs: Array.from({ length: 1001 }, () => ({ query: 'q', document: 'd' })) })), /limited to 1000 per call/);
-  assert.match(errorText(await call(client, 'no_such_tool', {})), /no_such_tool not found/);
+  // An unknown tool is a protocol error (-32602), not a result (MCP spec, server/tools, Error Handling).
+  await assert.rejects(client.callTool({ name: 'no_such_tool', arguments: {} }), (err: Error & { code?: number }) => err.code === -32602 && /Unknown tool: no_such_tool/.test(err.message));
 }

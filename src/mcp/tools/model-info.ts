@@ -1,8 +1,10 @@
 import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
-import type { ServerContext } from '../server.js';
+import type { ServerContext } from '../../api/context.js';
 import type { ScoringEngine } from '../../engine/scoring-engine.js';
-import { modelInfoInput, modelInfoOutput } from '../schemas.js';
-import { engineFor, structuredResult } from '../tool-context.js';
+import { modelInfoInput } from '../../api/schemas.js';
+import { engineFor } from '../../api/call.js';
+import { modelInfoOutput } from '../schemas.js';
+import { callOf, structuredResult } from '../tool-context.js';
 
 /**
  * How long model_info waits for a load under way before it answers "loading": long enough for
@@ -29,7 +31,7 @@ export function registerModelInfoTool(server: McpServer, { host, inFlight }: Ser
         // A model that cannot be had is a state to report here, not an error: this is where the caller learns why.
         let timer: ReturnType<typeof setTimeout> | undefined;
         const engine = await Promise.race([
-          engineFor(host, extra).catch((): undefined => undefined),
+          engineFor(host, callOf(extra)).catch((): undefined => undefined),
           new Promise<undefined>((resolve) => {
             timer = setTimeout(() => resolve(undefined), LOAD_WAIT_MS);
           }),

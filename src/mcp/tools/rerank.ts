@@ -1,9 +1,12 @@
 import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
-import type { ServerContext } from '../server.js';
-import { rerankInput, rerankOutput } from '../schemas.js';
-import { engineFor, explainRefusal, structuredResult, submitOptionsFor } from '../tool-context.js';
+import type { ServerContext } from '../../api/context.js';
+import { rerankInput } from '../../api/schemas.js';
+import { documentId, runRerank } from '../../api/rerank.js';
+import { rerankOutput } from '../schemas.js';
+import { callOf, structuredResult } from '../tool-context.js';
 
-export function registerRerankTool(server: McpServer, { host, feedback, inFlight }: ServerContext): void {
+export function registerRerankTool(server: McpServer, ctx: ServerContext): void {
+  const { feedback, inFlight } = ctx;
   server.registerTool(
     'rerank',
     {
@@ -20,23 +23,13 @@ export function registerRerankTool(server: McpServer, { host, feedback, inFlight
     },
     (args, extra) =>
       inFlight.track(async () => {
-        const engine = await engineFor(host, extra);
-        const texts = args.documents.map((d) => (typeof d === 'string' ? d : d.text));
-        const ranked = await engine.rerank(args.query, texts, { ...submitOptionsFor(extra), longDocuments: args.long_documents }).catch(explainRefusal);
-        // Every candidate is logged, not only those returned, so unlabeled ones can be mined as negatives.
-        const rerankId = await feedback.logRerank({
-          query: args.query,
-          candidates: ranked.map((r) => ({ index: r.index, id: documentId(args.documents[r.index]), text: texts[r.index], score: r.score, logit: r.logit })),
-          modelId: engine.model.id,
-          source: server.server.getClientVersion()?.name,
-          sessionId: extra.sessionId,
-        });
+        const outcome = await runRerank(ctx, { query: args.query, documents: args.documents, longDocuments: args.long_documents }, callOf(extra, server));
         const returnDocuments = args.return_documents ?? true;
-        let results = ranked.filter((r) => args.min_score === undefined || r.score >= args.min_score);
+        let results = outcome.ranked.filter((r) => args.min_score === undefined || r.score >= args.min_score);
         if (args.top_k !== undefined) results = results.slice(0, args.top_k);
         return structuredResult({
-          model: engine.model.files.dir,
-          ...(rerankId ? { rerank_id: rerankId } : {}),
+          model: outcome.model,
+          ...(outcome.rerankId ? { rerank_id: outcome.rerankId } : {}),
           results: results.map((r) => {
             const input = args.documents[r.index];
             const id = documentId(input);
@@ -54,5 +47,3 @@ export function registerRerankTool(server: McpServer, { host, feedback, inFlight
       }),
   );
 }
-
-const documentId = (d: string | { id?: string }): string | undefined => (typeof d === 'string' ? undefined : d.id);

@@ -1,7 +1,9 @@
 import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
-import type { ServerContext } from '../server.js';
-import { scorePairInput, scorePairOutput } from '../schemas.js';
-import { engineFor, errorResult, explainRefusal, structuredResult, submitOptionsFor } from '../tool-context.js';
+import type { ServerContext } from '../../api/context.js';
+import { scorePairInput } from '../../api/schemas.js';
+import { engineFor, explainRefusal, submitOptionsFor } from '../../api/call.js';
+import { scorePairOutput } from '../schemas.js';
+import { callOf, errorResult, structuredResult } from '../tool-context.js';
 
 export function registerScorePairTool(server: McpServer, { host, inFlight }: ServerContext): void {
   server.registerTool(
@@ -26,8 +28,9 @@ export function registerScorePairTool(server: McpServer, { host, inFlight }: Ser
           return errorResult('score_pair needs both query and document');
         }
         const pairs = args.pairs ?? [{ query: args.query!, document: args.document! }];
-        const engine = await engineFor(host, extra);
-        const scores = await engine.scorePairs(pairs, { ...submitOptionsFor(extra), longDocuments: args.long_documents }).catch(explainRefusal);
+        const call = callOf(extra);
+        const engine = await engineFor(host, call);
+        const scores = await engine.scorePairs(pairs, { ...submitOptionsFor(call), longDocuments: args.long_documents }).catch(explainRefusal);
         return structuredResult({ model: engine.model.files.dir, results: scores });
       }),
   );

@@ -1,0 +1,48 @@
+/**
+ * A rerank call as both faces run it: score every document, rank them, and log the call
+ * (every candidate, not only those returned, so unlabeled ones can be mined as negatives)
+ * so that its rerank_id can be labeled later, on this replica or any other sharing the store.
+ */
+import type { LongDocuments, RankedDocument } from '../engine/scoring-engine.js';
+import type { ServerContext } from './context.js';
+import { engineFor, explainRefusal, submitOptionsFor, type CallContext } from './call.js';
+
+export type DocumentInput = string | { id?: string; text: string; metadata?: Record<string, unknown> };
+
+export interface RerankRequest {
+  query: string;
+  documents: readonly DocumentInput[];
+  longDocuments?: LongDocuments;
+}
+
+export interface RerankOutcome {
+  /** The served model directory, as the MCP tools report it. */
+  model: string;
+  rerankId: string | undefined;
+  /** Best first; equal scores keep input order. */
+  ranked: RankedDocument[];
+  /** Tokens sent to the model (cached pairs are free). */
+  tokens: number;
+  /** Labels of the model's output: 1 (a logit) or 2 (log-odds of label 1, see pairLogit). */
+  numLabels: number;
+}
+
+export const documentText = (d: DocumentInput): string => (typeof d === 'string' ? d : d.text);
+export const documentId = (d: DocumentInput): string | undefined => (typeof d === 'string' ? undefined : d.id);
+
+export async function runRerank(ctx: ServerContext, request: RerankRequest, call: CallContext): Promise<RerankOutcome> {
+  const engine = await engineFor(ctx.host, call);
+  const texts = request.documents.map(documentText);
+  let tokens = 0;
+  const ranked = await engine
+    .rerank(request.query, texts, { ...submitOptionsFor(call), longDocuments: request.longDocuments, onTokens: (n) => (tokens = n) })
+    .catch(explainRefusal);
+  const rerankId = await ctx.feedback.logRerank({
+    query: request.query,
+    candidates: ranked.map((r) => ({ index: r.index, id: documentId(request.documents[r.index]), text: texts[r.index], score: r.score, logit: r.logit })),
+    modelId: engine.model.id,
+    source: call.source,
+    sessionId: call.sessionId,
+  });
+  return { model: engine.model.files.dir, rerankId, ranked, tokens, numLabels: engine.model.numLabels };
+}

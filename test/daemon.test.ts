@@ -1,0 +1,314 @@
+/**
+ * The default stdio launch: thin shims relaying to one shared daemon per configuration. Driven by
+ * the SDK's stdio Client against the built CLI, each test in a daemon directory of its own.
+ */
+import { after, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
+import Database from 'better-sqlite3';
+import { CLI, REPO_ROOT, TINY_CE, stopDaemons } from './helpers/fixtures.js';
+import { freshDbPath } from './helpers/mcp.js';
+import { runCli } from './helpers/run-cli.js';
+import { call } from './helpers/tool-checks.js';
+import { DEFAULT_ENGINE_OPTIONS } from '../src/engine/scoring-engine.js';
+import { ENGINE_OPTION_DEFAULTS } from '../src/defaults.js';
+
+const XLMR_TINY = join(REPO_ROOT, 'test', 'fixtures', 'xlmr-tiny');
+const dirs: string[] = [];
+const clients: Shim[] = [];
+
+/** A daemon directory of this test's own (mode 0700, as the daemon wants it). */
+function daemonDir(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'rd-'));
+  dirs.push(dir);
+  return dir;
+}
+
+after(async () => {
+  await Promise.all(clients.map((c) => c.client.close().catch(() => undefined)));
+  for (const dir of dirs) stopDaemons(dir);
+});
+
+interface Shim {
+  client: Client;
+  transport: StdioClientTransport;
+  closed: () => boolean;
+  stderr: () => string;
+}
+
+async function shim(name: string, dir: string, args: string[], env: Record<string, string> = {}): Promise<Shim> {
+  const transport = new StdioClientTransport({
+    command: process.execPath,
+    args: [CLI, ...args],
+    env: { ...(process.env as Record<string, string>), RERANK_DAEMON_DIR: dir, ...env },
+    stderr: 'pipe',
+  });
+  let stderr = '';
+  transport.stderr?.on('data', (d) => (stderr += d));
+  const client = new Client({ name, version: '1.0.0' });
+  let closed = false;
+  await client.connect(transport);
+  client.onclose = () => (closed = true);
+  const s = { client, transport, closed: () => closed, stderr: () => stderr };
+  clients.push(s);
+  return s;
+}
+
+interface Status {
+  running: boolean;
+  pid: number | null;
+  clients: number;
+  models: string[];
+  uptime_s: number;
+  dir: string;
+  daemons: { pid: number; clients: number; models: string[] }[];
+}
+
+async function status(dir: string): Promise<Status> {
+  const res = await runCli(['daemon', 'status'], { env: { RERANK_DAEMON_DIR: dir } });
+  assert.equal(res.code, 0, res.stderr);
+  const lines = res.stdout.trim().split('\n');
+  assert.equal(lines.length, 1, 'daemon status prints one line');
+  return JSON.parse(lines[0]) as Status;
+}
+
+async function until<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined>): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+const scorePair = async (c: Client) => (await call(c, 'score_pair', { query: 'where is bm25?', document: 'def bm25(): ...' })).structuredContent as { results: { logit: number }[] };
+const modelOf = async (c: Client) => ((await call(c, 'model_info', {})).structuredContent as { model: string }).model;
+const shimLines = (stderr: string, pattern: RegExp) => stderr.split('\n').filter((l) => pattern.test(l));
+
+test('the option defaults the shim parses with equal the engine defaults', () => {
+  assert.deepEqual({ ...ENGINE_OPTION_DEFAULTS }, { ...DEFAULT_ENGINE_OPTIONS });
+});
+
+test('four stdio clients share one daemon; feedback is attributed to each client; another model gets its own daemon; SIGKILL is survived', async () => {
+  const dir = daemonDir();
+  const db = freshDbPath();
+  const env = { RERANK_FEEDBACK_DB: db };
+  const names = ['claude-desktop', 'cursor', 'vscode', 'claude-code'];
+  const four = await Promise.all(names.map((n) => shim(n, dir, ['--model', TINY_CE, '--max-batch-tokens', '512'], env)));
+  const reference = await scorePair(four[0].client);
+  for (const s of four) assert.deepEqual(await scorePair(s.client), reference);
+
+  const st = await status(dir);
+  assert.equal(st.running, true);
+  assert.equal(st.daemons.length, 1, JSON.stringify(st));
+  assert.equal(st.clients, 4);
+  const pids = four.map((s) => s.transport.pid);
+  assert.ok(!pids.includes(st.pid), 'the daemon is a process of its own');
+
+  // Feedback from each client carries that client's name, through one database connection.
+  for (const [i, s] of four.entries()) {
+    const res = await call(s.client, 'feedback', { query: `q${i}`, document: `d${i}`, label: 1 });
+    assert.notEqual(res.isError, true);
+  }
+  const d = new Database(db, { readonly: true });
+  const rows = d.prepare('SELECT query, source FROM feedback_events ORDER BY query').all() as { query: string; source: string }[];
+  d.close();
+  assert.deepEqual(rows, names.map((source, i) => ({ query: `q${i}`, source })));
+
+  // Another model is another configuration: its own daemon, never the tiny-ce one.
+  const other = await shim('zed', dir, ['--model', XLMR_TINY], env);
+  assert.match(await modelOf(other.client), /xlmr-tiny/);
+  assert.match(await modelOf(four[0].client), /tiny-ce/);
+  const both = await status(dir);
+  assert.equal(both.daemons.length, 2);
+  assert.equal(both.clients, 5);
+
+  // SIGKILL the tiny-ce daemon while a long call runs: that call gets an error, not silence; every
+  // client's next calls succeed on a new daemon, and no client transport closes.
+  const victim = st.pid!;
+  const documents = Array.from({ length: 3000 }, (_, i) => `${i}: a document about ranking and search number ${i}`);
+  const longCall = four[0].client.callTool({ name: 'rerank', arguments: { query: 'search', documents } });
+  await new Promise((r) => setTimeout(r, 300));
+  process.kill(victim, 'SIGKILL');
+  const killedAt = Date.now();
+  await assert.rejects(longCall, /daemon stopped/);
+  for (const s of four) {
+    await scorePair(s.client).catch(() => undefined); // the next call may fail
+    assert.deepEqual(await scorePair(s.client), reference); // the one after must not
+  }
+  assert.ok(Date.now() - killedAt < 20_000, `recovered in ${Date.now() - killedAt} ms`);
+  for (const s of four) assert.equal(s.closed(), false);
+  const after = await status(dir);
+  const tiny = after.daemons.find((x) => x.models.some((m) => /tiny-ce/.test(m)))!;
+  assert.notEqual(tiny.pid, victim);
+  assert.equal(tiny.clients, 4);
+  // The replayed initialize kept each session's client name.
+  await call(four[2].client, 'feedback', { query: 'after', document: 'restart', label: 0 });
+  const d2 = new Database(db, { readonly: true });
+  assert.equal((d2.prepare("SELECT source FROM feedback_events WHERE query = 'after'").get() as { source: string }).source, 'vscode');
+  d2.close();
+
+  // `daemon stop` stops both; clients carry on with their next call.
+  const stop = await runCli(['daemon', 'stop'], { env: { RERANK_DAEMON_DIR: dir } });
+  assert.equal(JSON.parse(stop.stdout).stopped.length, 2);
+  assert.equal((await status(dir)).running, false);
+  assert.deepEqual(await scorePair(four[1].client), reference);
+  assert.equal((await status(dir)).clients, 1, 'a shim reconnects when its client next calls');
+  for (const s of four) assert.deepEqual(await scorePair(s.client), reference);
+  assert.equal((await status(dir)).clients, 4);
+  await Promise.all([...four, other].map((s) => s.client.close()));
+});
+
+test('two shims started at the same instant end with one daemon', async () => {
+  const dir = daemonDir();
+  const env = { RERANK_FEEDBACK_DB: freshDbPath() };
+  const pair = await Promise.all([shim('a', dir, ['--model', TINY_CE], env), shim('b', dir, ['--model', TINY_CE], env)]);
+  for (const s of pair) await scorePair(s.client);
+  const st = await status(dir);
+  assert.equal(st.daemons.length, 1, JSON.stringify(st));
+  assert.equal(st.clients, 2);
+  const log = readdirSync(dir).filter((n) => n.endsWith('.log'));
+  assert.equal(log.length, 1);
+  assert.equal(shimLines(readFileSync(join(dir, log[0]), 'utf8'), /listening on/).length, 1, 'one daemon ever listened');
+  // SIGHUP to a shim reloads the one shared model, as it reloads a standalone server's.
+  process.kill(pair[0].transport.pid!, 'SIGHUP');
+  await until('the shared model to reload', 20_000, async () => (/model reloaded \(SIGHUP\)/.test(readFileSync(join(dir, log[0]), 'utf8')) ? true : undefined));
+  for (const s of pair) await scorePair(s.client);
+  await Promise.all(pair.map((s) => s.client.close()));
+});
+
+test('the daemon exits after --daemon-idle-seconds without clients', async () => {
+  const dir = daemonDir();
+  const s = await shim('idle', dir, ['--model', TINY_CE, '--daemon-idle-seconds', '2'], { RERANK_FEEDBACK_DB: freshDbPath() });
+  await scorePair(s.client);
+  assert.equal((await status(dir)).running, true);
+  await new Promise((r) => setTimeout(r, 3000));
+  assert.equal((await status(dir)).running, true, 'a connected client keeps it');
+  await s.client.close();
+  await until('the idle daemon to exit', 20_000, async () => ((await status(dir)).running ? undefined : true));
+  assert.deepEqual(readdirSync(dir).filter((n) => n.endsWith('.sock')), []);
+});
+
+async function checkFallback(dir: string, pattern: RegExp, env: Record<string, string> = {}): Promise<void> {
+  const s = await shim('fallback', dir, ['--model', TINY_CE], { RERANK_FEEDBACK_DB: freshDbPath(), ...env });
+  await scorePair(s.client);
+  const lines = shimLines(s.stderr(), /daemon/);
+  assert.equal(lines.length, 1, s.stderr());
+  assert.match(lines[0], pattern);
+  assert.match(lines[0], /standalone/);
+  assert.match(s.stderr(), /serving MCP over stdio/);
+  await s.client.close();
+}
+
+test('a daemon directory open to others, or owned by another user, is refused with one line; the client is served standalone', async () => {
+  const open = daemonDir();
+  chmodSync(open, 0o755);
+  await checkFallback(open, new RegExp(`${open}.*mode 755.*chmod 700`));
+  assert.deepEqual(readdirSync(open), [], 'nothing was created in it');
+  if (process.getuid?.() === 0) {
+    const foreign = daemonDir();
+    chownSync(foreign, 65534, 65534);
+    await checkFallback(foreign, /belongs to uid 65534/);
+  } else {
+    await checkFallback('/', /belongs to uid 0/);
+  }
+});
+
+test('a socket path over the Unix limit, or a daemon that cannot start, falls back with one line', async () => {
+  const deep = join(daemonDir(), 'x'.repeat(60), 'y'.repeat(60));
+  mkdirSync(deep, { recursive: true, mode: 0o700 });
+  await checkFallback(deep, /over the 10\d-byte limit/);
+  // A directory the daemon's log cannot be written into.
+  const locked = daemonDir();
+  writeFileSync(join(locked, 'x'), '');
+  chmodSync(locked, 0o500);
+  if (process.getuid?.() !== 0) await checkFallback(locked, /cannot write/);
+});
+
+test('--standalone and RERANK_STANDALONE=1 serve in process, with no daemon', async () => {
+  const dir = daemonDir();
+  const a = await shim('standalone', dir, ['--model', TINY_CE, '--standalone'], { RERANK_FEEDBACK_DB: freshDbPath() });
+  const b = await shim('standalone-env', dir, ['--model', TINY_CE], { RERANK_FEEDBACK_DB: freshDbPath(), RERANK_STANDALONE: '1' });
+  for (const s of [a, b]) {
+    await scorePair(s.client);
+    assert.match(s.stderr(), /model loaded/, 'the model loaded in this process');
+    assert.doesNotMatch(s.stderr(), /daemon/);
+  }
+  assert.equal((await status(dir)).running, false);
+  assert.deepEqual(readdirSync(dir), []);
+  await Promise.all([a, b].map((s) => s.client.close()));
+});
+
+test('--print-config says whether stdio would use the daemon', async () => {
+  const dir = daemonDir();
+  const shared = JSON.parse((await runCli(['--model', TINY_CE, '--print-config'], { env: { RERANK_DAEMON_DIR: dir } })).stdout);
+  assert.equal(shared.stdio, 'shared daemon');
+  assert.match(shared['daemon-socket'], new RegExp(`^${dir}/d-[0-9a-f]{16}\\.sock$`));
+  const standalone = JSON.parse((await runCli(['--standalone', '--print-config'], { env: { RERANK_DAEMON_DIR: dir } })).stdout);
+  assert.match(standalone.stdio, /^standalone/);
+  chmodSync(dir, 0o755);
+  const refused = JSON.parse((await runCli(['--print-config'], { env: { RERANK_DAEMON_DIR: dir } })).stdout);
+  assert.match(refused.stdio, /^standalone: .*mode 755/);
+});
+
+test('the shim loads no model code: no ONNX Runtime, tokenizer, SQLite or engine modules, RSS <= 60 MB', async () => {
+  const dir = daemonDir();
+  const env = { RERANK_FEEDBACK_DB: freshDbPath() };
+  const first = await shim('first', dir, ['--model', TINY_CE], env);
+  await scorePair(first.client);
+  // The second shim attaches to the running daemon; a loader hook records every module it loads.
+  const imports = join(dir, 'imports.txt');
+  const hook = join(REPO_ROOT, 'test', 'helpers', 'record-imports.mjs');
+  const s = await shim('second', dir, ['--model', TINY_CE], { ...env, NODE_OPTIONS: `--import ${hook}`, RERANK_TEST_IMPORT_LOG: imports });
+  await scorePair(s.client);
+  const pid = s.transport.pid!;
+  const loaded = readFileSync(imports, 'utf8').split('\n').filter((l) => l.startsWith(`${pid} `)).map((l) => l.slice(String(pid).length + 1));
+  assert.ok(loaded.some((u) => u.endsWith('/dist/transports/daemon-shim.js')), 'the hook saw the shim');
+  const heavy = loaded.filter((u) => /\/dist\/(engine|model|tokenizer|feedback|mcp)\/|\/dist\/hub\/(?!hub-env)|onnxruntime|better-sqlite3|@huggingface|@modelcontextprotocol|zod|express/.test(u));
+  assert.deepEqual(heavy, []);
+  const maps = readFileSync(`/proc/${pid}/maps`, 'utf8');
+  assert.doesNotMatch(maps, /onnxruntime|better_sqlite3/);
+  const rssKb = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]);
+  assert.ok(rssKb <= 60 * 1024, `shim RSS ${rssKb} kB`);
+  await Promise.all([first, s].map((x) => x.client.close()));
+});
+
+test('a client-config entry, unchanged, launches the shim and reaches the daemon', async () => {
+  const dir = daemonDir();
+  const printed = await runCli(['client-config', 'cursor', '--model', TINY_CE, '--db', freshDbPath()]);
+  const entry = JSON.parse(printed.stdout).mcpServers.rerank as { command: string; args: string[]; env: Record<string, string> };
+  const transport = new StdioClientTransport({ command: entry.command, args: entry.args, env: { ...(process.env as Record<string, string>), ...entry.env, RERANK_DAEMON_DIR: dir } });
+  const client = new Client({ name: 'cursor', version: '1' });
+  await client.connect(transport);
+  try {
+    await scorePair(client);
+    const st = await status(dir);
+    assert.equal(st.clients, 1);
+    assert.notEqual(st.pid, transport.pid);
+  } finally {
+    await client.close();
+  }
+});
+
+test('a daemon answers a shim of another version or configuration with a refusal, not a session', async () => {
+  const dir = daemonDir();
+  const s = await shim('v', dir, ['--model', TINY_CE], { RERANK_FEEDBACK_DB: freshDbPath() });
+  await scorePair(s.client);
+  const { daemons } = (await status(dir)) as unknown as { daemons: { socket: string; version: string }[] };
+  const reply = await new Promise<string>((resolve, reject) => {
+    const socket = connect(daemons[0].socket, () => socket.write(JSON.stringify({ rerank_daemon: 1, op: 'attach', key: '0123456789abcdef', version: '9.9.9' }) + '\n'));
+    let text = '';
+    socket.on('data', (d) => (text += d)).on('end', () => resolve(text)).on('error', reject);
+  });
+  const answer = JSON.parse(reply.trim()) as { ok: boolean; reason: string };
+  assert.equal(answer.ok, false);
+  assert.match(answer.reason, new RegExp(`serves rerank-mcp ${daemons[0].version}.*asked for 9\\.9\\.9`));
+  assert.equal((await status(dir)).clients, 1);
+  await s.client.close();
+});
