@@ -140,7 +140,7 @@ describe('rerank-mcp finetune: the loop from feedback to the served model', { sk
   });
 
   test('agents rerank and mark the right result; the server scores like the exported checkpoint', async () => {
-    conn = await connectStdio(['--model', served], { RERANK_FEEDBACK_DB: db });
+    conn = await connectStdio(['--model', served, '--standalone'], { RERANK_FEEDBACK_DB: db });
     exportedScores = referenceScores(served);
     assert.ok(maxDiff(await serverScores(conn), exportedScores) <= 1e-4);
     for (const [i, t] of triplets.entries()) {

@@ -79,7 +79,7 @@ test('hot swap under traffic: no call fails, later scores come from the new mode
 test('a promotion and a rollback into a plain directory the server watches: it follows DIR/current', async () => {
   const dir = join(mkdtempSync(join(tmpdir(), 'rerank-swap-')), 'model');
   cpSync(TINY_CE, dir, { recursive: true });
-  const conn = await connectStdio(['--model', dir]);
+  const conn = await connectStdio(['--model', dir, '--standalone']);
   const score = async () => {
     const res = (await conn.client.callTool({ name: 'score_pair', arguments: { query, document } })) as { isError?: boolean; structuredContent?: { results: { logit: number }[] } };
     assert.ok(!res.isError, JSON.stringify(res));
