@@ -13,6 +13,8 @@ the feedback database and passes them as --train and --eval. Run by hand:
 --data alone, a seeded share of the distinct queries is held out instead (a query's pairs stay on one
 side). MRR@10, NDCG@10, Recall@1 and Recall@5 on the held-out calls are computed before and after
 training and written to <out>/metrics.json. --epochs 0 without data only exports the base.
+--served DIR also ranks the held-out calls with the model DIR serves now (its PyTorch checkpoint when it
+has one, else its ONNX file): metrics.json's "served", what `rerank-mcp finetune --promote-to` gates on.
 
 The trained CrossEncoder is saved to --out (config.json, model.safetensors, tokenizer files: the
 checkpoint the next fine-tune starts from), exported to onnx/model.onnx (fp32) and
@@ -48,6 +50,7 @@ def parse_args(argv=None):
     p.add_argument("--eval", help="held-out rerank calls: JSON Lines of {query, documents, labels}")
     p.add_argument("--base", default="cross-encoder/ms-marco-MiniLM-L6-v2", help="base checkpoint: local dir or HF id (%(default)s)")
     p.add_argument("--out", required=True, help="output model directory")
+    p.add_argument("--served", help="model directory served now: also evaluated on the held-out calls (metrics.json: served)")
     p.add_argument("--lr", type=float, default=5e-5, help="learning rate (%(default)s)")
     p.add_argument("--batch-size", type=int, default=16, help="training batch size (%(default)s)")
     p.add_argument("--epochs", type=float, default=1, help="training epochs (%(default)s)")
@@ -254,6 +257,15 @@ def main(argv=None):
     if eval_groups:
         metrics["before"] = ranking_metrics(eval_groups, eval_scores())
         print(f"before: {json.dumps(metrics['before'])}", flush=True)
+    if eval_groups and args.served:
+        served_logits = served_scorer(args.served, device, args.max_length, CrossEncoder, torch, np, ort)
+        flat, served_groups, i = list(served_logits([(q, d) for q, d, _ in eval_rows])), [], 0
+        for g in eval_groups:
+            served_groups.append(flat[i:i + len(g["documents"])])
+            i += len(g["documents"])
+        metrics["served"] = ranking_metrics(eval_groups, served_groups)
+        metrics["served_dir"] = os.path.abspath(args.served)
+        print(f"served ({args.served}): {json.dumps(metrics['served'])}", flush=True)
 
     # Training: BCE on logits, one label. Transformers 5 takes the warmup ratio as a float warmup_steps (< 1) and
     # drops warmup_ratio (5.2); 4.x only knows warmup_ratio.
@@ -339,9 +351,12 @@ def main(argv=None):
         def fmt(v):
             return "n/a" if v is None else f"{v:.4f}"
 
-        print(f"\nheld-out queries: {metrics['before']['queries']}\n{'metric':<9} {'before':>7} {'after':>7}")
+        served = metrics.get("served")
+        print(f"\nheld-out queries: {metrics['before']['queries']}\n{'metric':<9} {'before':>7} {'after':>7}"
+              + (f" {'served':>7}" if served else ""))
         for key in ("mrr@10", "ndcg@10", "recall@1", "recall@5"):
-            print(f"{key.upper():<9} {fmt(metrics['before'][key]):>7} {fmt(metrics['after'][key]):>7}")
+            print(f"{key.upper():<9} {fmt(metrics['before'][key]):>7} {fmt(metrics['after'][key]):>7}"
+                  + (f" {fmt(served[key]):>7}" if served else ""))
     else:
         print("\nno held-out queries: metrics skipped")
     print(f"\nONNX vs CrossEncoder.predict on {len(check_rows)} pairs: fp32 max |diff| {fp32_diff:.2e}, "
@@ -351,6 +366,49 @@ def main(argv=None):
         return 1
     print(f"model written to {out}")
     return 0
+
+
+def served_scorer(path, device, max_length, CrossEncoder, torch, np, ort):
+    """A function from pairs to the relevance logits of the model served from `path` (label 1 minus
+    label 0 for two labels, as the server ranks). The PyTorch checkpoint is used when there is one,
+    so that a candidate equal to the served model scores exactly alike; else the ONNX file the
+    server runs, with the directory's own tokenizer."""
+    has_checkpoint = os.path.exists(os.path.join(path, "config.json")) and any(
+        os.path.exists(os.path.join(path, f)) for f in ("model.safetensors", "pytorch_model.bin", "model.safetensors.index.json"))
+
+    def relevance(logits):
+        logits = np.asarray(logits, dtype=np.float64)
+        if logits.ndim == 1:
+            return logits
+        return logits[:, 0] if logits.shape[1] == 1 else logits[:, 1] - logits[:, 0]
+
+    if has_checkpoint:
+        model = CrossEncoder(path, max_length=max_length, device=device, local_files_only=True)
+        tok = model.tokenizer
+        limit = min(tok.model_max_length, getattr(model.model.config, "max_position_embeddings", None) or tok.model_max_length)
+        tok.model_max_length = min(limit, max_length) if max_length else limit
+        return lambda pairs: relevance(model.predict([list(p) for p in pairs], activation_fn=torch.nn.Identity(),
+                                                     batch_size=32, show_progress_bar=False)) if pairs else []
+    from transformers import AutoConfig, AutoTokenizer
+    onnx_path = next((os.path.join(path, c) for c in ("onnx/model.onnx", "model.onnx") if os.path.exists(os.path.join(path, c))), None)
+    if onnx_path is None:
+        sys.exit(f"--served {path}: neither a PyTorch checkpoint nor onnx/model.onnx to evaluate")
+    tok = AutoTokenizer.from_pretrained(path, local_files_only=True)
+    positions = getattr(AutoConfig.from_pretrained(path, local_files_only=True), "max_position_embeddings", None)
+    limit = min(tok.model_max_length, positions or tok.model_max_length, max_length or 10 ** 9)
+    sess = ort.InferenceSession(onnx_path, providers=["CPUExecutionProvider"])
+    names = [i.name for i in sess.get_inputs()]
+
+    def score(pairs):
+        out = []
+        for start in range(0, len(pairs), 32):
+            batch = pairs[start:start + 32]
+            enc = tok([q for q, _ in batch], [d for _, d in batch], padding=True, truncation=True, max_length=limit,
+                      return_tensors="np")
+            out.extend(relevance(sess.run(None, {n: enc[n].astype(np.int64) for n in names})[0]))
+        return out
+
+    return score
 
 
 def patch_json(path, edit):

@@ -15,6 +15,7 @@ import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } 
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { FeedbackStore } from '../src/feedback/feedback-store.js';
+import { previousVersion, servedModelDir } from '../src/commands/model-swap.js';
 import { FIXTURES, REPO_ROOT, TINY_CE } from './helpers/fixtures.js';
 import { connectStdio, type StdioConnection } from './helpers/mcp.js';
 import { runCli } from './helpers/run-cli.js';
@@ -44,6 +45,7 @@ interface Result {
   eval_queries: number;
   before: Metrics | null;
   after: Metrics | null;
+  served: Metrics | null;
   promoted: boolean;
 }
 
@@ -64,6 +66,9 @@ function snapshot(dir: string, skipHidden = false): Record<string, string> {
   walk(dir);
   return out;
 }
+
+/** Without hidden entries (the .rerank-mcp-finetune marker of an output stays behind when a directory is migrated). */
+const visible = (snap: Record<string, string>): Record<string, string> => Object.fromEntries(Object.entries(snap).filter(([k]) => !k.split('/').some((p) => p.startsWith('.'))));
 
 const lastJson = (stdout: string): Result => JSON.parse(stdout.trim().split('\n').pop()!) as Result;
 
@@ -102,6 +107,7 @@ describe('rerank-mcp finetune: the loop from feedback to the served model', { sk
   let conn: StdioConnection;
   let exported: Record<string, string>;
   let exportedScores: number[];
+  let firstRun: Result;
   const py = () => ['--python', PYTHON ?? ''];
 
   before(async () => {
@@ -121,10 +127,10 @@ describe('rerank-mcp finetune: the loop from feedback to the served model', { sk
   });
 
   test('--epochs 0 without --db exports the base as a servable directory', async () => {
-    const r = await runCli(['finetune', '--epochs', '0', '--base', base, '--out', served, ...py()], { timeoutMs: 180_000 });
+    const r = await runCli(['finetune', '--epochs', '0', '--base', base, '--out', served, ...py()], { timeoutMs: 900_000 });
     assert.equal(r.code, 0, r.stderr);
     const result = lastJson(r.stdout);
-    assert.deepEqual({ ...result, out: undefined }, { out: undefined, train_pairs: 0, eval_queries: 0, before: null, after: null, promoted: false });
+    assert.deepEqual({ ...result, out: undefined }, { out: undefined, train_pairs: 0, eval_queries: 0, before: null, after: null, served: null, promoted: false });
     for (const f of ['config.json', 'tokenizer.json', 'tokenizer_config.json', 'onnx/model.onnx', 'onnx/model_quantized.onnx', 'model.safetensors']) {
       assert.ok(existsSync(join(served, f)), `export wrote no ${f}`);
     }
@@ -134,7 +140,7 @@ describe('rerank-mcp finetune: the loop from feedback to the served model', { sk
   });
 
   test('agents rerank and mark the right result; the server scores like the exported checkpoint', async () => {
-    conn = await connectStdio(['--model', served], { RERANK_FEEDBACK_DB: db });
+    conn = await connectStdio(['--model', served, '--standalone'], { RERANK_FEEDBACK_DB: db });
     exportedScores = referenceScores(served);
     assert.ok(maxDiff(await serverScores(conn), exportedScores) <= 1e-4);
     for (const [i, t] of triplets.entries()) {
@@ -151,7 +157,7 @@ describe('rerank-mcp finetune: the loop from feedback to the served model', { sk
   test('finetune --promote-to trains, reports metrics, and promotes exactly when the gate says so', async (t) => {
     const out = join(work, 'out1');
     // No --base: the served directory's own checkpoint is the base.
-    const r = await runCli(['finetune', '--db', db, '--out', out, '--promote-to', served, ...py()], { timeoutMs: 300_000 });
+    const r = await runCli(['finetune', '--db', db, '--out', out, '--promote-to', served, ...py()], { timeoutMs: 900_000 });
     assert.ok(r.code === 0 || r.code === 3, `exit ${r.code}: ${r.stderr}`);
     assert.match(r.stderr, /base: the checkpoint served from/);
     const result = lastJson(r.stdout);
@@ -184,20 +190,26 @@ describe('rerank-mcp finetune: the loop from feedback to the served model', { sk
     assert.equal(metrics.before['mrr@10'], result.before!['mrr@10']);
     assert.equal(metrics.after['mrr@10'], result.after!['mrr@10']);
     assert.equal(metrics.before.queries, 6);
-    // The base was the exported tiny model, so "before" is that model's ranking of the held-out calls.
-    const gate = result.after!['mrr@10'] >= result.before!['mrr@10'];
+    // The base was the exported tiny model, which is also the one served: "before" and "served" are one model's ranking.
+    assert.deepEqual(result.served, result.before);
+    assert.deepEqual(metrics.served['mrr@10'], result.served!['mrr@10']);
+    firstRun = result;
+    const gate = result.after!['mrr@10'] >= result.served!['mrr@10'];
     assert.equal(result.promoted, gate);
     assert.equal(r.code, gate ? 0 : 3);
     if (!gate) {
       assert.deepEqual(snapshot(served), exported, 'a refused promotion must leave the served directory byte-identical');
       assert.match(r.stderr, /not promoted: MRR@10/);
       // Promote anyway (min-gain -1), so the hot swap below is still checked.
-      const forced = await runCli(['finetune', '--db', db, '--out', out, '--promote-to', served, '--min-gain', '-1', '--base', served, ...py()], { timeoutMs: 300_000 });
+      const forced = await runCli(['finetune', '--db', db, '--out', out, '--promote-to', served, '--min-gain', '-1', '--base', served, ...py()], { timeoutMs: 900_000 });
       assert.equal(forced.code, 0, forced.stderr);
       assert.equal(lastJson(forced.stdout).promoted, true);
     }
-    assert.ok(existsSync(join(served, '.previous', 'onnx', 'model.onnx')));
-    assert.deepEqual(snapshot(join(served, '.previous')), exported, '.previous must hold the replaced model');
+    // The exported directory was migrated into a version: the one rollback returns to, every file of it kept.
+    const previous = previousVersion(served);
+    assert.ok(previous, 'no previous version recorded');
+    assert.deepEqual(snapshot(join(served, '.versions', previous), true), visible(exported), 'the previous version must hold the replaced model');
+    assert.deepEqual(snapshot(servedModelDir(served), true), visible(snapshot(out)), 'the served version must be the new model, file for file');
 
     const expected = referenceScores(out);
     assert.ok(maxDiff(expected, exportedScores) > 1e-3, 'training must have changed the scores');
@@ -208,24 +220,51 @@ describe('rerank-mcp finetune: the loop from feedback to the served model', { sk
 
   test('a gate refusal (--min-gain 10) exits 3 and leaves the served directory byte-identical', async () => {
     const before = snapshot(served);
-    const r = await runCli(['finetune', '--db', db, '--out', join(work, 'out2'), '--promote-to', served, '--min-gain', '10', '--epochs', '1', ...py()], { timeoutMs: 300_000 });
+    const r = await runCli(['finetune', '--db', db, '--out', join(work, 'out2'), '--promote-to', served, '--min-gain', '10', '--epochs', '1', ...py()], { timeoutMs: 900_000 });
     assert.equal(r.code, 3, r.stderr);
     assert.equal(lastJson(r.stdout).promoted, false);
     assert.match(r.stderr, /not promoted: .*below --min-gain 10/);
     assert.deepEqual(snapshot(served), before);
   });
 
+  test('the gate compares with the served model: re-exporting the old base does not replace a better served model', async (t) => {
+    // The issue's case: after a promotion, `--epochs 0 --base <the old base>` was promoted (it was only compared with itself).
+    const before = snapshot(served);
+    const r = await runCli(['finetune', '--db', db, '--out', join(work, 'out5'), '--promote-to', served, '--epochs', '0', '--base', base, ...py()], { timeoutMs: 900_000 });
+    const result = lastJson(r.stdout);
+    t.diagnostic(JSON.stringify(result));
+    // The served model is the one the first run trained (or, if the gate refused it, its forced promotion).
+    assert.ok(result.served, 'the served model must be evaluated and reported');
+    assert.deepEqual(result.before, result.after, '--epochs 0: the candidate is the base itself');
+    assert.deepEqual(result.before, firstRun.before, 'the candidate is the old base: the first run\'s "before"');
+    const metrics = JSON.parse(readFileSync(join(work, 'out5', 'metrics.json'), 'utf8'));
+    assert.equal(metrics.served['mrr@10'], result.served['mrr@10']);
+    assert.equal(metrics.served_dir, servedModelDir(served));
+    if (result.served['mrr@10'] > result.after!['mrr@10']) {
+      assert.equal(r.code, 3, r.stderr);
+      assert.equal(result.promoted, false);
+      assert.match(r.stderr, /not promoted: MRR@10 \S+ \(the served model .*\) -> /);
+      assert.deepEqual(snapshot(served), before, 'a refused promotion must leave the served directory byte-identical');
+    } else {
+      t.diagnostic('the served model ranks no better than the old base on these calls: the gate may promote');
+      assert.equal(r.code, 0, r.stderr);
+    }
+    assert.ok(firstRun.after!['mrr@10'] > firstRun.before!['mrr@10'], `training must have improved MRR@10 for this test to mean anything (${JSON.stringify(firstRun)})`);
+  });
+
   test('rollback restores the previous model, and the running server follows', async () => {
-    const promoted = snapshot(served, true);
+    const promoted = snapshot(servedModelDir(served), true);
     const r = await runCli(['rollback', served]);
     assert.equal(r.code, 0, r.stderr);
-    assert.deepEqual(snapshot(served, true), exported);
-    assert.deepEqual(snapshot(join(served, '.previous')), promoted, 'the rolled-back model becomes .previous');
+    assert.deepEqual(snapshot(servedModelDir(served), true), visible(exported));
+    assert.deepEqual(snapshot(join(served, '.versions', previousVersion(served)!), true), promoted, 'the rolled-back model is what the next rollback returns to');
     const diff = await waitForScores(conn, exportedScores);
     assert.ok(diff <= 1e-4, `the server did not switch back within 30 s (max |diff| ${diff})`);
-    const none = await runCli(['rollback', join(work, 'base')]);
+    const untouched = snapshot(base);
+    const none = await runCli(['rollback', base]);
     assert.equal(none.code, 2);
     assert.match(none.stderr, /no previous model/);
+    assert.deepEqual(snapshot(base), untouched, 'a directory nothing was promoted into is left as it is');
   });
 
   test('a one-class database is refused before training, exit 2, one line saying what feedback to give', async () => {

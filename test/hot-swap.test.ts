@@ -75,3 +75,34 @@ test('hot swap under traffic: no call fails, later scores come from the new mode
     await conn.close();
   }
 });
+
+test('a promotion and a rollback into a plain directory the server watches: it follows DIR/current', async () => {
+  const dir = join(mkdtempSync(join(tmpdir(), 'rerank-swap-')), 'model');
+  cpSync(TINY_CE, dir, { recursive: true });
+  const conn = await connectStdio(['--model', dir, '--standalone']);
+  const score = async () => {
+    const res = (await conn.client.callTool({ name: 'score_pair', arguments: { query, document } })) as { isError?: boolean; structuredContent?: { results: { logit: number }[] } };
+    assert.ok(!res.isError, JSON.stringify(res));
+    return res.structuredContent!.results[0].logit;
+  };
+  const waitFor = async (expected: number, what: string) => {
+    const deadline = Date.now() + 30_000;
+    let last = await score();
+    while (Math.abs(last - expected) > 1e-4) {
+      assert.ok(Date.now() < deadline, `${what}: last logit ${last}, expected ${expected}`);
+      await new Promise((r) => setTimeout(r, 100));
+      last = await score();
+    }
+  };
+  try {
+    await waitFor(tinyLogit, 'before the promotion');
+    const { promoteModel, rollbackModel } = await import('../src/commands/model-swap.js');
+    promoteModel(unpackedMiniLm(), dir);
+    await waitFor(minilmLogit, 'after the promotion');
+    rollbackModel(dir);
+    await waitFor(tinyLogit, 'after the rollback');
+    assert.match(conn.stderr(), /model reloaded \(model files changed\)/);
+  } finally {
+    await conn.close();
+  }
+});

@@ -7,9 +7,9 @@
  * trained), 3 trained but not promoted by the gate (the served directory is untouched).
  */
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { basename, dirname, join, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { DB_ENV, resolveDbPath } from '../feedback/db-path.js';
@@ -20,7 +20,11 @@ import { DEFAULT_MODEL } from '../hub/resolve-model.js';
 import { readHubEnv } from '../hub/hub-env.js';
 import { parseRepoSpec } from '../hub/repo-spec.js';
 import { log } from '../log.js';
-import { installModel, PREVIOUS } from './model-swap.js';
+import { versionOf } from '../model/model-dir.js';
+import { CURRENT, promoteModel, servedModelDir, ServedModelChanged, VERSIONS } from './model-swap.js';
+
+/** Written into every --out by this command: only a directory holding it is ever emptied by a later run. */
+export const OUT_MARKER = '.rerank-mcp-finetune';
 
 const PYTHON_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', 'python');
 export const FINETUNE_SCRIPT = join(PYTHON_DIR, 'finetune.py');
@@ -45,11 +49,14 @@ Usage: rerank-mcp finetune --db PATH --out DIR [--base DIR|REPO] [--promote-to D
 
 Options:
   --db <path>          feedback database (env ${DB_ENV}); without it and with --epochs 0, export only
-  --out <dir>          where the new model is written (checkpoint, tokenizer, onnx/, metrics.json)
+  --out <dir>          where the new model is written (checkpoint, tokenizer, onnx/, metrics.json): a new
+                       or empty directory, or one an earlier finetune wrote (it holds ${OUT_MARKER})
   --base <dir|repo>    checkpoint to start from (default: the --promote-to directory's own checkpoint
                        when it has one, so training continues from the last fine-tune; else ${DEFAULT_BASE})
-  --promote-to <dir>   install the new model there if after.mrr@10 >= before.mrr@10 + min-gain; the
-                       replaced model is kept in <dir>/${PREVIOUS} for rerank-mcp rollback
+  --promote-to <dir>   install the new model there if, on the same held-out calls, its MRR@10 >= the
+                       MRR@10 of the model <dir> serves now + min-gain (of the base's when <dir> serves
+                       none); <dir>/${CURRENT} is switched to it in one atomic step, the replaced model stays
+                       in <dir>/${VERSIONS}/ for rerank-mcp rollback
   --min-gain <x>       required MRR@10 gain on the held-out calls (default 0)
   --epochs <n>         training epochs (default: ceil(4000 / training pairs), from 1 to 10)
   --lr <x>             learning rate (default 5e-5)
@@ -61,7 +68,8 @@ Options:
                        (env RERANK_PYTHON, else python3)
 
 Progress goes to stderr; the last stdout line is one JSON object:
-  {"out","train_pairs","eval_queries","before":{"mrr@10","ndcg@10","recall@1","recall@5"},"after":{…},"promoted"}
+  {"out","train_pairs","eval_queries","before":{"mrr@10","ndcg@10","recall@1","recall@5"},"after":{…},
+   "served":{…}|null,"promoted"}   (served: the model --promote-to serves now, on the same held-out calls)
 Exit codes: 0 trained (and promoted if asked), 2 refused input or configuration, 3 not promoted by the gate.
 `;
 
@@ -139,25 +147,34 @@ function parseOptions(argv: string[], env: NodeJS.ProcessEnv): Options | null {
 }
 
 async function finetune(o: Options, env: NodeJS.ProcessEnv): Promise<number> {
-  if (o.promoteTo && o.promoteTo === o.out) throw new Refusal('--out and --promote-to must differ: the new model is written to --out, then installed into --promote-to if it passes the gate');
-  if (o.db === undefined && o.promoteTo) throw new Refusal('--promote-to needs --db: the gate compares the held-out metrics before and after');
+  if (o.db === undefined && o.promoteTo) throw new Refusal('--promote-to needs --db: the gate compares the held-out metrics of the served model and the new one');
+  // Compared after resolving symlinks: --out is emptied below, and must not reach anything else.
+  const out = realish(o.out);
+  if (o.promoteTo && overlaps(out, realish(o.promoteTo))) throw new Refusal(`--out ${o.out} and --promote-to ${o.promoteTo} are the same directory or one holds the other${out !== o.out ? ` (--out resolves to ${out})` : ''}: name a separate --out; the new model is written there, then installed into --promote-to if it passes the gate`);
+  if (o.db !== undefined && !isPostgresUrl(o.db) && overlaps(out, realish(o.db))) throw new Refusal(`--out ${o.out} holds the feedback database ${o.db}: name a separate directory for the new model`);
+  // The model served now, evaluated beside the candidate; read once, so training and the gate see the same version.
+  const served = o.promoteTo ? servedModelDir(o.promoteTo) : undefined;
+  const servedServable = served !== undefined && existsSync(served) && readdirSafe(served).length > 0 && hasOnnx(served);
 
   await checkPython(o.python);
   const base = await resolveBase(o, env);
-  if (base.path === o.out) throw new Refusal('--out must differ from the base checkpoint: the new model is written there');
+  if (existsSync(base.path) && overlaps(out, realish(base.path))) {
+    throw new Refusal(`--out ${o.out} and the base checkpoint ${base.path} are the same directory or one holds the other (after resolving symlinks: ${out} and ${realish(base.path)}): name a separate --out`);
+  }
   const set = o.db === undefined ? undefined : await readTrainingSet(o.db, o.negatives, o.seed);
-  prepareOut(o.out);
+  prepareOut(o.out, out);
 
   const work = mkdtempSync(join(tmpdir(), 'rerank-finetune-'));
   try {
     const epochs = o.epochs ?? defaultEpochs(set?.train.length ?? 0);
     if (o.epochs === undefined) log(`epochs: ${epochs} (the default for ${set?.train.length ?? 0} training pairs: ceil(4000 / pairs), from 1 to 10)`);
-    const args = [FINETUNE_SCRIPT, '--base', base.path, '--out', o.out, '--epochs', String(epochs), '--lr', String(o.lr), '--batch-size', String(o.batchSize), '--seed', String(o.seed)];
+    const args = [FINETUNE_SCRIPT, '--base', base.path, '--out', out, '--epochs', String(epochs), '--lr', String(o.lr), '--batch-size', String(o.batchSize), '--seed', String(o.seed)];
     if (set) {
       log(`training set from ${o.db}: ${set.train.length} pairs (${set.positives} relevant, ${set.negatives} not), ${set.eval.length} held-out rerank calls over ${set.evalQueries} of ${set.labeledQueries} labeled queries`);
       writeFileSync(join(work, 'train.jsonl'), set.train.map((r) => JSON.stringify(r) + '\n').join(''));
       writeFileSync(join(work, 'eval.jsonl'), set.eval.map((c) => JSON.stringify(c) + '\n').join(''));
       args.push('--train', join(work, 'train.jsonl'), '--eval', join(work, 'eval.jsonl'));
+      if (servedServable) args.push('--served', served!);
     } else {
       log(`export only: ${base.path} -> ${o.out}`);
     }
@@ -167,21 +184,32 @@ async function finetune(o: Options, env: NodeJS.ProcessEnv): Promise<number> {
     rmSync(work, { recursive: true, force: true });
   }
 
-  const metrics = JSON.parse(readFileSync(join(o.out, 'metrics.json'), 'utf8')) as { before?: Metrics & { queries: number }; after?: Metrics & { queries: number }; train_pairs: number };
+  const metrics = JSON.parse(readFileSync(join(out, 'metrics.json'), 'utf8')) as { before?: Metrics & { queries: number }; after?: Metrics & { queries: number }; served?: Metrics; train_pairs: number };
   const pick = (m: Metrics | undefined) => (m ? { 'mrr@10': m['mrr@10'], 'ndcg@10': m['ndcg@10'], 'recall@1': m['recall@1'], 'recall@5': m['recall@5'] } : null);
   const before = pick(metrics.before);
   const after = pick(metrics.after);
-  const result = { out: o.out, train_pairs: metrics.train_pairs ?? 0, eval_queries: metrics.before?.queries ?? 0, before, after, promoted: false };
+  const servedMetrics = pick(metrics.served);
+  const result = { out: o.out, train_pairs: metrics.train_pairs ?? 0, eval_queries: metrics.before?.queries ?? 0, before, after, served: servedMetrics, promoted: false };
 
   let code = 0;
   if (o.promoteTo) {
-    const gain = (after?.['mrr@10'] ?? 0) - (before?.['mrr@10'] ?? 0);
-    if (before && after && after['mrr@10'] !== null && before['mrr@10'] !== null && after['mrr@10'] >= before['mrr@10'] + o.minGain) {
-      installModel(o.out, o.promoteTo);
+    if (servedServable && !servedMetrics) throw new Refusal(`${FINETUNE_SCRIPT} did not evaluate the served model ${served} (no "served" in ${join(out, 'metrics.json')}): nothing promoted`);
+    // The bar is the model served now; the base only when --promote-to serves nothing yet.
+    const [bar, barName] = servedMetrics ? [servedMetrics, `the served model ${served}`] : [before, 'the base (nothing is served there yet)'];
+    const gain = (after?.['mrr@10'] ?? 0) - (bar?.['mrr@10'] ?? 0);
+    if (bar && after && after['mrr@10'] !== null && bar['mrr@10'] !== null && after['mrr@10'] >= bar['mrr@10'] + o.minGain) {
+      try {
+        promoteModel(out, o.promoteTo, { expectServing: served });
+      } catch (err) {
+        if (!(err instanceof ServedModelChanged)) throw err;
+        log(`not promoted: ${err.message}`);
+        process.stdout.write(JSON.stringify(result) + '\n');
+        return 3;
+      }
       result.promoted = true;
-      log(`promoted: MRR@10 ${fmt(before['mrr@10'])} -> ${fmt(after['mrr@10'])} on ${result.eval_queries} held-out queries; ${o.promoteTo} now holds the new model (the previous one is in ${join(o.promoteTo, PREVIOUS)})`);
+      log(`promoted: MRR@10 ${fmt(bar['mrr@10'])} (${barName}) -> ${fmt(after['mrr@10'])} on ${result.eval_queries} held-out queries; ${o.promoteTo} now serves the new model (rerank-mcp rollback ${o.promoteTo} puts the previous one back)`);
     } else {
-      log(`not promoted: MRR@10 ${fmt(before?.['mrr@10'])} -> ${fmt(after?.['mrr@10'])} (gain ${fmt(gain)}) on ${result.eval_queries} held-out queries is below --min-gain ${o.minGain}; ${o.promoteTo} is unchanged, the new model is in ${o.out}`);
+      log(`not promoted: MRR@10 ${fmt(bar?.['mrr@10'])} (${barName}) -> ${fmt(after?.['mrr@10'])} (gain ${fmt(gain)}) on ${result.eval_queries} held-out queries is below --min-gain ${o.minGain}; ${o.promoteTo} is unchanged, the new model is in ${o.out}`);
       code = 3;
     }
   }
@@ -189,15 +217,57 @@ async function finetune(o: Options, env: NodeJS.ProcessEnv): Promise<number> {
   return code;
 }
 
-/** A fresh --out, or the output of an earlier finetune (replaced whole): no stale file can ride along into a promotion. */
-function prepareOut(out: string): void {
-  if (!existsSync(out)) return;
-  if (!statSync(out).isDirectory()) throw new Refusal(`--out ${out} is a file: name a directory for the new model`);
-  const entries = readdirSync(out);
-  if (entries.length === 0) return;
-  if (!entries.includes('metrics.json')) throw new Refusal(`--out ${out} already holds files that a finetune did not write: name a new or empty directory`);
-  rmSync(out, { recursive: true, force: true });
+/**
+ * A fresh --out, or the output of an earlier finetune (its contents replaced, so no stale file can
+ * ride along into a promotion). Anything else that is not empty is refused untouched: only a
+ * directory holding our marker is ever emptied. `real`: --out with symlinks resolved.
+ */
+function prepareOut(named: string, real: string): void {
+  if (existsSync(real)) {
+    if (!statSync(real).isDirectory()) throw new Refusal(`--out ${named} is a file: name a directory for the new model`);
+    const entries = readdirSync(real);
+    if (versionOf(real) || entries.includes(VERSIONS)) {
+      throw new Refusal(`--out ${named} is a served model directory (its versions in ${join(named, VERSIONS)} are what rollback needs): name a new or empty directory for the new model, and --promote-to ${named} to serve it`);
+    }
+    if (entries.length > 0) {
+      if (!entries.includes(OUT_MARKER) || !lstatSync(join(real, OUT_MARKER)).isFile()) {
+        throw new Refusal(`--out ${named} is not empty and was not written by rerank-mcp finetune (it has no ${OUT_MARKER}): nothing in it was touched; name a new or empty directory`);
+      }
+      for (const entry of entries) rmSync(join(real, entry), { recursive: true, force: true });
+    }
+  }
+  mkdirSync(real, { recursive: true });
+  writeFileSync(join(real, OUT_MARKER), 'Written by rerank-mcp finetune: a later finetune --out naming this directory replaces its contents.\n');
 }
+
+/** The absolute path with every symlink of its existing part resolved (the rest as named). */
+function realish(path: string): string {
+  const rest: string[] = [];
+  let at = resolve(path);
+  for (;;) {
+    try {
+      return join(realpathSync(at), ...rest);
+    } catch {
+      const up = dirname(at);
+      if (up === at) return resolve(path);
+      rest.unshift(basename(at));
+      at = up;
+    }
+  }
+}
+
+/** The same directory, or one inside the other. */
+const overlaps = (a: string, b: string): boolean => a === b || a.startsWith(b.endsWith(sep) ? b : b + sep) || b.startsWith(a.endsWith(sep) ? a : a + sep);
+
+const readdirSafe = (dir: string): string[] => {
+  try {
+    return readdirSync(dir);
+  } catch {
+    return [];
+  }
+};
+
+const hasOnnx = (dir: string): boolean => ['onnx/model.onnx', 'model.onnx', 'onnx/model_quantized.onnx', 'model_quantized.onnx'].some((f) => existsSync(join(dir, f)));
 
 const fmt = (v: number | null | undefined): string => (v === null || v === undefined ? 'n/a' : v.toFixed(4));
 
@@ -261,13 +331,14 @@ const hasCheckpoint = (dir: string): boolean =>
  */
 async function resolveBase(o: Options, env: NodeJS.ProcessEnv): Promise<{ path: string; offline: boolean }> {
   let spec = o.base;
-  if (spec === undefined && o.promoteTo && hasCheckpoint(o.promoteTo)) {
+  // The version served now, not DIR/current: a promotion switching it meanwhile cannot change the base under Python.
+  if (spec === undefined && o.promoteTo && hasCheckpoint(servedModelDir(o.promoteTo))) {
     log(`base: the checkpoint served from ${o.promoteTo} (fine-tuning continues from it)`);
-    return { path: o.promoteTo, offline: true };
+    return { path: servedModelDir(o.promoteTo), offline: true };
   }
   spec ??= DEFAULT_BASE;
   if (existsSync(spec) && statSync(spec).isDirectory()) {
-    const dir = resolve(spec);
+    const dir = servedModelDir(spec);
     if (!hasCheckpoint(dir)) throw new Refusal(`--base ${dir} holds no PyTorch checkpoint (config.json with model.safetensors or pytorch_model.bin); an ONNX-only directory cannot be trained: pass --base with the checkpoint it was exported from`);
     return { path: dir, offline: true };
   }

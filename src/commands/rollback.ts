@@ -1,15 +1,16 @@
 /**
- * `rerank-mcp rollback DIR`: puts back the model that the last `finetune --promote-to DIR` (or
- * rollback) replaced, the same way a promotion installs one, so a server watching DIR switches
- * back. The model rolled back from becomes DIR/.previous: a second rollback undoes the first.
+ * `rerank-mcp rollback DIR`: switches DIR back to the model the last promotion (or rollback)
+ * replaced, with the same single atomic step a promotion takes, so a server watching DIR follows.
+ * The model rolled back from becomes the one a second rollback returns to.
  */
-import { join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { log } from '../log.js';
-import { hasPrevious, installModel, PREVIOUS } from './model-swap.js';
+import { CURRENT, NothingToRollBack, rollbackModel, VERSIONS } from './model-swap.js';
 
-const HELP = `Put back the model that the last finetune --promote-to DIR replaced (kept in DIR/${PREVIOUS}).
-A server watching DIR reloads it; the replaced model becomes DIR/${PREVIOUS}, so rolling back twice undoes it.
+const HELP = `Put back the model that the last finetune --promote-to DIR (or rollback) replaced.
+DIR/${CURRENT} is switched back to that version (kept in DIR/${VERSIONS}/) in one atomic step; a server
+watching DIR reloads it, and rolling back twice undoes it.
 
 Usage: rerank-mcp rollback DIR
 
@@ -31,17 +32,14 @@ export function runRollback(argv: string[]): number {
     return 2;
   }
   const dir = resolve(dirArg);
-  if (!hasPrevious(dir)) {
-    log(`error: no previous model in ${join(dir, PREVIOUS)}: rollback puts back what finetune --promote-to ${dir} replaced, and nothing was replaced there yet`);
-    return 2;
-  }
+  let served: string;
   try {
-    installModel(join(dir, PREVIOUS), dir);
+    served = rollbackModel(dir);
   } catch (err) {
-    log(`error: rollback of ${dir} failed: ${(err as Error).message}`);
+    log(err instanceof NothingToRollBack ? `error: ${err.message}` : `error: rollback of ${dir} failed: ${(err as Error).message}`);
     return 2;
   }
-  log(`rolled back ${dir} to its previous model; the replaced one is now in ${join(dir, PREVIOUS)}`);
-  process.stdout.write(JSON.stringify({ dir, rolled_back: true }) + '\n');
+  log(`rolled back ${dir}: it serves ${served} again; rerank-mcp rollback ${dir} once more undoes this`);
+  process.stdout.write(JSON.stringify({ dir, serving: served, rolled_back: true }) + '\n');
   return 0;
 }

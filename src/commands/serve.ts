@@ -1,5 +1,6 @@
 /** `rerank-mcp serve`: the MCP server, over stdio or Streamable HTTP. */
 import { existsSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { allowedHostList, type Config } from '../config.js';
 import { EngineHost } from '../engine/engine-host.js';
 import { ScoreCache } from '../engine/score-cache.js';
@@ -8,6 +9,7 @@ import { serveStdio } from '../transports/stdio.js';
 import { serveHttp } from '../transports/http.js';
 import { log } from '../log.js';
 import { engineOptionsFrom, prepareModel } from './load-engine.js';
+import { tidyServedDir } from './model-swap.js';
 import { FeedbackService } from '../feedback/feedback-service.js';
 import { resolveDbPath } from '../feedback/db-path.js';
 import { InFlight } from '../api/in-flight.js';
@@ -43,7 +45,11 @@ export function openSharedEngine(config: Config, { exitOnLocalFailure }: { exitO
   // a repo id is fetched in the background while the handshake is answered.
   // A name that is neither fails here too: no download could ever fix it.
   const localDir = config.model !== undefined && existsSync(config.model);
-  if (localDir) resolveModelFiles(config.model!, config.variant);
+  if (localDir) {
+    // What a promotion killed half-way left (staging copies, unreferenced versions) goes first.
+    tidyServedDir(resolve(config.model!));
+    resolveModelFiles(config.model!, config.variant);
+  }
   else if (config.model !== undefined) parseOrThrow(config.model);
   const prepare = (onProgress: (p: ProgressEvent) => void) => {
     log(`loading the model ${config.model ?? DEFAULT_MODEL}`);

@@ -128,10 +128,15 @@ export class EngineHost {
     return next;
   }
 
-  /** Reloads when files in the model's directory change, once writes have been quiet for `quietMs`. */
+  /**
+   * Reloads when files in the model's directory change, once writes have been quiet for `quietMs`.
+   * The directory as named is watched, not the version it serves: a promotion's one visible step
+   * is the rename of DIR/current there (src/commands/model-swap.ts), and a plain directory
+   * changes there and in onnx/.
+   */
   async watchModelDir(quietMs = 1000): Promise<void> {
     await this.loadedOnce;
-    const dir = this.engine!.model.files.dir;
+    const dir = this.engine!.model.files.root;
     let timer: NodeJS.Timeout | undefined;
     const changed = () => {
       clearTimeout(timer);

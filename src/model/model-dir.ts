@@ -2,12 +2,42 @@
  * A model directory in Hugging Face layout, resolved and checked before anything is loaded,
  * so that a wrong path fails at start-up with one line naming the file and what was expected.
  */
-import { existsSync, readFileSync, statSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { existsSync, lstatSync, readFileSync, readlinkSync, statSync } from 'node:fs';
+import { basename, join, resolve } from 'node:path';
 
 export type Variant = 'fp32' | 'int8';
 
+/**
+ * A directory that `finetune --promote-to` manages holds whole models in DIR/.versions/<id>/ and
+ * serves the one the symlink DIR/current points at (src/commands/model-swap.ts): a promotion
+ * or rollback is one rename of that symlink, so resolving through it always gives one whole model.
+ */
+export const CURRENT = 'current';
+export const VERSIONS = '.versions';
+
+/** The version DIR/current points at, or undefined when DIR is a plain model directory. */
+export function versionOf(dir: string): string | undefined {
+  const link = join(dir, CURRENT);
+  try {
+    if (!lstatSync(link).isSymbolicLink()) return undefined;
+    const target = readlinkSync(link);
+    return target.startsWith(VERSIONS + '/') ? basename(target) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The directory whose files are the served model: DIR's current version, or DIR itself. */
+export function servedModelDir(dirArg: string): string {
+  const dir = resolve(dirArg);
+  const version = versionOf(dir);
+  return version ? join(dir, VERSIONS, version) : dir;
+}
+
 export interface ModelFiles {
+  /** The directory as the user named it (what a server watches for promotions). */
+  root: string;
+  /** Where the files are read: root itself, or the version root/current points at. */
   dir: string;
   variant: Variant;
   onnxPath: string;
@@ -36,8 +66,11 @@ export function externalDataNames(onnxPath: string): string[] {
 }
 
 export function resolveModelFiles(dirArg: string, variant: Variant): ModelFiles {
-  const dir = resolve(dirArg);
+  const root = resolve(dirArg);
+  // The pointer is read once: every file below comes from that one version, even if a promotion switches meanwhile.
+  const dir = servedModelDir(root);
   if (!existsSync(dir) || !statSync(dir).isDirectory()) {
+    if (dir !== root) throw new ModelLoadError(`${join(root, CURRENT)} points at ${dir}, which is missing: run rerank-mcp rollback ${root}, or promote a model into it again`);
     throw new ModelLoadError(`model directory not found: ${dir} (expected a directory with config.json, tokenizer.json and onnx/model.onnx)`);
   }
   const need = (name: string): string => {
@@ -52,6 +85,7 @@ export function resolveModelFiles(dirArg: string, variant: Variant): ModelFiles 
   }
   const tokenizerConfig = join(dir, 'tokenizer_config.json');
   return {
+    root,
     dir,
     variant,
     onnxPath,
