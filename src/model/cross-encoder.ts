@@ -2,7 +2,7 @@
  * A loaded cross-encoder: tokenizer, ONNX session and the rules (max length, activation,
  * labels) that turn a (query, document) pair into the score sentence-transformers gives.
  */
-import { createHash } from 'node:crypto';
+import { createHash, type Hash } from 'node:crypto';
 import { closeSync, existsSync, openSync, readFileSync, readSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { log } from '../log.js';
@@ -250,16 +250,9 @@ const OFFSET_POSITION_MODEL_TYPES = new Set(['roberta', 'xlm-roberta', 'xlm-robe
 
 const EDGE_BYTES = 1 << 20;
 
-/**
- * A hash of everything besides the ONNX file's path, mtime and size that changes a score:
- * the first and last MiB of the ONNX file (a copy with the same size and mtime but other
- * weights differs there: the graph's weights sit at the end, its header at the start;
- * hashing a multi-GB file whole would add seconds to every load), the tokenizer and config
- * files as read, and the settings resolved from them and from the command line.
- */
-function modelFingerprint(files: ModelFiles, size: number, tokenizerHash: string, resolved: Record<string, unknown>): string {
-  const hash = createHash('sha256');
-  const fd = openSync(files.onnxPath, 'r');
+/** Feeds the first and last EDGE_BYTES of a file to `hash`. */
+function hashEdges(hash: Hash, path: string, size: number): void {
+  const fd = openSync(path, 'r');
   try {
     const head = Buffer.alloc(Math.min(EDGE_BYTES, size));
     readSync(fd, head, 0, head.length, 0);
@@ -269,20 +262,23 @@ function modelFingerprint(files: ModelFiles, size: number, tokenizerHash: string
   } finally {
     closeSync(fd);
   }
+}
+
+/**
+ * A hash of everything besides the ONNX file's path, mtime and size that changes a score:
+ * the first and last MiB of the ONNX file (a copy with the same size and mtime but other
+ * weights differs there: the graph's weights sit at the end, its header at the start;
+ * hashing a multi-GB file whole would add seconds to every load), the tokenizer and config
+ * files as read, and the settings resolved from them and from the command line.
+ */
+function modelFingerprint(files: ModelFiles, size: number, tokenizerHash: string, resolved: Record<string, unknown>): string {
+  const hash = createHash('sha256');
+  hashEdges(hash, files.onnxPath, size);
   // External weights: their size and edges, as for the graph (a fine-tune changes them, not the graph).
   for (const path of files.externalDataPaths) {
-    const dataSize = statSync(path).size;
-    hash.update(`\0${path}\0${dataSize}\0${statSync(path).mtimeMs}\0`);
-    const data = openSync(path, 'r');
-    try {
-      const head = Buffer.alloc(Math.min(EDGE_BYTES, dataSize));
-      readSync(data, head, 0, head.length, 0);
-      const tail = Buffer.alloc(Math.min(EDGE_BYTES, dataSize));
-      readSync(data, tail, 0, tail.length, dataSize - tail.length);
-      hash.update(head).update(tail);
-    } finally {
-      closeSync(data);
-    }
+    const stat = statSync(path);
+    hash.update(`\0${path}\0${stat.size}\0${stat.mtimeMs}\0`);
+    hashEdges(hash, path, stat.size);
   }
   const specialTokens = join(files.dir, 'special_tokens_map.json');
   // tokenizer.json (up to 64 MiB) was read and hashed by whoever parsed it, off this thread in the server.
