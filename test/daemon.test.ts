@@ -132,12 +132,20 @@ test('four stdio clients share one daemon; feedback is attributed to each client
   // SIGKILL the tiny-ce daemon while a long call runs: that call gets an error, not silence; every
   // client's next calls succeed on a new daemon, and no client transport closes.
   const victim = st.pid!;
-  const documents = Array.from({ length: 3000 }, (_, i) => `${i}: a document about ranking and search number ${i}`);
-  const longCall = four[0].client.callTool({ name: 'rerank', arguments: { query: 'search', documents } });
-  await new Promise((r) => setTimeout(r, 300));
-  process.kill(victim, 'SIGKILL');
-  const killedAt = Date.now();
+  // 1000 documents (the most a call may send) of ~80 tokens: about 160 batches of 512 tokens.
+  const documents = Array.from({ length: 1000 }, (_, i) => `${i}: a document about ranking and search number ${i}. `.repeat(6));
+  // Killed at its first progress notification, so the call is surely in flight (on an idle machine it
+  // can finish within a fixed delay).
+  let killedAt = 0;
+  const longCall = four[0].client.callTool({ name: 'rerank', arguments: { query: 'search', documents } }, undefined, {
+    onprogress: () => {
+      if (killedAt) return;
+      killedAt = Date.now();
+      process.kill(victim, 'SIGKILL');
+    },
+  });
   await assert.rejects(longCall, /daemon stopped/);
+  assert.ok(killedAt > 0);
   for (const s of four) {
     await scorePair(s.client).catch(() => undefined); // the next call may fail
     assert.deepEqual(await scorePair(s.client), reference); // the one after must not
