@@ -102,7 +102,7 @@ export async function resolveModel(spec: string | undefined, options: ResolveOpt
   let start = 0;
   for (const [i, c] of candidates.entries()) {
     const cache = new RepoCache(hub.cacheDir, c.repo);
-    const state = cachedState(cache, c.revision, wanted);
+    const state = cachedState(cache, c.revision, wanted, hub.offline);
     if (state.complete) {
       log(`model: ${c.repo}@${c.revision} (${state.commit.slice(0, 12)}) from the cache ${cache.snapshotDir(state.commit)}`);
       return { dir: cache.snapshotDir(state.commit), repo: c.repo, revision: c.revision, commit: state.commit, fromCache: true };
@@ -146,14 +146,20 @@ interface CachedState {
   missing: string[];
 }
 
-function cachedState(cache: RepoCache, revision: string, wanted: Wanted[]): CachedState {
+/**
+ * `offline`: an external-data file nobody recorded as present or absent does not make the
+ * snapshot incomplete. Caches filled by other tools (Python's huggingface_hub) record no absent
+ * files, and offline nothing could be asked; a graph that does need the file fails its load,
+ * naming it.
+ */
+function cachedState(cache: RepoCache, revision: string, wanted: Wanted[], offline = false): CachedState {
   const commit = cache.readRef(revision);
   if (!commit) return { commit: '', complete: false, missing: [] };
   const choice = neededFiles(wanted, (path) => cache.fileState(commit, path));
   const states = wanted.map((w) => ({ ...w, state: cache.fileState(commit, w.path) }));
   const missing = states.filter((s) => s.required && s.state === 'absent').map((s) => s.path);
   if (choice && choice.onnx === null) missing.push(wanted.find((w) => w.onnx)!.path);
-  const complete = choice !== undefined && missing.length === 0 && choice.needed.every((w) => cache.fileState(commit, w.path) !== 'unknown');
+  const complete = choice !== undefined && missing.length === 0 && choice.needed.every((w) => cache.fileState(commit, w.path) !== 'unknown' || (offline && w.dataOf !== undefined));
   return { commit, complete, missing };
 }
 
