@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { CLI, TINY_CE, readParity, unpackedMiniLm, type MiniLmParity, type TinyParity } from './helpers/fixtures.js';
 import { connectHttp, type HttpServerProcess } from './helpers/mcp.js';
 import { sharedDb, startReplicas } from './helpers/replicas.js';
-import { installModel } from '../src/commands/model-swap.js';
+import { promoteModel } from '../src/commands/model-swap.js';
 
 const tiny = readParity<TinyParity>('tiny-ce.json');
 const minilm = readParity<MiniLmParity>('minilm-l6-ternary.json');
@@ -76,12 +76,13 @@ test('rollout: a model promoted into the shared directory reaches both replicas;
   await waitForLogit(tinyLogit, 'before the promotion');
 
   const started = Date.now();
-  installModel(unpackedMiniLm(), dir);
+  promoteModel(unpackedMiniLm(), dir);
   await waitForLogit(minilmLogit, 'after the promotion');
   t.diagnostic(`both replicas served the promoted model ${Date.now() - started} ms after it was installed`);
   for (const replica of replicas) {
     const info = await modelFileOf(replica);
-    assert.equal(info.onnx_file, join(dir, 'onnx', 'model.onnx'));
+    // A promoted directory serves the version its `current` link points at.
+    assert.ok(info.onnx_file.startsWith(join(dir, '.versions') + '/') && info.onnx_file.endsWith(join('onnx', 'model.onnx')), info.onnx_file);
     assert.match(replica.stderr(), /model reloaded \(model files changed\)/);
   }
 
