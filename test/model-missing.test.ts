@@ -9,7 +9,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { copyFileSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { freePort } from './helpers/net.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CLI, TINY_CE } from './helpers/fixtures.js';
@@ -56,14 +56,6 @@ function rawServer(args: string[], env: Record<string, string>) {
 
 const emptyCache = () => mkdtempSync(join(tmpdir(), 'rerank-hf-empty-'));
 
-/** A port nothing listens on: bound, then released. */
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const { port } = server.address() as { port: number };
-  await new Promise((r) => server.close(r));
-  return port;
-}
 
 /** Puts the tiny fixture into the HF cache as if the default model had been downloaded. */
 function cacheDefaultModel(cache: string): void {
@@ -121,7 +113,7 @@ test('offline, empty cache: initialize, initialized and a call in one write are 
 
 test('unreachable Hub, empty cache: the call fails with one line naming the model, the cache and --model; the process lives', async () => {
   const cache = emptyCache();
-  const s = rawServer([], { HF_HUB_CACHE: cache, HF_ENDPOINT: `http://127.0.0.1:${await closedPort()}`, HF_HUB_OFFLINE: '' });
+  const s = rawServer([], { HF_HUB_CACHE: cache, HF_ENDPOINT: `http://127.0.0.1:${await freePort()}`, HF_HUB_OFFLINE: '' });
   try {
     s.write(initialize(1));
     await s.waitFor(1);

@@ -7,10 +7,10 @@
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
+import { freePort } from './net.js';
 
 const PASSWORD = 'rerank-test-secret';
 
@@ -35,17 +35,6 @@ export function postgresSkip(): string | false {
   const reason = postgresUnavailable();
   if (reason && process.env.RERANK_REQUIRE_POSTGRES === '1') throw new Error(`RERANK_REQUIRE_POSTGRES=1 but ${reason}`);
   return reason ?? false;
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-    server.on('error', reject);
-  });
 }
 
 export interface PostgresServer {

@@ -7,10 +7,11 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { createServer, request } from 'node:http';
+import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { REPO_ROOT } from './fixtures.js';
+import { freePort } from './net.js';
 import { freshDbPath, startHttpServer, type HttpServerProcess } from './mcp.js';
 
 export const HAPROXY_CFG = join(REPO_ROOT, 'deploy', 'haproxy.cfg');
@@ -21,14 +22,6 @@ export function haproxyPath(): string | undefined {
 }
 
 export const sharedDb = (): string => process.env.RERANK_TEST_SHARED_DB || freshDbPath();
-
-export async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as { port: number }).port;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 /** `n` replicas with --stateless on one database, started one after the other (2 cores). */
 export async function startReplicas(n: number, db: string, args: string[], env: Record<string, string> = {}): Promise<HttpServerProcess[]> {
