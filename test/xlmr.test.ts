@@ -68,8 +68,8 @@ test('max_length: positions offset by the padding index leave max_position_embed
   assert.equal(resolveMaxLength(xlmr, {}), 512);
   assert.equal(resolveMaxLength(xlmr, { model_max_length: 512 }), 512);
   assert.equal(resolveMaxLength(xlmr, { model_max_length: 8192 }), 512);
-  // Long-context models default to LONG_CONTEXT_CAP (4096); --max-length reaches the positions they have.
-  assert.equal(resolveMaxLength({ model_type: 'xlm-roberta', max_position_embeddings: 8194, pad_token_id: 1 }, { model_max_length: 8192 }), 4096);
+  // bge-reranker-v2-m3's shape keeps its 8192, as sentence-transformers does (only longer models default to 4096).
+  assert.equal(resolveMaxLength({ model_type: 'xlm-roberta', max_position_embeddings: 8194, pad_token_id: 1 }, { model_max_length: 8192 }), 8192);
   assert.equal(resolveMaxLength({ model_type: 'xlm-roberta', max_position_embeddings: 8194, pad_token_id: 1 }, { model_max_length: 8192 }, 100000), 8192);
   assert.equal(resolveMaxLength({ model_type: 'bert', max_position_embeddings: 512 }, {}), 512);
 });

@@ -17,7 +17,7 @@ export interface ModelOptions {
   model: string;
   variant: Variant;
   /**
-   * Tokens per pair. Without it: the model's own maximum, capped at LONG_CONTEXT_CAP; with it,
+   * Tokens per pair. Without it: the model's own maximum, or LONG_CONTEXT_CAP where that is over KEPT_AS_DECLARED; with it,
    * anything up to the model's maximum.
    */
   maxLength?: number;
@@ -243,6 +243,12 @@ export function resolvePadTokenId(config: Record<string, unknown>, tokenizerPadI
  * docs/long-context.md: ~5.5 GB of working memory at 4096 tokens, ~22 GB at 8192), so an accidental huge document must not cost that by default.
  */
 export const LONG_CONTEXT_CAP = 4096;
+/**
+ * A model that declares at most this many tokens keeps them by default, as sentence-transformers
+ * does: bge-reranker-v2-m3 (XLM-R, 8192) and gte-reranker-modernbert (8192) are exact at their own
+ * length. Beyond it (decoder rerankers, 32 768 and up) the default is LONG_CONTEXT_CAP.
+ */
+export const KEPT_AS_DECLARED = 8192;
 
 // Model types whose position ids start after the padding index (RoBERTa's create_position_ids_from_input_ids):
 // a sequence can use max_position_embeddings - padding_idx - 1 positions, 512 of XLM-R's 514.
@@ -295,7 +301,7 @@ function modelFingerprint(files: ModelFiles, size: number, tokenizerHash: string
  * tokenizer_config's model_max_length capped by the positions the model has (512 when neither
  * says), as sentence-transformers caps it by max_position_embeddings, less the padding offset
  * where positions start after it. That is the most `requested` can ask for; without a request
- * it is also capped at LONG_CONTEXT_CAP.
+ * it is LONG_CONTEXT_CAP where the model's own is over KEPT_AS_DECLARED.
  */
 export function resolveMaxLength(config: Record<string, unknown>, tokenizerConfig: Record<string, unknown>, requested?: number): number {
   return resolveMaxLengthNoted(config, tokenizerConfig, requested).maxLength;
@@ -317,7 +323,7 @@ export function resolveMaxLengthNoted(config: Record<string, unknown>, tokenizer
     maxLength = MAX_PLAUSIBLE_LENGTH;
   }
   if (requested !== undefined) return requested < maxLength ? { maxLength: requested } : { maxLength, note };
-  if (maxLength > LONG_CONTEXT_CAP) {
+  if (maxLength > KEPT_AS_DECLARED) {
     maxLength = LONG_CONTEXT_CAP;
     if (note) note = `${note}, then at ${LONG_CONTEXT_CAP} by default`;
   }
