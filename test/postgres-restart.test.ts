@@ -18,7 +18,7 @@ import { call } from './helpers/tool-checks.js';
 
 const skip = postgresSkip();
 const WRITERS = 4;
-const RESUME_MS = 8_000;
+const RESUME_MS = 10_000;
 let pgServer: PostgresServer;
 
 before(async () => {

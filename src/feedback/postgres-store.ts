@@ -246,7 +246,8 @@ export class PostgresStore implements FeedbackBackend {
       } catch {
         // still down or starting up
       }
-      if (Date.now() >= deadline) return undefined;
+      // A store being closed (the server stopping) does not wait out the deadline.
+      if (Date.now() >= deadline || this.pool.ending) return undefined;
       await sleep(OUTCOME_POLL_MS);
     }
   }
