@@ -418,7 +418,7 @@ export class PostgresStore implements FeedbackBackend {
     }, 'BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
   }
 
-  fileChange(): string | null {
+  async fileChange(): Promise<string | null> {
     return null;
   }
 
