@@ -489,12 +489,22 @@ export class FeedbackStore {
     }
   }
 
-  /** A new connection on the same file, with new -wal and -shm descriptors. */
+  /**
+   * A new connection on the same file, with new -wal and -shm descriptors. Migrated again: a
+   * WAL cut before its first checkpoint took the tables with it.
+   */
   private reconnect(): void {
     this.db.close();
     this.closeWalFiles();
-    this.attach(connect(this.path));
-    registerFunctions(this.db);
+    const db = connect(this.path);
+    try {
+      registerFunctions(db);
+      migrate(db);
+    } catch (err) {
+      db.close();
+      throw err;
+    }
+    this.attach(db);
   }
 
   private closeWalFiles(): void {
