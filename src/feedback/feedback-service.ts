@@ -6,7 +6,7 @@
  */
 import { existsSync } from 'node:fs';
 import { rerankCallBytes, type FeedbackInput, type FeedbackStats, type RecordResult, type RerankCall } from './feedback-store.js';
-import { isPostgresUrl, maskUrl, openStore, type FeedbackBackend, type LabelMeta } from './store.js';
+import { isPostgresUrl, maskUrl, openStore, prestartStore, type FeedbackBackend, type LabelMeta } from './store.js';
 import { log } from '../log.js';
 import { StoreProbe, probeSqliteFile } from './probe.js';
 
@@ -53,6 +53,7 @@ export class FeedbackService {
     readonly limits: RerankLogLimits,
   ) {
     this.location = isPostgresUrl(path) ? maskUrl(path) : path;
+    prestartStore(path);
   }
 
   get rerankLogEnabled(): boolean {
@@ -146,6 +147,8 @@ export class FeedbackService {
       return undefined;
     }
     try {
+      // The first call waits for the open (the integrity check included), as the feedback calls do.
+      await this.open();
       const id = await withinDeadline(this.write((store) => store.logRerank(call)), LOG_WAIT_MS, () => `feedback database ${this.location} did not answer within ${LOG_WAIT_MS / 1000} s (a lock held by another process, or a slow disk)`);
       const store = await this.open();
       this.logBytes += bytes;

@@ -64,6 +64,29 @@ function startWorker(workerData: unknown): Worker {
   return new Worker(`import(${JSON.stringify(api)}).then((tsx) => tsx.tsImport(${JSON.stringify(workerUrl.href)}, ${JSON.stringify(import.meta.url)}))`, { eval: true, workerData });
 }
 
+/**
+ * Workers started ahead of the first open, by path: starting one (a thread, its modules,
+ * better-sqlite3) takes a few hundred ms on a loaded machine, which the first feedback or
+ * rerank call would otherwise wait for, and a shutdown behind it.
+ */
+const spareWorkers = new Map<string, Worker>();
+
+/** Starts the worker a later openStore(location) of a SQLite file will use; nothing for PostgreSQL. */
+export function prestartStore(location: string): void {
+  if (isPostgresUrl(location) || spareWorkers.has(location)) return;
+  const worker = startWorker({ path: location });
+  worker.unref();
+  // A spare that fails to start is simply not used: the open starts another and reports its error.
+  worker.on('error', () => spareWorkers.delete(location));
+  spareWorkers.set(location, worker);
+}
+
+function takeWorker(location: string): Worker {
+  const spare = spareWorkers.get(location);
+  spareWorkers.delete(location);
+  return spare ?? startWorker({ path: location });
+}
+
 /** How long one call waits, in all, for another process's write lock (queued behind other calls included). */
 const LOCK_WAIT_MS = 10_000;
 
@@ -108,7 +131,7 @@ export class SqliteBackend implements FeedbackBackend {
   }
 
   static async open(location: string, options: OpenStoreOptions = {}): Promise<SqliteBackend> {
-    const backend = new SqliteBackend(location, startWorker({ path: location }), options.now ?? (() => new Date()));
+    const backend = new SqliteBackend(location, takeWorker(location), options.now ?? (() => new Date()));
     try {
       await backend.call('open', []);
     } catch (err) {
