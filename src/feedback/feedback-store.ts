@@ -391,7 +391,8 @@ export class FeedbackStore {
     try {
       stat = statSync(`${this.path}-wal`);
     } catch {
-      return this.wal ? { kind: 'deleted' } : null;
+      // Inside a transaction SQLite has the WAL open (it creates it), so a missing one was deleted.
+      return { kind: 'deleted' };
     }
     if (!this.wal) return null;
     if (stat.ino !== this.wal.ino || fstatSync(this.wal.fd).nlink === 0) return { kind: 'deleted' };
