@@ -220,6 +220,23 @@ describe('the WAL and the main file under a running server (issue 21, item 2)', 
     assert.ok(!message.includes('\n') && message.includes(`${db}-wal was truncated`) && message.includes('rerank-mcp feedback check') && message.includes('rerank-mcp feedback recover'), message);
   });
 
+  test('a VACUUM by another process shrinks the file without being taken for a cut', () => {
+    const db = join(tempDir(), 'feedback.db');
+    const store = FeedbackStore.open(db);
+    store.record(Array.from({ length: 400 }, (_, i) => ({ query: `q ${i}`, document: 'x'.repeat(2000), label: 1 })));
+    const other = new Database(db);
+    other.exec('DELETE FROM feedback_events');
+    other.pragma('wal_checkpoint(TRUNCATE)');
+    const before = statSync(db).size;
+    other.exec('VACUUM');
+    other.pragma('wal_checkpoint(TRUNCATE)');
+    other.close();
+    assert.ok(statSync(db).size < before / 4, `${statSync(db).size} bytes after VACUUM, ${before} before`);
+    assert.equal(store.record([{ query: 'after the vacuum', document: 'd', label: 1 }]).count, 1);
+    store.close();
+    assert.deepEqual(queriesAt(db), ['after the vacuum']);
+  });
+
   test('main file truncated to 0 bytes: labels are refused with one line naming the file and feedback check|recover; reranking goes on', async () => {
     const db = join(tempDir(), 'feedback.db');
     await withServer(db, async (conn) => {

@@ -199,6 +199,8 @@ function connect(path: string): Database.Database {
   }
 }
 
+const SQLITE_MAGIC = Buffer.from('SQLite format 3\0', 'latin1');
+
 type WalProblem = { kind: 'deleted' } | { kind: 'truncated'; size: number; need: number; backfilled: boolean } | null;
 
 /** One feedback_events row, as both record() and labelRerank() write it. */
@@ -275,8 +277,6 @@ export class FeedbackStore {
   /** Descriptors of our own on the -wal and -shm files SQLite has open, once they exist (see walProblem). */
   private wal: { fd: number; ino: number } | undefined;
   private shmFd: number | undefined;
-  /** The main file's largest size seen: SQLite never shrinks it here (no VACUUM, no auto_vacuum), so less means it was cut. */
-  private mainSize = 0;
 
   private constructor(
     readonly path: string,
@@ -322,7 +322,6 @@ export class FeedbackStore {
   private attach(db: Database.Database): void {
     this.db = db;
     this.statements = Object.fromEntries(Object.entries(SQL).map(([name, sql]) => [name, db.prepare(sql)])) as FeedbackStore['statements'];
-    this.mainSize = Math.max(this.mainSize, fstatSync(this.fd).size);
     this.watchWalFiles();
   }
 
@@ -418,13 +417,22 @@ export class FeedbackStore {
     return { mxFrame: read32(16), pageSize: page === 1 ? 65536 : page, salt: Buffer.from(b.subarray(32, 40)), backfilled: read32(96) };
   }
 
-  /** Refuses when the main file was cut: pages SQLite reads from it come back as zeros, and a checkpoint builds on them. */
+  /**
+   * Refuses when the main file was cut: pages SQLite reads from it come back as zeros, and a
+   * checkpoint builds on them. Its header says how many pages it held at the last checkpoint
+   * (https://sqlite.org/fileformat.html); a file shorter than that, or with no header, was cut.
+   * A VACUUM by another process shrinks the file and the count together, so it passes.
+   */
   private checkMainFile(): void {
     const size = fstatSync(this.fd).size;
-    if (size < this.mainSize) {
-      throw new Error(`feedback database ${this.path} was truncated while open (${size} bytes, it had ${this.mainSize}): feedback is not stored; stop whatever cuts it, then ${recoveryHint(this.path)}`);
+    const header = Buffer.alloc(100);
+    const got = size >= 100 ? readSync(this.fd, header, 0, 100, 0) : 0;
+    let cut = got < 100 || !header.subarray(0, 16).equals(SQLITE_MAGIC);
+    if (!cut && header.readUInt32BE(92) === header.readUInt32BE(24)) {
+      const page = header.readUInt16BE(16);
+      cut = size < header.readUInt32BE(28) * (page === 1 ? 65536 : page);
     }
-    this.mainSize = size;
+    if (cut) throw new Error(`feedback database ${this.path} was truncated while open (${size} bytes left), so feedback is not stored: stop whatever cuts it, then ${recoveryHint(this.path)}`);
   }
 
   /**
