@@ -191,7 +191,9 @@ describe('the WAL and the main file under a running server (issue 21, item 2)', 
     const before = await labels(conn, 'before', 3);
     rmSync(`${db}-wal`);
     const after = await labels(conn, 'after', 20);
+    const stderr = conn.stderr();
     await killServer(conn, 'SIGKILL');
+    assert.match(stderr, /feedback\.db-wal was deleted while open; what it held was moved into \S+feedback\.db and a new WAL started/);
     // Before: all 20 acknowledged, none in the file (they went to the unlinked WAL).
     assert.ok(after.acknowledged.length >= 15, `only ${after.acknowledged.length} of 20 acknowledged: ${after.refused[0]}`);
     const stored = new Set(queriesAt(db));
