@@ -273,7 +273,7 @@ interface FileIdentity {
 export class FeedbackStore {
   private db!: Database.Database;
   private statements!: { [K in keyof typeof SQL]: Database.Statement };
-  private now: () => Date;
+  private readonly now: () => Date;
   /** Descriptors of our own on the -wal and -shm files SQLite has open, once they exist (see walProblem). */
   private wal: { fd: number; ino: number } | undefined;
   private shmFd: number | undefined;
@@ -323,11 +323,6 @@ export class FeedbackStore {
     this.db = db;
     this.statements = Object.fromEntries(Object.entries(SQL).map(([name, sql]) => [name, db.prepare(sql)])) as FeedbackStore['statements'];
     this.watchWalFiles();
-  }
-
-  /** The clock for the next statements: the server's worker takes each request's time from the main thread. */
-  setClock(now: () => Date): void {
-    this.now = now;
   }
 
   /** How long the next statements wait for another process's lock. */
