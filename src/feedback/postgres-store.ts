@@ -475,7 +475,7 @@ export class PostgresStore implements FeedbackBackend {
     }, { begin: 'BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY' });
   }
 
-  fileChange(): string | null {
+  async fileChange(): Promise<string | null> {
     return null;
   }
 
