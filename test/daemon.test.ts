@@ -424,7 +424,7 @@ test('two stdio clients with one postgres:// URL and different PGDATABASE each w
   }
 });
 
-test('a stopped daemon (SIGSTOP): the call under way gets an error naming it, a new daemon takes the socket over, the old one, resumed, leaves it alone', async () => {
+test('a stopped daemon (SIGSTOP): the call under way gets an error naming it, a new daemon takes the socket over, the old one, resumed, leaves it alone', async (t) => {
   const dir = daemonDir();
   const env = { RERANK_FEEDBACK_DB: freshDbPath(), RERANK_DAEMON_LIVENESS_MS: '3000' };
   const args = ['--model', TINY_CE, '--max-batch-tokens', '512'];
@@ -444,10 +444,13 @@ test('a stopped daemon (SIGSTOP): the call under way gets an error naming it, a 
     await assert.rejects(long, new RegExp(`daemon \\(pid ${first}, socket ${dir}/d-[0-9a-f]{16}\\.sock\\) stopped answering.*kill -CONT ${first}`));
     const failedAfter = Date.now() - stoppedAt;
     assert.ok(failedAfter < 3000 + 5000, `failed after ${failedAfter} ms`);
+    t.diagnostic(`the call failed ${failedAfter} ms after SIGSTOP (deadline 3000 ms)`);
     assert.equal(a.closed(), false);
     // A new client, and the first one's next call, are served by a new daemon.
+    const bStarted = Date.now();
     const b = await shim('b', dir, args, env);
     assert.deepEqual(await scorePair(b.client), reference);
+    t.diagnostic(`a new client was served ${Date.now() - bStarted} ms after it started, by a new daemon`);
     assert.deepEqual(await scorePair(a.client), reference);
     const st = await status(dir);
     assert.equal(st.running, true);

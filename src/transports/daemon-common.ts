@@ -4,7 +4,7 @@
  * the shim loads this, and must stay small.
  */
 import { createHash } from 'node:crypto';
-import { lstatSync, mkdirSync, readdirSync, realpathSync, existsSync } from 'node:fs';
+import { lstatSync, mkdirSync, readdirSync, readFileSync, realpathSync, existsSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { homedir, userInfo } from 'node:os';
 import path from 'node:path';
@@ -216,13 +216,17 @@ export function daemonSockets(dir: string): DaemonSocket[] {
   return [...own, ...keyed.filter((s) => !owned.has(inode(s.socket)))];
 }
 
-/** Whether a process `pid` exists (one of another user counts). */
+/** Whether a process `pid` runs (one of another user counts; a zombie, dead and not yet reaped, does not). */
 export function processAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
   } catch (err) {
     return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+  try {
+    return !/^Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ').pop() ?? '');
+  } catch {
+    return true; // no /proc (macOS)
   }
 }
 

@@ -64,10 +64,26 @@ export async function runShim({ config, serveArgs, cliPath }: ShimOptions): Prom
   return new Promise(() => undefined);
 }
 
-/** A connection to a daemon, and its pid (for the messages that name it). */
+/** A connection to a daemon, its pid (for the messages that name it) and the socket file it was reached by. */
 interface Daemon {
   socket: Socket;
   pid: number | undefined;
+  inode: string | undefined;
+}
+
+/**
+ * Socket files (device:inode) whose daemon did not answer in time: while a new daemon starts and
+ * takes the name over, waiting on the stuck one again would only add a deadline per round.
+ */
+const unresponsive = new Set<string>();
+
+function inodeOf(file: string): string | undefined {
+  try {
+    const st = statSync(file);
+    return `${st.dev}:${st.ino}`;
+  } catch {
+    return undefined;
+  }
 }
 
 /** Connects to the daemon of `key`, starting one when none answers; exactly one shim starts it. */
@@ -77,13 +93,20 @@ async function attach(paths: DaemonPaths, key: string, start: () => { exited: ()
   let locked = false;
   try {
     for (let round = 0; ; round++) {
-      const socket = await connectSocket(paths.socket).catch(() => undefined);
+      const inode = inodeOf(paths.socket);
+      const socket = inode !== undefined && unresponsive.has(inode) ? undefined : await connectSocket(paths.socket).catch(() => undefined);
       if (socket) {
         socket.on('error', () => undefined);
         socket.write(JSON.stringify({ rerank_daemon: DAEMON_PROTOCOL, op: 'attach', key, version: PACKAGE_VERSION, pid: process.pid } satisfies Hello) + '\n');
         // A daemon that does not answer within the liveness deadline is stopped or hung: another one is started, which takes the socket over.
-        const reply = await readLine(socket, livenessMs()).then((l) => JSON.parse(l) as { ok?: boolean; reason?: string; pid?: number }, () => undefined);
-        if (reply?.ok) return { socket, pid: reply.pid };
+        const reply = await readLine(socket, livenessMs()).then(
+          (l) => JSON.parse(l) as { ok?: boolean; reason?: string; pid?: number },
+          (err: Error) => {
+            if (inode !== undefined && /^no answer/.test(err.message)) unresponsive.add(inode);
+            return undefined;
+          },
+        );
+        if (reply?.ok) return { socket, pid: reply.pid, inode };
         socket.destroy();
         // A daemon that is stopping says so; one of another configuration cannot sit on our socket name.
         if (reply && !/stopping/.test(reply.reason ?? '')) throw new DaemonUnavailable(`the daemon at ${paths.socket} refused this client: ${reply.reason}`);
@@ -218,6 +241,7 @@ const keyOf = (id: Id) => JSON.stringify(id);
 class Relay {
   private socket: Socket | undefined;
   private daemonPid: number | undefined;
+  private daemonInode: string | undefined;
   /** Client lines waiting for a daemon (while one is being started). */
   private queue: Buffer[] = [];
   /**
@@ -263,9 +287,10 @@ class Relay {
     setInterval(() => this.checkLiveness(), Math.max(50, Math.round(this.livenessMs / 5))).unref();
   }
 
-  private use({ socket, pid }: Daemon): void {
+  private use({ socket, pid, inode }: Daemon): void {
     this.socket = socket;
     this.daemonPid = pid;
+    this.daemonInode = inode;
     this.ping = undefined;
     this.lastSign = Date.now();
     socket.on('data', lines((line) => this.fromDaemon(line)));
@@ -362,6 +387,7 @@ class Relay {
     log(`the shared daemon (pid ${pid}, ${this.paths.socket}) did not answer a ping within ${seconds} s: failing its ${this.inFlight()} call(s); the next call starts a new daemon`);
     this.socket = undefined;
     this.ping = undefined;
+    if (this.daemonInode !== undefined) unresponsive.add(this.daemonInode);
     socket.destroy();
     this.failPending(
       `the rerank-mcp daemon (pid ${pid}, socket ${this.paths.socket}) stopped answering (no reply to a ping within ${seconds} s: stopped or hung); this call was abandoned and the next call starts a new daemon: retry. If that process stays stuck, end it: kill -CONT ${pid}; kill ${pid}`,
