@@ -131,3 +131,145 @@ test('rest: 413 for a body over --max-body-mb and for a call over --max-call-tok
   const getIt = await fetch(`${base}/v1/rerank`, { headers: auth });
   assert.equal(getIt.status, 405);
 });
+
+test('rest: null in any optional field is taken as absent, on every rerank route', async () => {
+  const cohere = { query, documents, model: null, top_n: null, return_documents: null, max_tokens_per_doc: null, rank_fields: null, instruction: null };
+  for (const path of ['/v1/rerank', '/v2/rerank']) {
+    const res = await post(path, cohere);
+    assert.equal(res.status, 200, `${path}: ${JSON.stringify(res.json)}`);
+    assert.deepEqual(res.json.results.map((r: { index: number }) => r.index), reference.map((r) => r.corpus_id));
+    assert.equal('document' in res.json.results[0], path === '/v1/rerank', `${path}: null return_documents keeps the route's default`);
+  }
+  const tei = await post('/rerank', { query, texts: documents, raw_scores: null, return_text: null, truncate: null, truncation_direction: null });
+  assert.equal(tei.status, 200, JSON.stringify(tei.json));
+  assert.ok(Math.abs(tei.json[0].score - sigmoid(reference[0].score)) < 1e-5, 'null raw_scores: probabilities');
+  assert.ok(!('text' in tei.json[0]));
+  // A required field that is null is still refused, naming it.
+  const noQuery = await post('/v1/rerank', { query: null, documents });
+  assert.equal(noQuery.status, 400);
+  assert.match(noQuery.json.message, /query is required/);
+});
+
+test('rest: top_n as Cohere\'s schema has it: 0 and negatives refused (minimum 1), more than the documents gives them all', async () => {
+  for (const top_n of [0, -1]) {
+    const res = await post('/v1/rerank', { query, documents, top_n });
+    assert.equal(res.status, 400);
+    assert.match(res.json.message, /top_n must be at least 1/);
+  }
+  const huge = await post('/v2/rerank', { query, documents, top_n: 2 ** 40 });
+  assert.equal(huge.json.results.length, documents.length);
+});
+
+test('rest: rank_fields ranks objects on the named fields ("field: value" lines, in order) and returns the object as sent', async () => {
+  const objects = documents.map((d, i) => ({ id: `d${i}`, title: `title ${i}`, body: d, extra: { n: i } }));
+  const ranked = await post('/v1/rerank', { query, documents: objects, rank_fields: ['title', 'body'] });
+  assert.equal(ranked.status, 200, JSON.stringify(ranked.json));
+  const same = await post('/v1/rerank', { query, documents: objects.map((o) => `title: ${o.title}\nbody: ${o.body}`) });
+  assert.deepEqual(ranked.json.results.map((r: { index: number }) => r.index), same.json.results.map((r: { index: number }) => r.index));
+  ranked.json.results.forEach((r: { relevance_score: number; document: object; index: number }, i: number) => {
+    assert.equal(r.relevance_score, same.json.results[i].relevance_score);
+    assert.deepEqual(r.document, objects[r.index]);
+  });
+  // With text present, rank_fields still decides what is ranked.
+  const withText = await post('/v1/rerank', { query, documents: objects.map((o) => ({ ...o, text: 'unrelated' })), rank_fields: ['body'] });
+  const bodies = await post('/v1/rerank', { query, documents: objects.map((o) => `body: ${o.body}`) });
+  assert.deepEqual(withText.json.results.map((r: { relevance_score: number }) => r.relevance_score), bodies.json.results.map((r: { relevance_score: number }) => r.relevance_score));
+  const noText = await post('/v1/rerank', { query, documents: [{ title: 'a' }] });
+  assert.equal(noText.status, 400);
+  assert.match(noText.json.message, /documents\.0: an object needs a text field, or name the fields to rank on in rank_fields/);
+  const missing = await post('/v1/rerank', { query, documents: [{ title: 'a' }], rank_fields: ['body'] });
+  assert.equal(missing.status, 400);
+  assert.match(missing.json.message, /documents\.0: has none of the rank_fields \(body\)/);
+});
+
+test('rest: GET /info in TEI\'s shape, behind the token', async () => {
+  const res = await fetch(`${base}/info`, { headers: auth });
+  assert.equal(res.status, 200);
+  const info = (await res.json()) as any;
+  assert.deepEqual(Object.keys(info.model_type), ['reranker']);
+  assert.equal(typeof info.model_type.reranker.id2label, 'object');
+  assert.equal(typeof info.model_type.reranker.label2id, 'object');
+  assert.equal(typeof info.model_id, 'string');
+  assert.equal(info.model_dtype, 'float32');
+  assert.ok(info.max_input_length > 0);
+  assert.equal(info.max_client_batch_size, 1000);
+  for (const key of ['model_sha', 'max_concurrent_requests', 'max_batch_tokens', 'max_batch_requests', 'tokenization_workers', 'auto_truncate', 'version', 'sha', 'docker_label']) assert.ok(key in info, key);
+  const anon = await fetch(`${base}/info`);
+  assert.equal(anon.status, 401);
+  assert.deepEqual(Object.keys((await anon.json()) as object).sort(), ['error', 'error_type']);
+});
+
+test('rest: error shapes per family, 404 JSON naming the base URL, 405 with the path, 415 for a body that is not JSON, X-Rerank-Id', async () => {
+  const cohere = await post('/v2/rerank', { query });
+  assert.equal(cohere.status, 400);
+  assert.match(cohere.json.message, /documents is required/);
+  assert.equal(cohere.json.error.message, cohere.json.message);
+  const tei = await post('/rerank', { query });
+  assert.equal(tei.status, 400);
+  assert.deepEqual(tei.json, { error: 'texts: texts is required', error_type: 'Validation' });
+
+  const nested = await post('/v1/v2/rerank', { query, documents });
+  assert.equal(nested.status, 404);
+  assert.match(nested.headers.get('content-type') ?? '', /application\/json/);
+  assert.match(nested.json.message, /base URL should not end in \/v1/);
+  const unknown = await post('/v1/embed', { query });
+  assert.equal(unknown.status, 404);
+  assert.match(unknown.json.message, /POST \/v1\/rerank/);
+
+  const get = await fetch(`${base}/v1/rerank`, { headers: auth });
+  assert.equal(get.status, 405);
+  assert.equal(get.headers.get('allow'), 'POST');
+  assert.match(((await get.json()) as { message: string }).message, /GET is not allowed on \/v1\/rerank/);
+
+  const form = await fetch(`${base}/v1/rerank`, { method: 'POST', headers: { ...auth, 'content-type': 'application/x-www-form-urlencoded' }, body: 'query=a&documents=b' });
+  assert.equal(form.status, 415);
+  assert.match(((await form.json()) as { message: string }).message, /application\/x-www-form-urlencoded.*Content-Type: application\/json/);
+
+  const labeled = await post('/rerank', { query, texts: documents });
+  const id = labeled.headers.get('x-rerank-id');
+  assert.ok(id, 'TEI answers carry the rerank_id in a header');
+  const feedback = await post('/v1/feedback', { rerank_id: id, relevant: [labeled.json[0].index] });
+  assert.equal(feedback.status, 200, JSON.stringify(feedback.json));
+  const v1 = await post('/v1/rerank', { query, documents });
+  assert.equal(v1.headers.get('x-rerank-id'), v1.json.id);
+});
+
+test('rest: a foreign Origin is refused in the route family\'s shape; the same on /mcp keeps the transport\'s', async () => {
+  const res = await post('/v1/rerank', { query, documents }, { ...auth, origin: 'https://evil.example' });
+  assert.equal(res.status, 403);
+  assert.match(res.json.message, /Origin https:\/\/evil\.example is not allowed/);
+  const tei = await post('/rerank', { query, texts: documents }, { ...auth, origin: 'https://evil.example' });
+  assert.equal(tei.status, 403);
+  assert.equal(tei.json.error_type, 'Validation');
+  const mcp = await post('/mcp', { jsonrpc: '2.0', id: 1, method: 'ping' }, { ...auth, origin: 'https://evil.example' });
+  assert.equal(mcp.status, 403);
+  assert.match(mcp.json.error, /Origin https:\/\/evil\.example is not allowed/);
+});
+
+test('rest: --cors-origins: preflight answered without the token, the call still needs it, other origins get no CORS', async () => {
+  const page = 'http://app.test:3000';
+  const s = await startHttpServer(['--model', TINY_CE, '--cors-origins', `${page}, https://other.test`], { RERANK_MCP_TOKEN: TOKEN });
+  try {
+    const origin = new URL(s.url).origin;
+    const preflight = await fetch(`${origin}/v1/rerank`, { method: 'OPTIONS', headers: { origin: page, 'access-control-request-method': 'POST', 'access-control-request-headers': 'authorization, content-type, x-fern-language' } });
+    assert.equal(preflight.status, 204);
+    assert.equal(preflight.headers.get('access-control-allow-origin'), page);
+    assert.match(preflight.headers.get('access-control-allow-methods') ?? '', /POST/);
+    assert.match(preflight.headers.get('access-control-allow-headers') ?? '', /authorization/);
+    const call = await fetch(`${origin}/v1/rerank`, { method: 'POST', headers: { ...auth, origin: page, 'content-type': 'application/json' }, body: JSON.stringify({ query, documents }) });
+    assert.equal(call.status, 200);
+    assert.equal(call.headers.get('access-control-allow-origin'), page);
+    assert.match(call.headers.get('access-control-expose-headers') ?? '', /X-Rerank-Id/);
+    const anon = await fetch(`${origin}/v1/rerank`, { method: 'POST', headers: { origin: page, 'content-type': 'application/json' }, body: JSON.stringify({ query, documents }) });
+    assert.equal(anon.status, 401, 'CORS does not replace the token');
+    assert.equal(anon.headers.get('access-control-allow-origin'), page, 'the page can read why');
+    const foreign = await fetch(`${origin}/v1/rerank`, { method: 'OPTIONS', headers: { origin: 'https://evil.example', 'access-control-request-method': 'POST' } });
+    assert.equal(foreign.status, 403);
+    assert.equal(foreign.headers.get('access-control-allow-origin'), null);
+  } finally {
+    await s.stop();
+  }
+  // Off by default: no CORS headers for any origin.
+  const none = await fetch(`${base}/v1/rerank`, { method: 'OPTIONS', headers: { origin: page, 'access-control-request-method': 'POST' } });
+  assert.equal(none.headers.get('access-control-allow-origin'), null);
+});
