@@ -5,7 +5,8 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { TINY_CE, readParity, type TinyParity } from './helpers/fixtures.js';
+import { join } from 'node:path';
+import { REPO_ROOT, TINY_CE, readParity, type TinyParity } from './helpers/fixtures.js';
 import { connectHttp, startHttpServer, type HttpServerProcess } from './helpers/mcp.js';
 
 const TOKEN = 'rest-test-token-0123456789abcdef';
@@ -272,4 +273,32 @@ test('rest: --cors-origins: preflight answered without the token, the call still
   // Off by default: no CORS headers for any origin.
   const none = await fetch(`${base}/v1/rerank`, { method: 'OPTIONS', headers: { origin: page, 'access-control-request-method': 'POST' } });
   assert.equal(none.headers.get('access-control-allow-origin'), null);
+});
+
+test('rest: instruction is taken on every rerank route and changes the score of a decoder reranker as the MCP tool does', async () => {
+  const s = await startHttpServer(['--model', join(REPO_ROOT, 'test', 'fixtures', 'qwen3-tiny')]);
+  try {
+    const origin = new URL(s.url).origin;
+    const call = async (path: string, body: object) => {
+      const res = await fetch(`${origin}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+      const json = (await res.json()) as any;
+      assert.equal(res.status, 200, JSON.stringify(json));
+      return json;
+    };
+    const instruction = 'Given a code question, retrieve the function that answers it';
+    const plain = await call('/v1/rerank', { query: 'sort a list', documents: ['def sort(xs): ...', 'README'] });
+    const told = await call('/v1/rerank', { query: 'sort a list', documents: ['def sort(xs): ...', 'README'], instruction });
+    const tei = await call('/rerank', { query: 'sort a list', texts: ['def sort(xs): ...', 'README'], instruction, raw_scores: true });
+    assert.notEqual(told.results[0].relevance_score, plain.results[0].relevance_score);
+    const client = await connectHttp(s.url);
+    try {
+      const tool = (await client.callTool({ name: 'rerank', arguments: { query: 'sort a list', documents: ['def sort(xs): ...', 'README'], instruction } })) as { structuredContent: { results: { index: number; logit: number }[] } };
+      assert.deepEqual(tei.map((r: { index: number; score: number }) => [r.index, r.score]), tool.structuredContent.results.map((r) => [r.index, r.logit]));
+      told.results.forEach((r: { relevance_score: number }, i: number) => assert.equal(r.relevance_score, sigmoid(tool.structuredContent.results[i].logit)));
+    } finally {
+      await client.close();
+    }
+  } finally {
+    await s.stop();
+  }
 });
