@@ -29,6 +29,7 @@ interface Expect {
   all?: boolean;
   document_text?: boolean;
   document_object?: boolean;
+  no_documents?: boolean;
   text?: boolean;
   usage?: boolean;
 }
@@ -173,6 +174,7 @@ async function checkReplay(replay: Replay, request: Replay['requests'][number], 
     assert.equal(r.relevance_score, expected[i].relevance_score, what);
     if (expect.document_text) assert.equal(r.document.text, docs[r.index], what);
     if (expect.document_object) assert.deepEqual(r.document, docs[r.index], what);
+    if (expect.no_documents) assert.equal(r.document, undefined, what);
   });
   // Open WebUI and rerankers sort by index and take one score per document.
   if (expect.all) assert.deepEqual([...results].sort((a, b) => a.index - b.index).map((r) => r.index), docs.map((_, i) => i), what);
