@@ -1,7 +1,7 @@
 /** `rerank-mcp serve`: the MCP server, over stdio or Streamable HTTP. */
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { allowedHostList, type Config } from '../config.js';
+import { allowedHostList, corsOriginList, type Config } from '../config.js';
 import { EngineHost } from '../engine/engine-host.js';
 import { ScoreCache } from '../engine/score-cache.js';
 import { resolveModelFiles } from '../model/model-dir.js';
@@ -117,6 +117,7 @@ export async function runServe(config: Config): Promise<number> {
       sessionIdleMs: config.sessionIdleSeconds * 1000,
       maxSessions: config.maxSessions,
       allowedHosts: allowedHostList(config.allowedHosts),
+      corsOrigins: corsOriginList(config.corsOrigins),
       stateless: config.stateless,
     });
     stopAccepting = () => running.stopListening();
