@@ -76,10 +76,12 @@ def exit_with_parent():
     import threading
 
     def watch():
+        # os.read, not sys.stdin: a thread blocked inside the buffered reader holds its lock, and the
+        # interpreter's shutdown then aborts ("could not acquire lock for <stdin>") after a normal run.
         try:
-            while sys.stdin.buffer.read(4096):
+            while os.read(0, 4096):
                 pass
-        except (OSError, ValueError):
+        except OSError:
             pass
         try:
             print("finetune: the parent rerank-mcp process is gone (stdin closed); stopping", file=sys.stderr, flush=True)
