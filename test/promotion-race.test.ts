@@ -75,8 +75,10 @@ test(`${TRIALS} trials: two promotions at once over a stale lock; one wins (or t
     const dir = join(root, `served-${trial}`);
     swap.promoteModel(m0, dir);
     const first = swap.currentVersion(dir)!;
-    // What a SIGKILL during a promotion leaves: the lock file, naming a process that is gone.
+    // What a SIGKILL during a promotion leaves: the lock file naming a process that is gone (as
+    // earlier versions wrote it, and as a lock of its own per process now is).
     writeFileSync(join(dir, '.versions', '.lock'), String(deadPid));
+    writeFileSync(join(dir, '.versions', `.lock-${deadPid}-0badc0ffee00`), '');
     const racers = [promoter(m1, dir), promoter(m2, dir)];
     await Promise.all(racers.map((r) => r.ready));
     for (const r of racers) r.child.stdin.end('go\n');
@@ -110,4 +112,24 @@ test(`${TRIALS} trials: two promotions at once over a stale lock; one wins (or t
   rmSync(root, { recursive: true, force: true });
   console.log(`# ${TRIALS} trials: ${failures.length} failed, ${both} with both promoting in turn`);
   assert.deepEqual(failures, []);
+});
+
+test('a lock a live process holds (its own file, or the older .lock) refuses a promotion in one line naming pid and file', async () => {
+  const swap = (await import(SWAP)) as Swap;
+  const root = mkdtempSync(join(tmpdir(), 'rerank-race-live-'));
+  const [m0, m1] = ['M0', 'M1'].map((m) => model(root, m));
+  for (const lock of [`.lock-${process.pid}-0123456789ab`, '.lock']) {
+    const dir = join(root, `served-${lock}`);
+    swap.promoteModel(m0, dir);
+    // This test process is alive: its lock stands while a promotion in another process tries.
+    writeFileSync(join(dir, '.versions', lock), lock === '.lock' ? String(process.pid) : '');
+    const racer = promoter(m1, dir);
+    await racer.ready;
+    racer.child.stdin.end('go\n');
+    const outcome = await racer.done;
+    assert.match(outcome, new RegExp(`^refused ${dir.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} is being promoted or rolled back by pid ${process.pid} \\(.*${lock.replace('.', '\\.')}\\)`));
+    assert.equal(served(swap, dir), 'M0');
+    assert.ok(readFileSync(join(dir, '.versions', lock)) !== undefined, 'the live lock is left alone');
+  }
+  rmSync(root, { recursive: true, force: true });
 });

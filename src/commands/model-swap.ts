@@ -182,7 +182,7 @@ function withLock<T>(dir: string, fn: () => T, { tries = 40 } = {}): T {
     if (rival === undefined) break;
     rmSync(join(vdir, mine), { force: true });
     if (attempt >= tries) {
-      throw new Error(`${dir} is being promoted or rolled back by pid ${rival.pid} (${join(vdir, rival.name)}): wait for it to finish, then run again`);
+      throw new Error(`${dir} is being promoted or rolled back by pid ${rival.pid} (${join(vdir, rival.name)}): wait for it to finish, then run again (remove that file only if pid ${rival.pid} is not rerank-mcp)`);
     }
     Atomics.wait(PAUSE, 0, 0, 5 + Math.random() * 20);
   }
