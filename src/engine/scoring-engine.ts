@@ -4,7 +4,7 @@
  * Everything a transport or a CLI needs goes through here.
  */
 import { requireTokens, type CrossEncoder } from '../model/cross-encoder.js';
-import type { PairEncoding } from '../tokenizer/pair-tokenizer.js';
+import type { LowerBound, PairEncoding } from '../tokenizer/pair-tokenizer.js';
 import { createHash } from 'node:crypto';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { PairTokenizer } from '../tokenizer/pair-tokenizer.js';
@@ -106,13 +106,13 @@ async function hashInSlices(texts: readonly string[]): Promise<string[]> {
 }
 
 /** PairTokenizer.leastTokens over `text`, a slice at a time (slices cut at a space, so no run is counted twice). */
-async function leastTokensInSlices(text: string, stopAbove: number): Promise<number> {
+async function leastTokensInSlices(text: string, stopAbove: number, bound: LowerBound): Promise<number> {
   let count = 0;
   for (let i = 0; i < text.length && count <= stopAbove; ) {
     let end = Math.min(text.length, i + SLICE_CHARS);
     const space = text.indexOf(' ', end);
     end = space < 0 || space - end > SLICE_CHARS ? (space < 0 ? text.length : space) : space;
-    count += PairTokenizer.leastTokensOf(text.slice(i, end), stopAbove - count);
+    count += PairTokenizer.leastTokensOf(text.slice(i, end), stopAbove - count, bound);
     i = end;
     if (i < text.length) await nextTurn();
   }
@@ -205,11 +205,12 @@ export class ScoringEngine {
    */
   private async encodeBudgeted(call: TokenizerCall, pairs: readonly Pair[], mode: LongDocuments, prompt: PromptOptions): Promise<PairEncoding[][]> {
     const limit = this.options.maxCallTokens;
-    if (limit > 0 && mode === 'chunk' && this.model.tokenizers.description.family === 'bert-wordpiece') {
+    const bound = this.model.tokenizers.description.lowerBound;
+    if (limit > 0 && mode === 'chunk' && bound !== 'none') {
       // A cheap lower bound first, a slice at a time: hostile text takes ~100 characters per
       // token, and a document of tens of MB would block this thread while it is posted to a worker.
       let least = 0;
-      for (let i = 0; i < pairs.length && least <= limit; i++) least += await leastTokensInSlices(pairs[i].document, limit - least);
+      for (let i = 0; i < pairs.length && least <= limit; i++) least += await leastTokensInSlices(pairs[i].document, limit - least, bound);
       if (least > limit) throw new CallTooLargeError(limit, least, pairs.length, pairs.length);
     }
     const out: PairEncoding[][] = new Array(pairs.length);
