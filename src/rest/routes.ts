@@ -17,6 +17,7 @@ import { feedbackInput } from '../api/schemas.js';
 import { FeedbackError } from '../feedback/feedback-store.js';
 import { log } from '../log.js';
 import { cohereRerankRequest, teiRerankRequest, type CohereRerankRequest } from './schemas.js';
+import { failureOf, setTimingHeaders, withCallRecord, type CallRecord } from './call-record.js';
 
 export interface RestOptions {
   /** The transport's token check (the same as /mcp's); absent when no token is configured. */
@@ -61,7 +62,7 @@ export function restRoutes(ctx: ServerContext, options: RestOptions): Router {
   /** Runs one call: validated input, the concurrency bound, cancellation when the client goes away. */
   const handle =
     <T>(schema: ZodType<T>, work: (input: T, call: CallContext) => Promise<unknown>) =>
-    async (req: Request, res: Response): Promise<void> => {
+    withCallRecord(clientName, async (req: Request, res: Response, record: CallRecord): Promise<void> => {
       const controller = new AbortController();
       res.once('close', () => {
         if (!res.writableFinished) controller.abort();
@@ -70,23 +71,31 @@ export function restRoutes(ctx: ServerContext, options: RestOptions): Router {
         const input = schema.parse(req.body ?? {});
         if (running >= options.maxConcurrent) {
           res.setHeader('Retry-After', '1');
+          record.refusal = 'busy';
           throw new HttpError(429, `too many calls at once: ${options.maxConcurrent} are running (--max-sessions); retry shortly`);
         }
         running++;
         try {
-          const body = await ctx.inFlight.track(() => work(input, { signal: controller.signal, source: clientName(req) }));
-          if (!controller.signal.aborted) res.json(body);
+          const body = await ctx.inFlight.track(() => work(input, { signal: controller.signal, source: clientName(req), record }));
+          if (!controller.signal.aborted) {
+            setTimingHeaders(res, record);
+            res.json(body);
+            record.end(undefined, { status: 200 });
+          } else record.end('cancelled');
         } finally {
           running--;
         }
       } catch (err) {
-        if (controller.signal.aborted) return;
-        sendError(res, classify(err, ctx));
+        if (controller.signal.aborted) return record.end('cancelled');
+        const refusal = classify(err, ctx);
+        sendError(res, refusal);
+        record.end(failureOf(refusal.status), { status: refusal.status, message: refusal.message });
       }
-    };
+    });
 
   const cohere = (version: '1' | '2') =>
     handle(cohereRerankRequest, async (input, call) => {
+      call.record?.setAttributes({ 'reranker.top_k': input.top_n });
       const outcome = await runRerank(ctx, { query: input.query, documents: input.documents.map((d) => (typeof d === 'string' ? d : { text: d.text })), instruction: input.instruction }, call);
       // Jina's /v1 returns documents unless told not to; Cohere's v2 never does unless asked here.
       return cohereResponse(outcome, input, input.return_documents ?? version === '1', version, ctx.host.modelName);

@@ -78,6 +78,8 @@ export function daemonKey(config: Config, env: NodeJS.ProcessEnv = process.env):
     rerankLog: [config.rerankLogMaxCalls, config.rerankLogMaxDays, config.rerankLogMaxMb],
     maxBodyMb: config.maxBodyMb,
     noWatch: config.noWatch,
+    // A daemon serves one metrics port and one log format; traces go where its environment said.
+    telemetry: [config.metricsPort ?? null, config.logFormat, config.traceDocuments, ...['OTEL_EXPORTER_OTLP_ENDPOINT', 'OTEL_EXPORTER_OTLP_TRACES_ENDPOINT', 'OTEL_SERVICE_NAME'].map((k) => env[k] ?? null)],
     hub: ['HF_HOME', 'HF_HUB_CACHE', 'XDG_CACHE_HOME', 'HF_ENDPOINT', 'HF_HUB_OFFLINE', 'HF_TOKEN'].map((k) => env[k] ?? null),
   };
   return createHash('sha256').update(JSON.stringify(identity)).digest('hex').slice(0, 16);

@@ -8,6 +8,7 @@ import { chmodSync, unlinkSync } from 'node:fs';
 import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import type { SharedEngine } from '../commands/serve.js';
 import { log } from '../log.js';
+import { watch } from '../observability/index.js';
 import { PACKAGE_VERSION } from '../version.js';
 import { serveStdio } from './stdio.js';
 import { controlDaemon, DAEMON_PROTOCOL, readLine, type DaemonPaths, type DaemonStatus, type Hello } from './daemon-common.js';
@@ -29,6 +30,7 @@ export async function runDaemonServer({ paths, key, idleMs, maxLineBytes, engine
   const sessions = new Map<Socket, McpServer | undefined>();
   let idleTimer: NodeJS.Timeout | undefined;
   let stopping = false;
+  watch({ sessions: () => sessions.size, daemonClients: () => sessions.size });
 
   const status = (): DaemonStatus => ({
     pid: process.pid,
@@ -71,6 +73,7 @@ export async function runDaemonServer({ paths, key, idleMs, maxLineBytes, engine
         onEnd: () => socket.end(),
       },
       { input: socket, output: socket },
+      'daemon',
     );
     if (sessions.has(socket)) sessions.set(socket, mcp);
     else void mcp.close();
