@@ -11,7 +11,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
 import { join } from 'node:path';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import protobuf from 'protobufjs';
@@ -158,6 +158,19 @@ test('histograms: a call that waited in the queue moves the queue histogram by t
   // And through Prometheus, as a dashboard asks: the mean queue time of these calls is the batch wait.
   const mean = await prometheus.until('sum(te_request_queue_duration_sum) / sum(te_request_queue_duration_count)', (v) => v !== undefined && v >= 0.28);
   assert.ok(mean !== undefined && mean >= (BATCH_WAIT_MS - 20) / 1000, `mean queue ${mean}`);
+});
+
+test('deploy/grafana/rerank-mcp.json: every query runs on Prometheus and every metric it names is served', async () => {
+  const dashboard = JSON.parse(readFileSync(join(REPO_ROOT, 'deploy', 'grafana', 'rerank-mcp.json'), 'utf8')) as { panels: { title: string; targets: { expr: string }[] }[] };
+  const samples = await scrape();
+  const served = [...samples.keys()].map((series) => series.split('{')[0]);
+  for (const panel of dashboard.panels) {
+    for (const { expr } of panel.targets) {
+      for (const [name] of expr.matchAll(/\b(?:te|rerank_mcp|nodejs|process)_\w+/g)) assert.ok(served.includes(name), `${panel.title}: ${name} is not served`);
+      // Grafana's variables as a dashboard fills them in; a query Prometheus refuses would be a blank panel.
+      await prometheus.query(expr.replaceAll('$job', '.+').replaceAll('$__rate_interval', '1m'));
+    }
+  }
 });
 
 test('--log-format json: every stderr line is one JSON object; every call line carries its request id', async () => {
