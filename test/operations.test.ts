@@ -40,7 +40,7 @@ let calls = 0;
 
 before(async () => {
   metricsPort = await freePort();
-  server = await startHttpServer(['--model', TINY_CE, '--metrics-port', String(metricsPort), '--log-format', 'json', '--batch-wait-ms', String(BATCH_WAIT_MS)]);
+  server = await startHttpServer(['--model', TINY_CE, '--metrics-port', String(metricsPort), '--log-format', 'json', '--batch-wait-ms', String(BATCH_WAIT_MS), '--max-call-tokens', '2000']);
   base = new URL(server.url).origin;
   metricsUrl = `http://127.0.0.1:${metricsPort}/metrics`;
   prometheus = await startPrometheus([`127.0.0.1:${metricsPort}`]);
@@ -107,6 +107,10 @@ test('REST: TEI timing headers on /v1/rerank, x-request-id echoed (or made), the
   const refused = await rerank({ 'x-request-id': 'ops-rest-bad' }, { query: 'q', documents: [] });
   assert.equal(refused.res.status, 400);
   assert.equal(refused.res.headers.get('x-request-id'), 'ops-rest-bad');
+  // Over --max-call-tokens: refused before any inference, counted as a budget refusal.
+  const long = Array.from({ length: 10 }, (_, i) => `${'the cat sat on a warm mat '.repeat(60)}${i}`);
+  const tooLarge = await rerank({}, { query: freshQuery(), documents: long });
+  assert.equal(tooLarge.res.status, 413, JSON.stringify(tooLarge.json));
 });
 
 test('MCP: tool results carry the timings and the request id in _meta', async () => {
@@ -132,10 +136,11 @@ test('Prometheus: sum(te_request_count) equals the REST and MCP calls made; hous
   const expected = calls;
   const counted = await prometheus.until('sum(te_request_count)', (v) => v === expected);
   assert.equal(counted, expected, `Prometheus counted ${counted} requests, the test made ${expected}`);
-  assert.equal(await prometheus.query('sum(te_request_count{transport="http", method="/v1/rerank"})'), 4);
+  assert.equal(await prometheus.query('sum(te_request_count{transport="http", method="/v1/rerank"})'), 5);
   assert.equal(await prometheus.query('sum(te_request_count{method="rerank"})'), 1);
-  assert.equal(await prometheus.query('sum(te_request_failure{err="validation"})'), 1, 'the empty documents call');
-  assert.equal(await prometheus.query('sum(te_request_success)'), expected - 1);
+  assert.equal(await prometheus.query('sum(te_request_failure{err="validation"})'), 2, 'the empty documents call, the call over budget');
+  assert.equal(await prometheus.query('sum(rerank_mcp_calls_refused_total{reason="budget"})'), 1);
+  assert.equal(await prometheus.query('sum(te_request_success)'), expected - 2);
   assert.equal(await prometheus.query('count(rerank_mcp_model_info{fingerprint!=""})'), 1);
   assert.equal(await prometheus.query('sum(rerank_mcp_sessions)'), 1, 'one MCP session open');
 });
