@@ -242,7 +242,7 @@ const hex = (b64: string) => Buffer.from(b64, 'base64').toString('hex');
 
 test('OTLP traces: a span per call with MCP and OpenInference attributes, children for tokenization, queue, inference and the store write, parented on traceparent', async () => {
   const receiver = await otlpReceiver();
-  const traced = await startHttpServer(['--model', TINY_CE], { OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url, OTEL_BSP_SCHEDULE_DELAY: '100', OTEL_SERVICE_NAME: 'rerank-ops-test' });
+  const traced = await startHttpServer(['--model', TINY_CE, '--rerank-log-max-mb', '1'], { OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url, OTEL_BSP_SCHEDULE_DELAY: '100', OTEL_SERVICE_NAME: 'rerank-ops-test' });
   try {
     const client = await connectHttp(traced.url);
     const traceId = '0af7651916cd43dd8448eb211c80319c';
@@ -283,6 +283,12 @@ test('OTLP traces: a span per call with MCP and OpenInference attributes, childr
     assert.equal(attrs(rest)['http.response.status_code'], 200);
     assert.equal(attrs(rest)['reranker.top_k'], 1);
     assert.equal(attrs(rest)['rerank_mcp.request_id'], res.headers.get('x-request-id'));
+
+    // A line logged deep inside a call (the rerank log refusing 1.1 MiB of text) names the call's id, in the text format too.
+    const big = Array.from({ length: 11 }, (_, i) => `${'x'.repeat(99_990)} ${i}`);
+    const logged = await fetch(`${new URL(traced.url).origin}/v1/rerank`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-request-id': 'ops-in-call' }, body: JSON.stringify({ query: 'q', documents: big }) });
+    assert.equal(logged.status, 200);
+    assert.match(traced.stderr(), /^\[rerank-mcp\] rerank call of 1\.\d MiB of text not logged.* \[request ops-in-call\]$/m);
   } finally {
     await traced.stop();
     await receiver.close();
