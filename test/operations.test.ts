@@ -120,6 +120,8 @@ test('MCP: tool results carry the timings and the request id in _meta', async ()
   const timing = result._meta?.['rerank-mcp/timing'];
   assert.ok(timing.queue_ms >= BATCH_WAIT_MS - 20, JSON.stringify(timing));
   assert.ok(timing.tokens > 0 && timing.characters > 0 && timing.total_ms >= timing.compute_ms, JSON.stringify(timing));
+  const labeled = await tool('feedback', { rerank_id: result.structuredContent?.rerank_id, relevant: [0] });
+  assert.equal(labeled.structuredContent?.stored, 1, JSON.stringify(labeled));
   const pair = await tool('score_pair', { query: freshQuery(), document: documents[0] });
   assert.match(pair._meta?.['rerank-mcp/request_id'], /^[0-9a-f-]{36}$/);
   const info = await tool('model_info', {});
@@ -140,6 +142,8 @@ test('Prometheus: sum(te_request_count) equals the REST and MCP calls made; hous
   assert.equal(await prometheus.query('sum(te_request_count{method="rerank"})'), 1);
   assert.equal(await prometheus.query('sum(te_request_failure{err="validation"})'), 2, 'the empty documents call, the call over budget');
   assert.equal(await prometheus.query('sum(rerank_mcp_calls_refused_total{reason="budget"})'), 1);
+  assert.equal(await prometheus.query('sum(rerank_mcp_feedback_labels_stored_total)'), 1);
+  assert.ok((await prometheus.query('sum(rerank_mcp_score_cache_misses_total)'))! > 0);
   assert.equal(await prometheus.query('sum(te_request_success)'), expected - 2);
   assert.equal(await prometheus.query('count(rerank_mcp_model_info{fingerprint!=""})'), 1);
   assert.equal(await prometheus.query('sum(rerank_mcp_sessions)'), 1, 'one MCP session open');
