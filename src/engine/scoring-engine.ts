@@ -51,7 +51,7 @@ export interface EngineTimings {
   startedAt: number;
   /** Hashing for the cache, and tokenizing the pairs not cached. */
   tokenizationMs: number;
-  /** When the pairs were handed to the batch queue (startedAt + tokenizationMs, or so). */
+  /** When the pairs were handed to the batch queue: startedAt + tokenizationMs. */
   queuedAt: number;
   queueMs: number;
   inferenceMs: number;
@@ -208,7 +208,7 @@ export class ScoringEngine {
       const rows = await this.queue.submit(encoded.flat(), {
         ...options,
         onProgress: pairProgress(options.onProgress, pairs.length, results.filter(Boolean).length),
-        onQueueTimings: options.onTimings && ((t) => (queued = t)),
+        onQueueTimings: options.onTimings && (({ queueMs, inferenceMs, batches }) => (queued = { queueMs, inferenceMs, batches })),
       });
       let row = 0;
       todo.forEach((pairIndex, n) => {
