@@ -39,6 +39,30 @@ export interface ScoreOptions extends SubmitOptions {
   instruction?: string;
   /** Told how many tokens the call sent to the model (cached pairs are free), for usage reports. */
   onTokens?: (tokens: number) => void;
+  /** Told, when the call succeeds, where its time went: the engine hands out timings and reports them nowhere itself. */
+  onTimings?: (timings: EngineTimings) => void;
+}
+
+/**
+ * One call's time in the engine, in milliseconds, with the phases TEI reports
+ * (x-tokenization-time, x-queue-time, x-inference-time). Instants are performance.now() values.
+ */
+export interface EngineTimings {
+  startedAt: number;
+  /** Hashing for the cache, and tokenizing the pairs not cached. */
+  tokenizationMs: number;
+  /** When the pairs were handed to the batch queue: startedAt + tokenizationMs. */
+  queuedAt: number;
+  queueMs: number;
+  inferenceMs: number;
+  /** Tokens sent to the model (cached pairs are free). */
+  tokens: number;
+  /** Characters of every query and document of the call, cached or not (TEI's x-compute-characters). */
+  characters: number;
+  pairs: number;
+  /** Pairs answered from the score cache (or repeated within the call). */
+  cached: number;
+  batches: number;
 }
 
 export interface EngineOptions {
@@ -159,6 +183,7 @@ export class ScoringEngine {
     const call = this.model.tokenizers.call();
     const onAbort = () => call.cancel(new AbortedError());
     options.signal?.addEventListener('abort', onAbort, { once: true });
+    const startedAt = performance.now();
     try {
       if (options.signal?.aborted) throw new AbortedError();
       const mode = options.longDocuments ?? 'truncate';
@@ -176,8 +201,15 @@ export class ScoringEngine {
         mode,
         prompt,
       );
-      options.onTokens?.(encoded.reduce((n, windows) => n + windows.reduce((m, w) => m + w.inputIds.length, 0), 0));
-      const rows = await this.queue.submit(encoded.flat(), { ...options, onProgress: pairProgress(options.onProgress, pairs.length, results.filter(Boolean).length) });
+      const tokens = encoded.reduce((n, windows) => n + windows.reduce((m, w) => m + w.inputIds.length, 0), 0);
+      options.onTokens?.(tokens);
+      const queuedAt = performance.now();
+      let queued = { queueMs: 0, inferenceMs: 0, batches: 0 };
+      const rows = await this.queue.submit(encoded.flat(), {
+        ...options,
+        onProgress: pairProgress(options.onProgress, pairs.length, results.filter(Boolean).length),
+        onQueueTimings: options.onTimings && (({ queueMs, inferenceMs, batches }) => (queued = { queueMs, inferenceMs, batches })),
+      });
       let row = 0;
       todo.forEach((pairIndex, n) => {
         const windows = encoded[n];
@@ -186,6 +218,10 @@ export class ScoringEngine {
         this.cache.set(keys[pairIndex], scored);
         results[pairIndex] = scored;
       });
+      if (options.onTimings) {
+        const characters = pairs.reduce((n, p) => n + p.query.length + p.document.length, 0);
+        options.onTimings({ startedAt, tokenizationMs: queuedAt - startedAt, queuedAt, ...queued, tokens, characters, pairs: pairs.length, cached: pairs.length - todo.length });
+      }
       return pairs.map((_, i) => results[i] ?? results[firstOfKey.get(keys[i])!]!);
     } catch (err) {
       // The call's tokenization jobs not started yet are dropped.
