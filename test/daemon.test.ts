@@ -355,7 +355,8 @@ test('the daemon key changes with every serve option and every variable of DAEMO
     if (o.kind === 'boolean') return [`--${o.flag}`];
     if (o.kind === 'int') return [`--${o.flag}`, String(typeof o.default === 'number' ? o.default + 1 : 3)];
     if (typeof o.kind === 'object') return [`--${o.flag}`, o.kind.oneOf.find((v) => v !== o.default)!];
-    return [`--${o.flag}`, o.key === 'allowedHosts' ? 'box.lan' : o.key === 'host' ? '0.0.0.0' : 'owner/other-value'];
+    const values: Partial<Record<string, string>> = { allowedHosts: 'box.lan', host: '0.0.0.0', corsOrigins: 'https://app.example.com' };
+    return [`--${o.flag}`, values[o.key] ?? 'owner/other-value'];
   };
   const serveOptions = OPTIONS.filter((o) => !o.only || o.only.includes('serve'));
   assert.ok(serveOptions.length >= 25, 'the option table is read');
