@@ -7,7 +7,7 @@
  * Errors are {error: {message}}, one line that says what to fix.
  */
 import { randomUUID } from 'node:crypto';
-import express, { Router, type NextFunction, type Request, type Response } from 'express';
+import { Router, type NextFunction, type Request, type RequestHandler, type Response } from 'express';
 import { ZodError, type ZodType } from 'zod';
 import type { ServerContext } from '../api/context.js';
 import { CallTooLarge, UsageError, type CallContext } from '../api/call.js';
@@ -16,6 +16,7 @@ import { runFeedback } from '../api/feedback.js';
 import { feedbackInput } from '../api/schemas.js';
 import { FeedbackError } from '../feedback/feedback-store.js';
 import { log } from '../log.js';
+import { sendJson } from './send-json.js';
 import { cohereRerankRequest, teiRerankRequest, type CohereRerankRequest } from './schemas.js';
 
 export interface RestOptions {
@@ -24,6 +25,8 @@ export interface RestOptions {
   maxBodyBytes: number;
   /** REST calls running at once; one more gets 429 with Retry-After. */
   maxConcurrent: number;
+  /** The transport's JSON body parser (large bodies parsed off the event loop), shared with /mcp. */
+  parseJson: RequestHandler;
 }
 
 export const REST_PATHS = ['/v1/rerank', '/v2/rerank', '/rerank', '/v1/feedback'] as const;
@@ -56,7 +59,7 @@ export function restRoutes(ctx: ServerContext, options: RestOptions): Router {
     }
     next();
   });
-  router.use(REST_PATHS as unknown as string[], express.json({ limit: options.maxBodyBytes }));
+  router.use(REST_PATHS as unknown as string[], options.parseJson);
 
   /** Runs one call: validated input, the concurrency bound, cancellation when the client goes away. */
   const handle =
@@ -75,7 +78,7 @@ export function restRoutes(ctx: ServerContext, options: RestOptions): Router {
         running++;
         try {
           const body = await ctx.inFlight.track(() => work(input, { signal: controller.signal, source: clientName(req) }));
-          if (!controller.signal.aborted) res.json(body);
+          if (!controller.signal.aborted) await sendJson(res, body);
         } finally {
           running--;
         }
@@ -108,12 +111,13 @@ export function restRoutes(ctx: ServerContext, options: RestOptions): Router {
   );
 
   // Bodies over the limit or not JSON, on these paths, answered in this face's error shape.
-  router.use(REST_PATHS as unknown as string[], (err: Error & { status?: number; length?: number }, _req: Request, res: Response, next: NextFunction) => {
-    if (err.status === 413) {
+  router.use(REST_PATHS as unknown as string[], (err: Error & { status?: number; type?: string; length?: number }, _req: Request, res: Response, next: NextFunction) => {
+    if (err.type === 'entity.too.large') {
       const message = `request body${err.length ? ` of ${(err.length / 1024 / 1024).toFixed(1)} MiB` : ''} is over the limit of ${(options.maxBodyBytes / 1024 / 1024).toFixed(0)} MiB (--max-body-mb, RERANK_MAX_BODY_MB)`;
       log(message);
       sendError(res, new HttpError(413, message));
-    } else if (err.status !== undefined && err.status < 500) sendError(res, new HttpError(err.status, `request body is not valid JSON: ${err.message}`));
+    } else if (err.type === 'entity.parse.failed') sendError(res, new HttpError(400, `request body is not valid JSON: ${err.message}`));
+    else if (err.status !== undefined && err.status < 500) sendError(res, new HttpError(err.status, err.message));
     else next(err);
   });
   return router;
