@@ -35,6 +35,7 @@ export interface Config {
   maxSessions: number;
   maxConnections: number;
   allowedHosts: string | undefined;
+  corsOrigins: string | undefined;
   rerankLogMaxMb: number;
   printConfig: boolean;
   input: string | undefined;
@@ -89,6 +90,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   { key: 'maxSessions', flag: 'max-sessions', env: 'RERANK_MAX_SESSIONS', kind: 'int', default: 100, only: ['serve'], help: 'HTTP sessions open at once; at the cap a new client closes the least recently used idle one, and gets 503 with Retry-After only when every session has a call in flight' },
   { key: 'maxConnections', flag: 'max-connections', env: 'RERANK_MAX_CONNECTIONS', kind: 'int', default: 0, only: ['serve'], help: 'HTTP connections open at once; at the cap a new one closes the connection idle the longest (0: the open-file limit less a reserve for model and database files, at most 4096)' },
   { key: 'allowedHosts', flag: 'allowed-hosts', env: 'RERANK_ALLOWED_HOSTS', kind: 'string', only: ['serve'], help: 'comma-separated host names (with or without :port) clients may use in Host and Origin, besides loopback and the bind address' },
+  { key: 'corsOrigins', flag: 'cors-origins', env: 'RERANK_CORS_ORIGINS', kind: 'string', only: ['serve'], help: 'comma-separated origins (e.g. https://app.example.com,http://localhost:3000) whose browser pages may call the REST routes and /mcp: CORS headers and preflights for them, still with the token; off by default' },
   { key: 'standalone', flag: 'standalone', env: 'RERANK_STANDALONE', kind: 'boolean', default: false, only: ['serve'], help: 'over stdio, serve in this process instead of through the shared per-user daemon (see docs/daemon.md; the daemon directory is RERANK_DAEMON_DIR, else $XDG_RUNTIME_DIR/rerank-mcp)' },
   { key: 'daemonIdleSeconds', flag: 'daemon-idle-seconds', env: 'RERANK_DAEMON_IDLE_SECONDS', kind: 'int', default: 600, only: ['serve'], help: 'a shared daemon this process starts exits after this long with no client connected' },
   { key: 'printConfig', flag: 'print-config', kind: 'boolean', default: false, help: 'print the effective configuration (secrets masked) and exit' },
@@ -161,6 +163,22 @@ function validateServeLimits(c: Config): void {
   atLeast(c.daemonIdleSeconds, 1, 'daemon-idle-seconds', '0 would stop the daemon before a client could connect');
   if (c.host.trim() === '') throw new ConfigError('--host must not be empty (use 127.0.0.1, or 0.0.0.0 with a token)');
   if (c.allowedHosts !== undefined) allowedHostList(c.allowedHosts);
+  if (c.corsOrigins !== undefined) corsOriginList(c.corsOrigins);
+}
+
+/** RERANK_CORS_ORIGINS as origins, lower case, no trailing slash; "*" is refused: any site could then drive a server on loopback. */
+export function corsOriginList(value: string | undefined): string[] {
+  if (value === undefined) return [];
+  return value
+    .split(',')
+    .map((o) => o.trim().toLowerCase().replace(/\/+$/, ''))
+    .filter((o) => o !== '')
+    .map((o) => {
+      if (!/^https?:\/\/(\[[0-9a-f:.]+\]|[a-z0-9._-]+)(:\d{1,5})?$/.test(o)) {
+        throw new ConfigError(`--cors-origins: "${o}" is not an origin (expected scheme://host[:port], e.g. https://app.example.com or http://localhost:3000; "*" is not accepted)`);
+      }
+      return o;
+    });
 }
 
 /** RERANK_ALLOWED_HOSTS as host names, lower case, ports dropped ("box.lan:8765" → "box.lan"). */

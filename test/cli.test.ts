@@ -118,6 +118,7 @@ test('serve: values that would leave the server unusable are refused at start, i
     [['--max-sessions=-3'], {}, /--max-sessions: expected a whole number, got "-3"/],
     [['--max-sessions', '-3'], {}, /--max-sessions' argument is ambiguous/],
     [['--allowed-hosts', 'good.test,bad host'], {}, /--allowed-hosts: "bad host" is not a host name/],
+    [[], { RERANK_CORS_ORIGINS: 'https://app.test,*' }, /--cors-origins: "\*" is not an origin/],
     [['--rerank-log-max-mb', 'lots'], {}, /--rerank-log-max-mb: expected a whole number/],
   ];
   for (const [args, env, pattern] of cases) {

@@ -45,7 +45,10 @@ test('rest: a second call beyond --max-sessions gets 429; hanging up cancels the
     const second = await fetch(new URL('/rerank', server.url), { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ query, texts: ['a'] }) });
     assert.equal(second.status, 429);
     assert.ok(Number(second.headers.get('retry-after')) >= 1);
-    assert.match(((await second.json()) as { error: { message: string } }).error.message, /--max-sessions/);
+    // TEI's error shape: its clients read `error`, and `error_type` Overloaded means "retry".
+    const refused = (await second.json()) as { error: string; error_type: string };
+    assert.match(refused.error, /--max-sessions/);
+    assert.equal(refused.error_type, 'Overloaded');
 
     controller.abort();
     assert.ok((await large) instanceof Error);

@@ -3,14 +3,14 @@
  * per-user server that every stdio client of one configuration talks to.
  */
 import { ConfigError, parseConfig } from '../config.js';
-import { controlDaemon, daemonDir, daemonKey, daemonPaths, daemonSockets, prepareDaemonDir, type DaemonStatus } from '../transports/daemon-common.js';
+import { controlDaemon, daemonDir, daemonKey, daemonPaths, daemonSockets, prepareDaemonDir, processAlive, type DaemonStatus } from '../transports/daemon-common.js';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { DEFAULT_MODEL } from '../defaults.js';
 
 const HELP = `Manage the shared daemon that stdio clients use (see docs/daemon.md).
 
-Usage: rerank-mcp daemon status   one JSON line: {"running","pid","clients","models","uptime_s","dir","daemons"}
+Usage: rerank-mcp daemon status   one JSON line: {"running","dir","daemons":[{"pid","key","version","clients","models","uptime_s","socket","current"}],"not_answering":[{"pid","key","socket"}]}
        rerank-mcp daemon stop     stop every daemon in the directory; clients reconnect on their next call
 
 The directory is RERANK_DAEMON_DIR, else $XDG_RUNTIME_DIR/rerank-mcp, else ~/.cache/rerank-mcp/run.
@@ -24,17 +24,15 @@ export async function runDaemon(argv: string[]): Promise<number> {
   }
   const dir = daemonDir();
   if (sub === 'status') {
-    const daemons = await answering(dir, 'status');
-    process.stdout.write(JSON.stringify(summary(dir, daemons)) + '\n');
+    const { daemons, notAnswering } = await survey(dir, 'status');
+    process.stdout.write(JSON.stringify({ running: daemons.length > 0, dir, daemons, not_answering: notAnswering }) + '\n');
     return 0;
   }
   if (sub === 'stop') {
-    const daemons = await answering(dir, 'stop');
+    const { daemons } = await survey(dir, 'stop');
     // Stopped means gone: a daemon finishes the calls under way first (at most 10 s).
     const deadline = Date.now() + 15_000;
-    while (Date.now() < deadline && (await answering(dir, 'status')).some((d) => daemons.some((s) => s.pid === d.pid))) {
-      await new Promise((r) => setTimeout(r, 100));
-    }
+    while (Date.now() < deadline && daemons.some((d) => processAlive(d.pid))) await new Promise((r) => setTimeout(r, 100));
     process.stdout.write(JSON.stringify({ stopped: daemons.map((d) => d.pid), dir }) + '\n');
     return 0;
   }
@@ -42,21 +40,21 @@ export async function runDaemon(argv: string[]): Promise<number> {
   throw new ConfigError(`unknown daemon command "${sub}" (expected status or stop)`);
 }
 
-async function answering(dir: string, op: 'status' | 'stop'): Promise<DaemonStatus[]> {
-  const replies = await Promise.all(daemonSockets(dir).map((socket) => controlDaemon(socket, op)));
-  return replies.filter((r) => r !== undefined && r.ok).map((r) => ({ pid: r!.pid, version: r!.version, key: r!.key, clients: r!.clients, models: r!.models, uptime_s: r!.uptime_s, socket: r!.socket }));
-}
-
-function summary(dir: string, daemons: DaemonStatus[]) {
-  return {
-    running: daemons.length > 0,
-    pid: daemons[0]?.pid ?? null,
-    clients: daemons.reduce((n, d) => n + d.clients, 0),
-    models: [...new Set(daemons.flatMap((d) => d.models))],
-    uptime_s: daemons.reduce((m, d) => Math.max(m, d.uptime_s), 0),
-    dir,
-    daemons,
-  };
+/**
+ * Asks every daemon in `dir` on its own socket, so each is listed with its own fields, and a
+ * daemon that no longer holds its key's socket is listed too. A live daemon that does not answer
+ * (stopped, hung) is listed apart; the files of killed daemons are not.
+ */
+async function survey(dir: string, op: 'status' | 'stop'): Promise<{ daemons: DaemonStatus[]; notAnswering: { pid: number; key: string; socket: string }[] }> {
+  const sockets = daemonSockets(dir);
+  const replies = await Promise.all(sockets.map((s) => controlDaemon(s.socket, op)));
+  const daemons: DaemonStatus[] = [];
+  const notAnswering: { pid: number; key: string; socket: string }[] = [];
+  for (const [i, r] of replies.entries()) {
+    if (r?.ok) daemons.push({ pid: r.pid, key: r.key, version: r.version, clients: r.clients, models: r.models, uptime_s: r.uptime_s, socket: r.socket, current: r.current ?? true });
+    else if (sockets[i].pid !== undefined && processAlive(sockets[i].pid!)) notAnswering.push({ pid: sockets[i].pid!, key: sockets[i].key, socket: sockets[i].socket });
+  }
+  return { daemons, notAnswering };
 }
 
 /** The daemon itself: loads the heavy modules only here. */

@@ -50,7 +50,7 @@ const SUBCOMMANDS = {
     flags: [DB_FLAG, HELP_FLAG],
   },
   recover: {
-    summary: 'Copy every readable row of a damaged database into a new file that takes its place; the damaged file (and its -wal) is kept beside it as <db>.damaged-<time>. Stop servers using the file first. Prints what was recovered as JSON.',
+    summary: 'Copy every readable row of a damaged database (each table walked, then every sound leaf page read for the rows the walk cannot reach) into a new file that takes its place; the damaged file (and its -wal) is kept beside it as <db>.damaged-<time>. Stop servers using the file first. Prints what was recovered as JSON (rows per table, of which salvaged page by page).',
     usage: 'rerank-mcp feedback recover [--db PATH]',
     flags: [DB_FLAG, HELP_FLAG],
   },

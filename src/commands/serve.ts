@@ -1,7 +1,7 @@
 /** `rerank-mcp serve`: the MCP server, over stdio or Streamable HTTP. */
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { allowedHostList, type Config } from '../config.js';
+import { allowedHostList, corsOriginList, type Config } from '../config.js';
 import { EngineHost } from '../engine/engine-host.js';
 import { ScoreCache } from '../engine/score-cache.js';
 import { resolveModelFiles } from '../model/model-dir.js';
@@ -118,6 +118,7 @@ export async function runServe(config: Config): Promise<number> {
       maxSessions: config.maxSessions,
       maxConnections: config.maxConnections,
       allowedHosts: allowedHostList(config.allowedHosts),
+      corsOrigins: corsOriginList(config.corsOrigins),
       stateless: config.stateless,
     });
     stopAccepting = () => running.stopListening();

@@ -6,7 +6,7 @@
  */
 import { existsSync } from 'node:fs';
 import { rerankCallBytes, type FeedbackInput, type FeedbackStats, type RecordResult, type RerankCall } from './feedback-store.js';
-import { isPostgresUrl, maskUrl, openStore, type FeedbackBackend, type LabelMeta } from './store.js';
+import { isPostgresUrl, maskUrl, openStore, prestartStore, type FeedbackBackend, type LabelMeta } from './store.js';
 import { log } from '../log.js';
 import { StoreProbe, probeSqliteFile } from './probe.js';
 
@@ -24,6 +24,11 @@ const PRUNE_EVERY = 100;
  * that is down (a connect timeout is 5 s) must not slow every rerank call.
  */
 const LOG_RETRY_MS = 10_000;
+/**
+ * A rerank call waits at most this long for its rerank_id: the store's worker may be waiting
+ * for a lock another process holds, and the results must not wait with it.
+ */
+const LOG_WAIT_MS = 1000;
 /**
  * An eviction goes down to this share of the byte cap, so a full log does not rescan and
  * evict on every call.
@@ -48,6 +53,7 @@ export class FeedbackService {
     readonly limits: RerankLogLimits,
   ) {
     this.location = isPostgresUrl(path) ? maskUrl(path) : path;
+    prestartStore(path);
   }
 
   get rerankLogEnabled(): boolean {
@@ -71,7 +77,7 @@ export class FeedbackService {
   private async openNow(): Promise<FeedbackBackend> {
     let store: FeedbackBackend | undefined;
     try {
-      store = await openStore(this.path, { checkOffThread: true });
+      store = await openStore(this.path);
       await store.pruneRerankLog(this.limits);
       await this.evictBytes(store);
       this.store = store;
@@ -91,7 +97,7 @@ export class FeedbackService {
    */
   private async current(): Promise<FeedbackBackend> {
     const store = await this.open();
-    const change = store.fileChange();
+    const change = await store.fileChange();
     if (change === null) return store;
     return this.reopen(change);
   }
@@ -112,10 +118,10 @@ export class FeedbackService {
   private async write<T>(work: (store: FeedbackBackend) => Promise<T>): Promise<T> {
     const store = await this.current();
     const result = await work(store);
-    const change = store.fileChange();
+    const change = await store.fileChange();
     if (change === null) return result;
     const again = await work(await this.reopen(change));
-    const second = this.store?.fileChange() ?? 'could not be reopened';
+    const second = this.store ? await this.store.fileChange() : 'could not be reopened';
     if (second !== null) throw new Error(`feedback not stored: ${this.path} ${second} twice during one write; stop whatever replaces it, or pass --db (RERANK_FEEDBACK_DB) another path`);
     return again;
   }
@@ -141,7 +147,9 @@ export class FeedbackService {
       return undefined;
     }
     try {
-      const id = await this.write((store) => store.logRerank(call));
+      // The first call waits for the open (the integrity check included), as the feedback calls do.
+      await this.open();
+      const id = await withinDeadline(this.write((store) => store.logRerank(call)), LOG_WAIT_MS, () => `feedback database ${this.location} did not answer within ${LOG_WAIT_MS / 1000} s (a lock held by another process, or a slow disk)`);
       const store = await this.open();
       this.logBytes += bytes;
       if (++this.logsSincePrune >= PRUNE_EVERY) {
@@ -155,7 +163,7 @@ export class FeedbackService {
     } catch (err) {
       const message = (err as Error).message;
       // Only an unavailable store pauses the log; a call it refuses (bad text) does not.
-      const unavailable = !this.store || /cannot be reached|login refused|does not resolve/.test(message);
+      const unavailable = !this.store || /cannot be reached|login refused|does not resolve|did not answer|is locked/.test(message);
       if (unavailable) this.logPausedUntil = Date.now() + LOG_RETRY_MS;
       log(`warning: rerank call not logged (no rerank_id${unavailable ? `; logging tried again in ${LOG_RETRY_MS / 1000} s` : ''}): ${message}`);
       return undefined;
@@ -193,4 +201,24 @@ export class FeedbackService {
     this.store = undefined;
     await store?.close();
   }
+}
+
+/** `work`'s result, or a rejection with `why()` once `ms` have passed; a late failure of `work` is then ignored. */
+function withinDeadline<T>(work: Promise<T>, ms: number, why: () => string): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      work.catch(() => undefined);
+      reject(new Error(why()));
+    }, ms);
+    work.then(
+      (value) => {
+        clearTimeout(timer);
+        resolve(value);
+      },
+      (err) => {
+        clearTimeout(timer);
+        reject(err);
+      },
+    );
+  });
 }

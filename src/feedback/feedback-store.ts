@@ -7,7 +7,8 @@
  * file or directory created here is private to the user (0600 / 0700).
  */
 import { randomUUID } from 'node:crypto';
-import { chmodSync, closeSync, existsSync, fstatSync, mkdirSync, openSync, statSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, fstatSync, ftruncateSync, mkdirSync, openSync, readSync, statSync } from 'node:fs';
+import os from 'node:os';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { log } from '../log.js';
@@ -106,6 +107,10 @@ export function explainDbError(err: unknown, path: string): Error {
   if (code.startsWith('SQLITE_CANTOPEN')) {
     return new FeedbackError(`cannot open ${path} (${reason}): check that it is a file (not a directory) and that this user can read and write it and its directory, ${elsewhere}`);
   }
+  if (code === 'SQLITE_BUSY') {
+    // Not a FeedbackError: the request was fine, the store is unavailable for now (REST answers 503).
+    return new Error(`feedback database ${path} is locked by another process, which held its write lock for longer than this call could wait (${BUSY_TIMEOUT_MS / 1000} s): close the program that keeps a write transaction open on it (a sqlite3 shell, a backup tool, another server writing the same file) and send the feedback again, or pass --db (RERANK_FEEDBACK_DB) another path`);
+  }
   if (code === 'SQLITE_FULL') return new FeedbackError(`${path}: the disk is full (${reason}): free space, lower --rerank-log-max-mb, ${elsewhere}`);
   if (code === 'EACCES' || code === 'EPERM' || code === 'EROFS' || code === 'ENOTDIR') {
     return new FeedbackError(`cannot create ${path} (${reason}): ${elsewhere} in a writable directory`);
@@ -177,6 +182,27 @@ function retryWhileBusy<T>(step: () => T): T {
   }
 }
 
+/** A connection with the settings every write relies on. */
+function connect(path: string): Database.Database {
+  // The busy timeout is set before anything else, so every statement waits for other processes;
+  // the WAL switch also retries where SQLite refuses to wait.
+  const db = new Database(path, { timeout: BUSY_TIMEOUT_MS });
+  try {
+    retryWhileBusy(() => db.pragma('journal_mode = WAL'));
+    db.pragma('synchronous = FULL');
+    db.pragma('foreign_keys = ON');
+    db.pragma(`journal_size_limit = ${JOURNAL_SIZE_LIMIT}`);
+    return db;
+  } catch (err) {
+    db.close();
+    throw err;
+  }
+}
+
+const SQLITE_MAGIC = Buffer.from('SQLite format 3\0', 'latin1');
+
+type WalProblem = { kind: 'deleted' } | { kind: 'truncated'; size: number; need: number; backfilled: boolean } | null;
+
 /** One feedback_events row, as both record() and labelRerank() write it. */
 export interface EventRow {
   query: string;
@@ -245,17 +271,23 @@ interface FileIdentity {
 }
 
 export class FeedbackStore {
-  private readonly statements: { [K in keyof typeof SQL]: Database.Statement };
+  private db!: Database.Database;
+  private statements!: { [K in keyof typeof SQL]: Database.Statement };
+  private readonly now: () => Date;
+  /** Descriptors of our own on the -wal and -shm files SQLite has open, once they exist (see walProblem). */
+  private wal: { fd: number; ino: number } | undefined;
+  private shmFd: number | undefined;
 
   private constructor(
     readonly path: string,
-    private readonly db: Database.Database,
-    private readonly now: () => Date,
+    db: Database.Database,
+    now: () => Date,
     /** A descriptor of our own on the file SQLite opened: fstat on it sees the file even once it is unlinked. */
     private readonly fd: number,
     private readonly identity: FileIdentity,
   ) {
-    this.statements = Object.fromEntries(Object.entries(SQL).map(([name, sql]) => [name, db.prepare(sql)])) as FeedbackStore['statements'];
+    this.now = now;
+    this.attach(db);
   }
 
   /**
@@ -267,16 +299,9 @@ export class FeedbackStore {
     let fd: number | undefined;
     try {
       createPrivately(path);
-      // The busy timeout is set before anything else, so every statement waits for other processes;
-      // the WAL switch also retries where SQLite refuses to wait.
-      db = new Database(path, { timeout: BUSY_TIMEOUT_MS });
+      db = connect(path);
       fd = openSync(path, 'r');
       const { dev, ino } = fstatSync(fd);
-      const opened = db;
-      retryWhileBusy(() => opened.pragma('journal_mode = WAL'));
-      db.pragma('synchronous = FULL');
-      db.pragma('foreign_keys = ON');
-      db.pragma(`journal_size_limit = ${JOURNAL_SIZE_LIMIT}`);
       // quick_check reads every page once (about 0.2 s for 145 MB, scripts/feedback-integrity.ts):
       // damage is reported when the file is opened, not when a later write or export stumbles on it.
       if (options.quickCheck !== false) throwIfDamaged(path, quickCheck(db));
@@ -292,6 +317,17 @@ export class FeedbackStore {
       if (fd !== undefined) closeSync(fd);
       throw explainDbError(err, path);
     }
+  }
+
+  private attach(db: Database.Database): void {
+    this.db = db;
+    this.statements = Object.fromEntries(Object.entries(SQL).map(([name, sql]) => [name, db.prepare(sql)])) as FeedbackStore['statements'];
+    this.watchWalFiles();
+  }
+
+  /** How long the next statements wait for another process's lock. */
+  setBusyTimeout(ms: number): void {
+    this.db.pragma(`busy_timeout = ${Math.max(0, Math.floor(ms))}`);
   }
 
   /**
@@ -312,6 +348,176 @@ export class FeedbackStore {
     return null;
   }
 
+  /**
+   * Opens our own descriptors on -wal and -shm once SQLite has created them. They stay open
+   * until the connection closes: closing any descriptor of a file drops every POSIX lock this
+   * process holds on it, SQLite's included.
+   */
+  private watchWalFiles(): void {
+    if (!this.wal) {
+      try {
+        const fd = openSync(`${this.path}-wal`, 'r+');
+        this.wal = { fd, ino: fstatSync(fd).ino };
+      } catch {
+        // Not created yet: SQLite creates it with the first transaction in WAL mode.
+      }
+    }
+    if (this.shmFd === undefined) {
+      try {
+        this.shmFd = openSync(`${this.path}-shm`, 'r');
+      } catch {
+        // likewise
+      }
+    }
+  }
+
+  /**
+   * What the files at the path say about the WAL SQLite writes to. 'deleted': the path no longer
+   * leads to it (deleted, or another file put there), so its frames would die with this process.
+   * 'truncated': it is shorter than the frames the wal-index says it holds, or its header is not
+   * the one the wal-index was built from, so SQLite would copy zeros into the database file at
+   * the next checkpoint. Reliable inside a write transaction, when no other writer can move
+   * the wal-index or the WAL.
+   */
+  private walProblem(): WalProblem {
+    this.watchWalFiles();
+    let stat;
+    try {
+      stat = statSync(`${this.path}-wal`);
+    } catch {
+      // Inside a transaction SQLite has the WAL open (it creates it), so a missing one was deleted.
+      return { kind: 'deleted' };
+    }
+    if (!this.wal) return null;
+    if (stat.ino !== this.wal.ino || fstatSync(this.wal.fd).nlink === 0) return { kind: 'deleted' };
+    const index = this.walIndex();
+    if (!index || index.mxFrame === 0) return null;
+    const need = 32 + index.mxFrame * (24 + index.pageSize);
+    const header = Buffer.alloc(24);
+    const got = readSync(this.wal.fd, header, 0, 24, 0);
+    const magic = got === 24 ? header.readUInt32BE(0) : 0;
+    const sound = stat.size >= need && (magic === 0x377f0682 || magic === 0x377f0683) && header.subarray(16, 24).equals(index.salt);
+    return sound ? null : { kind: 'truncated', size: stat.size, need, backfilled: index.backfilled >= index.mxFrame };
+  }
+
+  /** The wal-index header SQLite keeps at the start of -shm (https://sqlite.org/walformat.html): native byte order. */
+  private walIndex(): { mxFrame: number; pageSize: number; salt: Buffer; backfilled: number } | undefined {
+    if (this.shmFd === undefined) return undefined;
+    const b = Buffer.alloc(100);
+    if (readSync(this.shmFd, b, 0, 100, 0) < 100) return undefined;
+    // Two copies of the header: they differ only while a writer is mid-update, which our write lock excludes.
+    if (!b.subarray(0, 48).equals(b.subarray(48, 96)) || b[12] === 0) return undefined;
+    const read32 = os.endianness() === 'LE' ? (o: number) => b.readUInt32LE(o) : (o: number) => b.readUInt32BE(o);
+    const page = os.endianness() === 'LE' ? b.readUInt16LE(14) : b.readUInt16BE(14);
+    return { mxFrame: read32(16), pageSize: page === 1 ? 65536 : page, salt: Buffer.from(b.subarray(32, 40)), backfilled: read32(96) };
+  }
+
+  /**
+   * Refuses when the main file was cut: pages SQLite reads from it come back as zeros, and a
+   * checkpoint builds on them. Its header says how many pages it held at the last checkpoint
+   * (https://sqlite.org/fileformat.html); a file shorter than that, or with no header, was cut.
+   * A VACUUM by another process shrinks the file and the count together, so it passes.
+   */
+  private checkMainFile(): void {
+    const size = fstatSync(this.fd).size;
+    const header = Buffer.alloc(100);
+    const got = size >= 100 ? readSync(this.fd, header, 0, 100, 0) : 0;
+    let cut = got < 100 || !header.subarray(0, 16).equals(SQLITE_MAGIC);
+    if (!cut && header.readUInt32BE(92) === header.readUInt32BE(24)) {
+      const page = header.readUInt16BE(16);
+      cut = size < header.readUInt32BE(28) * (page === 1 ? 65536 : page);
+    }
+    if (cut) throw new Error(`feedback database ${this.path} was truncated while open (${size} bytes left), so feedback is not stored: stop whatever cuts it, then ${recoveryHint(this.path)}`);
+  }
+
+  /**
+   * Runs a write transaction and returns only once what it committed is in the files at the
+   * path: the main file and the WAL are checked before the work and again after the commit,
+   * each time under the write lock, where no other writer moves the WAL or the wal-index.
+   */
+  private write<T>(work: () => T): T {
+    this.checkMainFile();
+    const result = this.locked(work);
+    this.locked(() => undefined);
+    this.checkMainFile();
+    return result;
+  }
+
+  private locked<T>(work: () => T, restarted = false): T {
+    let problem: WalProblem = null;
+    const result = this.db
+      .transaction(() => {
+        problem = this.walProblem();
+        if (problem?.kind !== 'truncated') return work();
+        // The frames past the cut are gone and those before it cannot be told from zeros: emptied,
+        // the WAL makes a checkpoint (at close, or by another process) stop at once instead of
+        // copying zeros into the database file, which keeps everything up to its last checkpoint.
+        if (!problem.backfilled) ftruncateSync(this.wal!.fd, 0);
+        return undefined;
+      })
+      .immediate();
+    const found = problem as WalProblem;
+    if (found?.kind === 'deleted') this.rescueDeletedWal();
+    if (found?.kind !== 'truncated') return result as T;
+    if (found.backfilled && !restarted) {
+      // Everything the cut WAL held was already in the database file: start the WAL afresh.
+      this.checkpointOrThrow('was truncated');
+      return this.locked(work, true);
+    }
+    const message = `feedback database ${this.path}: ${this.path}-wal was truncated while open (${found.size} bytes, its committed frames need ${found.need}), so what was written since its last checkpoint is lost and this feedback was not stored: stop whatever cuts it, send the feedback again, and ${recoveryHint(this.path)}`;
+    try {
+      // A new connection rebuilds the wal-index from the emptied WAL, so later writes start a sound one.
+      this.reconnect();
+    } catch (err) {
+      throw new Error(`${message}; reopening it failed too (${(err as Error).message.replace(/\s+/g, ' ')})`);
+    }
+    throw new Error(message);
+  }
+
+  /**
+   * The WAL was deleted (or another file put at its path) while SQLite writes to it through its
+   * descriptor: its frames, the write just made included, would be gone with this process. A
+   * TRUNCATE checkpoint copies them into the database file (synced); a new connection then
+   * writes a new WAL at the path.
+   */
+  private rescueDeletedWal(): void {
+    this.checkpointOrThrow('was deleted');
+    this.reconnect();
+    log(`warning: ${this.path}-wal was deleted while open; what it held was moved into ${this.path} and a new WAL started`);
+  }
+
+  private checkpointOrThrow(what: string): void {
+    const [row] = this.db.pragma('wal_checkpoint(TRUNCATE)') as { busy: number; log: number; checkpointed: number }[];
+    if (row.busy !== 0) {
+      throw new Error(`feedback database ${this.path}: ${this.path}-wal ${what} while open and another connection kept it from being moved into ${this.path}, so this feedback is not known to be stored: close the other programs that have the file open and send it again`);
+    }
+  }
+
+  /**
+   * A new connection on the same file, with new -wal and -shm descriptors. Migrated again: a
+   * WAL cut before its first checkpoint took the tables with it.
+   */
+  private reconnect(): void {
+    this.db.close();
+    this.closeWalFiles();
+    const db = connect(this.path);
+    try {
+      registerFunctions(db);
+      migrate(db);
+    } catch (err) {
+      db.close();
+      throw err;
+    }
+    this.attach(db);
+  }
+
+  private closeWalFiles(): void {
+    if (this.wal) closeSync(this.wal.fd);
+    if (this.shmFd !== undefined) closeSync(this.shmFd);
+    this.wal = undefined;
+    this.shmFd = undefined;
+  }
+
   /** Runs a statement or transaction, with SQLite's errors explained in terms of this file. */
   private guard<T>(work: () => T): T {
     try {
@@ -324,7 +530,7 @@ export class FeedbackStore {
   /** Appends every item or, if any is invalid, none. */
   record(items: FeedbackInput[]): RecordResult {
     const rows = items.map((item, i) => eventRow(item, `item ${i}`));
-    return this.guard(() => this.db.transaction(() => this.insertEvents(rows)).immediate());
+    return this.guard(() => this.write(() => this.insertEvents(rows)));
   }
 
   /** Logs a rerank call and its candidates; returns the rerank_id to label them by later. */
@@ -332,14 +538,14 @@ export class FeedbackStore {
     checkRerankCall(call);
     const rerankId = randomUUID();
     const ranked = rankCandidates(call.candidates);
-    this.guard(() => this.db
-      .transaction(() => {
+    this.guard(() =>
+      this.write(() => {
         this.statements.insertCall.run({ rerankId, createdAt: this.timestamp(), query: call.query, modelId: call.modelId, source: call.source ?? null, sessionId: call.sessionId ?? null });
         ranked.forEach((c, i) => {
           this.statements.insertCandidate.run({ rerankId, idx: c.index, docId: c.id ?? null, text: c.text, score: c.score, logit: c.logit, rank: i + 1 });
         });
-      })
-      .immediate());
+      }),
+    );
     return rerankId;
   }
 
@@ -350,15 +556,15 @@ export class FeedbackStore {
    */
   labelRerank(rerankId: string, relevant: (number | string)[], irrelevant: (number | string)[], meta: { source?: string; sessionId?: string } = {}): RecordResult {
     // Looked up inside the write transaction, so a concurrent prune cannot remove the call halfway.
-    return this.guard(() => this.db
-      .transaction(() => {
+    return this.guard(() =>
+      this.write(() => {
         const call = this.statements.getCall.get(rerankId) as CallRow | undefined;
         if (!call) throw new FeedbackError(`unknown rerank_id "${rerankId}" (never logged here, or pruned from the rerank log)`);
         const candidates = this.statements.getCandidates.all(rerankId) as CandidateRow[];
         const rows = labelEvents(rerankId, call, candidates, relevant, irrelevant, meta);
         return this.insertEvents(rows);
-      })
-      .immediate());
+      }),
+    );
   }
 
   /**
@@ -370,7 +576,7 @@ export class FeedbackStore {
     if (!(maxCalls >= 0) || !(maxDays >= 0)) throw new FeedbackError(`pruneRerankLog: maxCalls and maxDays must be >= 0, got ${maxCalls} and ${maxDays}`);
     const cutoff = Number.isFinite(maxDays) ? new Date(this.now().getTime() - maxDays * DAY_MS).toISOString() : '';
     const keep = Number.isFinite(maxCalls) ? Math.floor(maxCalls) : -1;
-    return this.guard(() => this.db.transaction(() => this.statements.prune.run({ cutoff, keep }).changes).immediate());
+    return this.guard(() => this.write(() => this.statements.prune.run({ cutoff, keep }).changes));
   }
 
   /** Bytes of query and candidate text the rerank log holds (what --rerank-log-max-mb bounds). */
@@ -386,8 +592,7 @@ export class FeedbackStore {
   evictRerankLogBytes(maxBytes: number, targetBytes = maxBytes): Eviction {
     if (!(maxBytes >= 0) || !(targetBytes >= 0)) throw new FeedbackError(`evictRerankLogBytes: byte limits must be >= 0, got ${maxBytes} and ${targetBytes}`);
     const eviction = this.guard(() =>
-      this.db
-        .transaction((): Eviction => {
+      this.write((): Eviction => {
           let remaining = this.rerankLogBytes();
           if (remaining <= maxBytes) return { calls: 0, bytes: 0, remaining };
           let calls = 0;
@@ -402,8 +607,7 @@ export class FeedbackStore {
           }
           if (calls > 0) this.statements.deleteCallsUpTo.run(lastId);
           return { calls, bytes, remaining };
-        })
-        .immediate(),
+        }),
     );
     if (eviction.bytes >= JOURNAL_SIZE_LIMIT) this.checkpoint();
     return eviction;
@@ -420,12 +624,10 @@ export class FeedbackStore {
     const result = this.guard(() => {
       this.db.pragma('secure_delete = ON');
       try {
-        return this.db
-          .transaction(() => ({
-            calls: what.log ? this.statements.purgeCalls.run(cutoff).changes : 0,
-            events: what.feedback ? this.statements.purgeEvents.run(cutoff).changes : 0,
-          }))
-          .immediate();
+        return this.write(() => ({
+          calls: what.log ? this.statements.purgeCalls.run(cutoff).changes : 0,
+          events: what.feedback ? this.statements.purgeEvents.run(cutoff).changes : 0,
+        }));
       } finally {
         this.db.pragma('secure_delete = OFF');
       }
@@ -479,6 +681,7 @@ export class FeedbackStore {
 
   close(): void {
     this.db.close();
+    this.closeWalFiles();
     closeSync(this.fd);
   }
 

@@ -8,6 +8,7 @@
  * labels may contain and SQLite stores. SQL is parameterised throughout.
  */
 import { randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import Database from 'better-sqlite3';
 import pg from 'pg';
 import { log } from '../log.js';
@@ -79,6 +80,9 @@ export const PG_MIGRATIONS: readonly string[] = [
 const MIGRATION_LOCK = 7_205_113_901;
 const POOL_SIZE = 4;
 const CONNECT_TIMEOUT_MS = 5_000;
+/** How long a label write whose COMMIT answer was lost waits for the server to say what became of it: a restart takes seconds. */
+const OUTCOME_WAIT_MS = 10_000;
+const OUTCOME_POLL_MS = 250;
 
 const utf8 = (s: string | null | undefined): Buffer | null => (s === null || s === undefined ? null : Buffer.from(s, 'utf8'));
 const text = (b: Buffer | null): string | null => (b === null ? null : b.toString('utf8'));
@@ -168,36 +172,89 @@ export class PostgresStore implements FeedbackBackend {
     });
   }
 
-  /** One transaction on one pooled connection; committed before it resolves, rolled back on any error. */
-  private async transaction<T>(work: (client: pg.PoolClient) => Promise<T>, begin = 'BEGIN'): Promise<T> {
+  /**
+   * One transaction on one pooled connection; committed before it resolves, rolled back on any
+   * error. `labels`: the caller acknowledges labels on success, so a COMMIT whose answer never came
+   * (the server restarted or the connection dropped meanwhile) is settled by asking the server
+   * whether the transaction committed, instead of guessing: acknowledged only if it did.
+   */
+  private async transaction<T>(work: (client: pg.PoolClient) => Promise<T>, options: { begin?: string; labels?: boolean } = {}): Promise<T> {
     let client: pg.PoolClient;
     try {
       client = await this.pool.connect();
     } catch (err) {
       throw explainPgError(err, this.url);
     }
+    // A checked-out connection has lost the pool's 'error' listener: without this one, a session
+    // ended by the server (57P01 on a restart) or a socket dropped between two queries is an
+    // unhandled 'error' event, which ends the process. The next query fails and reports it.
+    let lost: unknown;
+    const onError = (err: unknown) => (lost ??= err);
+    client.on('error', onError);
     let broken = false;
-    try {
-      await client.query(begin);
-      const result = await work(client);
-      await client.query('COMMIT');
-      return result;
-    } catch (err) {
-      try {
-        await client.query('ROLLBACK');
-      } catch {
-        broken = true;
-      }
-      throw explainPgError(err, this.url);
-    } finally {
+    let released = false;
+    const release = () => {
+      if (released) return;
+      released = true;
+      client.removeListener('error', onError);
       // A connection that failed mid-transaction is dropped, not reused.
-      client.release(broken);
+      client.release(broken || lost !== undefined);
+    };
+    try {
+      await client.query(options.begin ?? 'BEGIN');
+      const result = await work(client);
+      const xid = options.labels ? (await client.query<{ xid: string }>('SELECT txid_current()::text AS xid')).rows[0].xid : undefined;
+      try {
+        await client.query('COMMIT');
+        return result;
+      } catch (err) {
+        broken = true;
+        if (xid === undefined) throw err;
+        // The dead connection goes back first: the question needs another one from the pool.
+        release();
+        const outcome = await this.outcome(xid);
+        if (outcome === 'committed') return result;
+        if (outcome === 'aborted') throw explainPgError(lost ?? err, this.url);
+        throw explainPgError(Object.assign(new Error(`the connection was lost during COMMIT and the server did not come back within ${OUTCOME_WAIT_MS / 1000} s to say whether this write was stored (look for it before sending it again)`), { code: '08006' }), this.url);
+      }
+    } catch (err) {
+      if (!broken) {
+        try {
+          await client.query('ROLLBACK');
+        } catch {
+          broken = true;
+        }
+      }
+      throw explainPgError(err instanceof FeedbackError ? err : (lost ?? err), this.url);
+    } finally {
+      release();
+    }
+  }
+
+  /**
+   * Whether transaction `xid` committed, asked on another connection (txid_status, made for a
+   * COMMIT whose answer was lost), waiting out a server that is restarting. Undefined: unknown.
+   */
+  private async outcome(xid: string): Promise<'committed' | 'aborted' | undefined> {
+    const deadline = Date.now() + OUTCOME_WAIT_MS;
+    for (;;) {
+      try {
+        const status = (await this.pool.query<{ s: string | null }>('SELECT txid_status($1::bigint) AS s', [xid])).rows[0].s;
+        if (status === 'committed' || status === 'aborted') return status;
+        // 'in progress': the old session has not finished ending yet.
+        if (status === null) return undefined;
+      } catch {
+        // still down or starting up
+      }
+      // A store being closed (the server stopping) does not wait out the deadline.
+      if (Date.now() >= deadline || this.pool.ending) return undefined;
+      await sleep(OUTCOME_POLL_MS);
     }
   }
 
   async record(items: FeedbackInput[]): Promise<RecordResult> {
     const rows = items.map((item, i) => eventRow(item, `item ${i}`));
-    return this.transaction((c) => this.insertEvents(c, rows));
+    return this.transaction((c) => this.insertEvents(c, rows), { labels: true });
   }
 
   async logRerank(call: RerankCall): Promise<string> {
@@ -241,7 +298,7 @@ export class PostgresStore implements FeedbackBackend {
         await c.query<{ idx: number; doc_id: Buffer | null; text: Buffer; score: number }>('SELECT idx, doc_id, text, score FROM rerank_candidates WHERE rerank_id = $1 ORDER BY idx', [rerankId])
       ).rows.map((row): CandidateRow => ({ idx: row.idx, doc_id: text(row.doc_id), text: text(row.text)!, score: row.score }));
       return this.insertEvents(c, labelEvents(rerankId, call, candidates, relevant, irrelevant, meta));
-    });
+    }, { labels: true });
   }
 
   private async insertEvents(c: pg.PoolClient, rows: EventRow[]): Promise<RecordResult> {
@@ -368,7 +425,7 @@ export class PostgresStore implements FeedbackBackend {
           c.query('SELECT id, rerank_id, created_at, query, model_id, source, session_id FROM rerank_calls ORDER BY id'),
           c.query('SELECT rerank_id, idx, doc_id, text, score, logit, rank FROM rerank_candidates'),
         ]),
-      'BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY',
+      { begin: 'BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY' },
     );
     const db = new Database(':memory:');
     try {
@@ -415,10 +472,10 @@ export class PostgresStore implements FeedbackBackend {
         rerankCalls,
         trainingPairs: { total: pairs.total, positive: pairs.positive, negative: pairs.total - pairs.positive },
       };
-    }, 'BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+    }, { begin: 'BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY' });
   }
 
-  fileChange(): string | null {
+  async fileChange(): Promise<string | null> {
     return null;
   }
 

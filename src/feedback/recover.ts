@@ -2,11 +2,14 @@
  * `rerank-mcp feedback check|recover`: what to do with a damaged feedback database. better-sqlite3
  * does not ship SQLite's recovery extension (the sqlite3 CLI's `.recover`), and VACUUM INTO stops
  * at the first bad page, so recovery reads each table in rowid order and steps over the ranges
- * that cannot be read: every row on a sound page comes back, indexes are rebuilt from the rows.
+ * that cannot be read, then reads the file page by page for the rows that walk could not reach
+ * (those under a destroyed interior page): every row on a sound leaf page comes back, indexes are
+ * rebuilt from the rows.
  */
 import { closeSync, existsSync, openSync, renameSync, rmSync, statSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import { FeedbackError } from './feedback-store.js';
+import { rowsFromPages, type PageRow, type Value } from './page-salvage.js';
 import { migrate, registerFunctions } from './schema.js';
 
 export interface CheckResult {
@@ -38,6 +41,8 @@ export interface RecoverResult {
   rows: Record<string, number>;
   /** Stretches of rowids that could not be read and were stepped over, per table. */
   skipped: Record<string, number>;
+  /** Of `rows`, those read page by page because the B-tree walk could not reach them, per table. */
+  salvaged: Record<string, number>;
 }
 
 /** Tables in the order they are copied: calls before the candidates that refer to them. */
@@ -70,7 +75,7 @@ export function recoverDatabase(path: string, now: Date = new Date()): RecoverRe
   // Private like the file it replaces: it holds the same queries and documents.
   closeSync(openSync(tmp, 'w', 0o600));
   const target = new Database(tmp);
-  const result: RecoverResult = { db: path, backup, rows: {}, skipped: {} };
+  const result: RecoverResult = { db: path, backup, rows: {}, skipped: {}, salvaged: {} };
   try {
     target.pragma('journal_mode = DELETE');
     registerFunctions(target);
@@ -80,6 +85,11 @@ export function recoverDatabase(path: string, now: Date = new Date()): RecoverRe
       const copied = copyTable(source, target, table);
       result.rows[table] = copied.rows;
       result.skipped[table] = copied.skipped;
+    }
+    const salvaged = salvagePages(path, source, target);
+    for (const table of TABLES) {
+      result.salvaged[table] = salvaged[table] ?? 0;
+      result.rows[table] += result.salvaged[table];
     }
     target.transaction(() => {
       // Candidates whose call was on a lost page cannot be labelled or mined: drop them.
@@ -103,6 +113,65 @@ export function recoverDatabase(path: string, now: Date = new Date()): RecoverRe
   }
   renameSync(tmp, path);
   return result;
+}
+
+const isText = (v: Value | undefined): v is string => typeof v === 'string';
+const isNumber = (v: Value | undefined): v is number => typeof v === 'number';
+const isInteger = (v: Value | undefined) => Number.isInteger(v);
+const optional = (v: Value | undefined, is: (v: Value | undefined) => boolean) => v === null || v === undefined || is(v);
+const isTime = (v: Value | undefined) => isText(v) && /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$/.test(v);
+
+/**
+ * What a row of each table looks like on a page (a rowid-alias id is stored as NULL), strict
+ * enough that the tables cannot be mistaken for each other or for SQLite's own.
+ */
+const SHAPES: Record<(typeof TABLES)[number], (r: Record<string, Value | undefined>) => boolean> = {
+  feedback_events: (r) =>
+    r.id === null &&
+    isTime(r.created_at) &&
+    isText(r.query) &&
+    isText(r.document) &&
+    isNumber(r.label) &&
+    r.label >= 0 &&
+    r.label <= 1 &&
+    optional(r.model_score, isNumber) &&
+    [r.source, r.session_id, r.model_id, r.document_id, r.metadata, r.rerank_id].every((v) => optional(v, isText)) &&
+    optional(r.pair_hash, Buffer.isBuffer),
+  rerank_calls: (r) => r.id === null && isText(r.rerank_id) && isTime(r.created_at) && isText(r.query) && isText(r.model_id) && optional(r.source, isText) && optional(r.session_id, isText),
+  rerank_candidates: (r) => isText(r.rerank_id) && isInteger(r.idx) && optional(r.doc_id, isText) && isText(r.text) && isNumber(r.score) && isNumber(r.logit) && isInteger(r.rank),
+};
+
+/**
+ * Adds the rows found on the file's leaf pages that the B-tree walk did not bring back: a row
+ * whose key (id; rerank_id and idx for candidates) is already in the copy is the same row, read
+ * the sound way, and is left alone. Returns the rows added per table.
+ */
+function salvagePages(path: string, source: Database.Database, target: Database.Database): Record<string, number> {
+  const found = rowsFromPages(path);
+  if (!found) return {};
+  const added: Record<string, number> = {};
+  const tables = TABLES.map((table) => {
+    // The record's columns are the source's, in its order (an older schema may lack the last ones).
+    const sourceColumns = (source.pragma(`table_info(${table})`) as { name: string }[]).map((c) => c.name);
+    const targetColumns = new Set((target.pragma(`table_info(${table})`) as { name: string }[]).map((c) => c.name));
+    const columns = sourceColumns.filter((c) => targetColumns.has(c) && c !== 'pair_hash');
+    const insert = target.prepare(`INSERT OR IGNORE INTO "${table}" (${columns.map((c) => `"${c}"`).join(', ')}) VALUES (${columns.map(() => '?').join(', ')})`);
+    return { table, sourceColumns, columns, insert };
+  });
+  target.transaction((rows: PageRow[]) => {
+    for (const { rowid, values } of rows) {
+      for (const { table, sourceColumns, columns, insert } of tables) {
+        if (values.length > sourceColumns.length) continue;
+        const row: Record<string, Value | undefined> = Object.fromEntries(sourceColumns.map((c, i) => [c, values[i]]));
+        if (!SHAPES[table](row)) continue;
+        // The id is the rowid; pair_hash is computed afresh from the texts, below.
+        if (table !== 'rerank_candidates') row.id = rowid;
+        added[table] = (added[table] ?? 0) + insert.run(...columns.map((c) => row[c] ?? null)).changes;
+        break;
+      }
+    }
+  })(found);
+  return added;
 }
 
 function refuseMissing(path: string): void {

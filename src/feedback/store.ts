@@ -1,15 +1,14 @@
 /**
  * The one interface every feedback store implements: a SQLite file (the default, one user or one
  * host) or a PostgreSQL database (several server replicas sharing labels). Asynchronous because
- * PostgreSQL is; SQLite answers at once. Both give the same answers: same validation, same
+ * PostgreSQL is, and because SQLite runs in a worker thread. Both give the same answers: same validation, same
  * repeat counting, same rerank-log limits, and the training set is selected by the same code.
  */
-import { existsSync, statSync } from 'node:fs';
-import { isPostgresUrl } from './db-path.js';
-import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
+import { isPostgresUrl } from './db-path.js';
 import type { ExportOptions, TrainingRow } from './export.js';
-import { explainDbError, FeedbackStore, throwIfDamaged, type Eviction, type FeedbackInput, type FeedbackStats, type RecordResult, type RerankCall } from './feedback-store.js';
+import { FeedbackError, type Eviction, type FeedbackInput, type FeedbackStats, type RecordResult, type RerankCall } from './feedback-store.js';
+import type { StoreReply, StoreRequest } from './sqlite-worker.js';
 import type { TrainingSet, TrainingSetOptions } from './training-set.js';
 
 export interface LabelMeta {
@@ -35,7 +34,7 @@ export interface FeedbackBackend {
    * Null while writes reach the store named by `location`; otherwise what happened to it (a
    * SQLite file deleted or replaced under the open handle). PostgreSQL: always null.
    */
-  fileChange(): string | null;
+  fileChange(): Promise<string | null>;
   /** A cheap round trip to a database server, for readiness probes (PostgreSQL: SELECT 1); absent where there is no server. */
   ping?(): Promise<void>;
   close(): Promise<void>;
@@ -43,8 +42,6 @@ export interface FeedbackBackend {
 
 export interface OpenStoreOptions {
   now?: () => Date;
-  /** SQLite: run the integrity check on open in a worker thread, off the event loop (the server does). */
-  checkOffThread?: boolean;
 }
 
 export { isPostgresUrl, maskUrl } from './db-path.js';
@@ -55,98 +52,141 @@ export async function openStore(location: string, options: OpenStoreOptions = {}
     const { PostgresStore } = await import('./postgres-store.js');
     return PostgresStore.open(location, options);
   }
-  if (options.checkOffThread && existsSync(location) && statSync(location).isFile()) {
-    try {
-      throwIfDamaged(location, await quickCheckInWorker(location));
-    } catch (err) {
-      throw explainDbError(err, location);
-    }
-    return new SqliteBackend(FeedbackStore.open(location, { ...options, quickCheck: false }));
-  }
-  return new SqliteBackend(FeedbackStore.open(location, options));
+  return SqliteBackend.open(location, options);
+}
+
+// Run from the TypeScript sources (tests, scripts under tsx), the worker needs tsx's loader too.
+const fromSources = import.meta.url.endsWith('.ts');
+const workerUrl = new URL(fromSources ? './sqlite-worker.ts' : './sqlite-worker.js', import.meta.url);
+function startWorker(workerData: unknown): Worker {
+  if (!fromSources) return new Worker(workerUrl, { workerData });
+  const api = import.meta.resolve('tsx/esm/api');
+  return new Worker(`import(${JSON.stringify(api)}).then((tsx) => tsx.tsImport(${JSON.stringify(workerUrl.href)}, ${JSON.stringify(import.meta.url)}))`, { eval: true, workerData });
 }
 
 /**
- * The worker's source: quick_check on its own read-only connection. It reads every page (about
- * 1 s for 90 MB on a loaded machine, scripts/feedback-store-bench.ts), which the server's event
- * loop must not wait on. Inline rather than a file, so it runs the same from dist/ and under tsx.
+ * Workers started ahead of the first open, by path: starting one (a thread, its modules,
+ * better-sqlite3) takes a few hundred ms on a loaded machine, which the first feedback or
+ * rerank call would otherwise wait for, and a shutdown behind it.
  */
-const QUICK_CHECK_WORKER = `
-const { parentPort, workerData } = require('node:worker_threads');
-const Database = require(workerData.driver);
-let result;
-try {
-  const db = new Database(workerData.path, { readonly: true, fileMustExist: true, timeout: 10000 });
-  try {
-    const rows = db.pragma('quick_check').map((r) => r.quick_check);
-    result = { problems: rows.length === 1 && rows[0] === 'ok' ? [] : rows };
-  } finally {
-    db.close();
-  }
-} catch (err) {
-  result = { error: err.message, code: err.code };
-}
-parentPort.postMessage(result);
-`;
+const spareWorkers = new Map<string, Worker>();
 
-/** quick_check's findings from a worker thread; SQLite's own errors (not a database...) are rethrown with their code. */
-function quickCheckInWorker(path: string): Promise<string[]> {
-  const driver = createRequire(import.meta.url).resolve('better-sqlite3');
-  return new Promise((resolve, reject) => {
-    const worker = new Worker(QUICK_CHECK_WORKER, { eval: true, workerData: { path, driver } });
-    worker.once('message', (result: { problems: string[] } | { error: string; code?: string }) => {
-      if ('problems' in result) resolve(result.problems);
-      else reject(Object.assign(new Error(result.error), { code: result.code }));
-    });
-    worker.once('error', reject);
-    worker.once('exit', (code) => code !== 0 && reject(new Error(`the integrity check of ${path} stopped (exit ${code})`)));
-  });
+/** Starts the worker a later openStore(location) of a SQLite file will use; nothing for PostgreSQL. */
+export function prestartStore(location: string): void {
+  if (isPostgresUrl(location) || spareWorkers.has(location)) return;
+  const worker = startWorker({ path: location });
+  worker.unref();
+  // A spare that fails to start is simply not used: the open starts another and reports its error.
+  worker.on('error', () => spareWorkers.delete(location));
+  spareWorkers.set(location, worker);
 }
 
-/** The synchronous SQLite store behind the common interface. */
+function takeWorker(location: string): Worker {
+  const spare = spareWorkers.get(location);
+  spareWorkers.delete(location);
+  return spare ?? startWorker({ path: location });
+}
+
+/** How long one call waits, in all, for another process's write lock (queued behind other calls included). */
+const LOCK_WAIT_MS = 10_000;
+
+interface Pending {
+  resolve: (value: unknown) => void;
+  reject: (err: Error) => void;
+}
+
+/**
+ * The SQLite store behind the common interface, run in a worker thread of its own
+ * (sqlite-worker.ts) that owns the one connection: no statement, lock wait or fsync ever
+ * holds the event loop, so a lock another process keeps delays the feedback calls only.
+ */
 export class SqliteBackend implements FeedbackBackend {
   readonly kind = 'sqlite';
+  private nextId = 0;
+  private readonly pending = new Map<number, Pending>();
+  private failed: Error | undefined;
 
-  constructor(readonly store: FeedbackStore) {}
-
-  get location(): string {
-    return this.store.path;
+  private constructor(
+    readonly location: string,
+    private readonly worker: Worker,
+    private readonly now: () => Date,
+  ) {
+    worker.on('message', (reply: StoreReply) => {
+      const call = this.pending.get(reply.id);
+      if (!call) return;
+      this.pending.delete(reply.id);
+      // An idle worker does not keep the process alive; one with a call in flight does.
+      if (this.pending.size === 0) worker.unref();
+      if (reply.ok) call.resolve(reply.result);
+      else call.reject(reply.error.name === 'FeedbackError' ? new FeedbackError(reply.error.message) : Object.assign(new Error(reply.error.message), { code: reply.error.code }));
+    });
+    const fail = (err: Error) => {
+      this.failed ??= new Error(`feedback database ${location}: its worker thread stopped (${err.message.replace(/\s+/g, ' ')}); restart rerank-mcp`);
+      for (const call of this.pending.values()) call.reject(this.failed);
+      this.pending.clear();
+    };
+    worker.on('error', fail);
+    worker.on('exit', (code) => fail(new Error(`exit ${code}`)));
+    worker.unref();
   }
 
-  async record(items: FeedbackInput[]) {
-    return this.store.record(items);
+  static async open(location: string, options: OpenStoreOptions = {}): Promise<SqliteBackend> {
+    const backend = new SqliteBackend(location, takeWorker(location), options.now ?? (() => new Date()));
+    try {
+      await backend.call('open', []);
+    } catch (err) {
+      await backend.worker.terminate();
+      throw err;
+    }
+    return backend;
   }
-  async logRerank(call: RerankCall) {
-    return this.store.logRerank(call);
+
+  private call<T>(method: string, args: unknown[]): Promise<T> {
+    if (this.failed) return Promise.reject(this.failed);
+    const id = ++this.nextId;
+    const request: StoreRequest = { id, method, args, now: this.now().toISOString(), waitUntil: Date.now() + LOCK_WAIT_MS };
+    return new Promise<T>((resolve, reject) => {
+      this.pending.set(id, { resolve: resolve as (value: unknown) => void, reject });
+      this.worker.ref();
+      this.worker.postMessage(request);
+    });
   }
-  async labelRerank(rerankId: string, relevant: (number | string)[], irrelevant: (number | string)[], meta: LabelMeta = {}) {
-    return this.store.labelRerank(rerankId, relevant, irrelevant, meta);
+
+  record(items: FeedbackInput[]) {
+    return this.call<RecordResult>('record', [items]);
   }
-  async pruneRerankLog(limits: { maxCalls: number; maxDays: number }) {
-    return this.store.pruneRerankLog(limits);
+  logRerank(call: RerankCall) {
+    return this.call<string>('logRerank', [call]);
   }
-  async evictRerankLogBytes(maxBytes: number, targetBytes?: number) {
-    return this.store.evictRerankLogBytes(maxBytes, targetBytes);
+  labelRerank(rerankId: string, relevant: (number | string)[], irrelevant: (number | string)[], meta: LabelMeta = {}) {
+    return this.call<RecordResult>('labelRerank', [rerankId, relevant, irrelevant, meta]);
   }
-  async rerankLogBytes() {
-    return this.store.rerankLogBytes();
+  pruneRerankLog(limits: { maxCalls: number; maxDays: number }) {
+    return this.call<number>('pruneRerankLog', [limits]);
   }
-  async purge(before: Date, what: { log: boolean; feedback: boolean }) {
-    return this.store.purge(before, what);
+  evictRerankLogBytes(maxBytes: number, targetBytes?: number) {
+    return this.call<Eviction>('evictRerankLogBytes', [maxBytes, targetBytes]);
   }
-  async exportRows(options: ExportOptions) {
-    return this.store.exportRows(options);
+  rerankLogBytes() {
+    return this.call<number>('rerankLogBytes', []);
   }
-  async trainingSet(options: TrainingSetOptions) {
-    return this.store.trainingSet(options);
+  purge(before: Date, what: { log: boolean; feedback: boolean }) {
+    return this.call<{ calls: number; events: number }>('purge', [before, what]);
   }
-  async stats() {
-    return this.store.stats();
+  exportRows(options: ExportOptions) {
+    return this.call<TrainingRow[]>('exportRows', [options]);
+  }
+  trainingSet(options: TrainingSetOptions) {
+    return this.call<TrainingSet>('trainingSet', [options]);
+  }
+  stats() {
+    return this.call<FeedbackStats>('stats', []);
   }
   fileChange() {
-    return this.store.fileChange();
+    return this.call<string | null>('fileChange', []);
   }
   async close() {
-    this.store.close();
+    if (!this.failed) await this.call('close', []).catch(() => undefined);
+    await this.worker.terminate();
   }
 }

@@ -4,12 +4,13 @@
  * the shim loads this, and must stay small.
  */
 import { createHash } from 'node:crypto';
-import { lstatSync, mkdirSync, readdirSync, realpathSync, existsSync } from 'node:fs';
+import { lstatSync, mkdirSync, readdirSync, readFileSync, realpathSync, existsSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { homedir, userInfo } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { Config } from '../config.js';
+import { OPTIONS, type Config } from '../config.js';
+import { hubCacheDir } from '../hub/hub-env.js';
 import { resolveDbPath } from '../db-location.js';
 import { DEFAULT_MODEL } from '../defaults.js';
 import { PACKAGE_VERSION } from '../version.js';
@@ -53,42 +54,99 @@ export function prepareDaemonDir(dir: string): void {
 /** The directory of the installed package: two installations of one version may differ in code. */
 const PACKAGE_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 
+/** Options that cannot change what a daemon does for its clients, each with why: every other option is in the key. */
+export const PER_CLIENT_OPTIONS: Readonly<Partial<Record<keyof Config, string>>> = {
+  standalone: 'decides whether this client uses a daemon at all',
+  printConfig: 'prints the configuration and exits: never serves',
+  help: 'prints the help and exits: never serves',
+};
+
 /**
- * One daemon per effective engine configuration: the same model files, variant, limits,
- * batching, cache and feedback database, the same Hub settings, the same rerank-mcp. Anything a
- * client could notice in its answers is in here; only the daemon's idle timeout is not.
+ * Environment variables that change what a daemon does beyond its options, as names or prefixes
+ * ending in `*`: node-postgres fills in what a postgres:// URL leaves out from PG* (host, port,
+ * database, user, password, SSL, pgpass) and USER; the Hub client reads HF_*; the thread pools
+ * of libuv (where ONNX Runtime runs) and OpenMP; the proxies and CAs of downloads. RERANK_* means
+ * those that are no option (an option's variable is already in the resolved configuration).
+ */
+export const DAEMON_ENV: readonly string[] = [
+  'PG*',
+  'USER',
+  'HF_*',
+  'HUGGING_FACE_HUB_TOKEN',
+  'RERANK_*',
+  'UV_THREADPOOL_SIZE',
+  'OMP_NUM_THREADS',
+  'HTTPS_PROXY',
+  'HTTP_PROXY',
+  'NO_PROXY',
+  'NODE_USE_ENV_PROXY',
+  'NODE_EXTRA_CA_CERTS',
+];
+
+/** RERANK_* variables that only a shim or the test harness reads, each with why: a client may set them alone. */
+export const PER_CLIENT_ENV: Readonly<Record<string, string>> = {
+  RERANK_DAEMON_DIR: 'picks the directory: another directory holds other daemons anyway',
+  RERANK_DAEMON_LIVENESS_MS: "the shim's own deadline for a daemon's answer",
+  RERANK_TEST_IMPORT_LOG: "a test hook that records the shim's imports",
+};
+
+const OPTION_ENV = new Set(OPTIONS.flatMap((o) => (o.env ? [o.env] : [])));
+
+/** The variables of DAEMON_ENV set in `env`, by name, sorted. */
+export function daemonEnv(env: NodeJS.ProcessEnv = process.env): [string, string][] {
+  const wanted = (name: string) =>
+    !OPTION_ENV.has(name) && !(name in PER_CLIENT_ENV) && DAEMON_ENV.some((p) => (p.endsWith('*') ? name.startsWith(p.slice(0, -1)) : name === p));
+  return Object.entries(env)
+    .filter((e): e is [string, string] => e[1] !== undefined && e[1] !== '' && wanted(e[0]))
+    .sort(([a], [b]) => (a < b ? -1 : 1));
+}
+
+const digest = (text: string) => createHash('sha256').update(text).digest('hex');
+
+/**
+ * One daemon per effective configuration: every serve option as resolved (the default model, a
+ * local model by its real path, the Hub cache, the database), every variable of DAEMON_ENV, and
+ * this rerank-mcp (version, protocol, installation). Built from the option table and that list,
+ * so an option added later is in the key unless PER_CLIENT_OPTIONS says why not. Values that may
+ * be secrets (variables, the token, a database URL) enter only as hashes.
  */
 export function daemonKey(config: Config, env: NodeJS.ProcessEnv = process.env): string {
+  const options: Record<string, unknown> = {};
+  for (const spec of OPTIONS) {
+    if ((spec.only && !spec.only.includes('serve')) || spec.key in PER_CLIENT_OPTIONS) continue;
+    options[spec.flag] = config[spec.key] ?? null;
+  }
   const local = config.model !== undefined && existsSync(config.model);
+  options.model = local ? realpathSync(config.model!) : (config.model ?? DEFAULT_MODEL);
+  options['model-cache'] = hubCacheDir(env);
+  options.db = digest(resolveDbPath(config.db, env));
+  if (config.token !== undefined) options.token = digest(config.token);
   const identity = {
     version: PACKAGE_VERSION,
     protocol: DAEMON_PROTOCOL,
     package: PACKAGE_ROOT,
-    model: local ? realpathSync(config.model!) : (config.model ?? DEFAULT_MODEL),
-    variant: config.variant,
-    maxLength: config.maxLength ?? null,
-    activation: config.activation ?? null,
-    threads: config.threads ?? null,
-    maxBatchTokens: config.maxBatchTokens,
-    batchWaitMs: config.batchWaitMs,
-    chunkOverlap: config.chunkOverlap,
-    maxCallTokens: config.maxCallTokens,
-    cacheSize: config.cacheSize,
-    db: resolveDbPath(config.db, env),
-    rerankLog: [config.rerankLogMaxCalls, config.rerankLogMaxDays, config.rerankLogMaxMb],
-    maxBodyMb: config.maxBodyMb,
-    noWatch: config.noWatch,
-    hub: ['HF_HOME', 'HF_HUB_CACHE', 'XDG_CACHE_HOME', 'HF_ENDPOINT', 'HF_HUB_OFFLINE', 'HF_TOKEN'].map((k) => env[k] ?? null),
+    options,
+    env: daemonEnv(env).map(([name, value]) => [name, digest(value)]),
   };
-  return createHash('sha256').update(JSON.stringify(identity)).digest('hex').slice(0, 16);
+  return digest(JSON.stringify(identity)).slice(0, 16);
+}
+
+/** How long a daemon may take to answer a shim (a handshake, a ping) before the shim calls it stuck. */
+export function livenessMs(env: NodeJS.ProcessEnv = process.env): number {
+  const ms = Number(env.RERANK_DAEMON_LIVENESS_MS);
+  return Number.isFinite(ms) && ms >= 100 ? ms : 10_000;
 }
 
 export interface DaemonPaths {
   dir: string;
+  /** Where shims connect: a second name of the socket of the daemon that serves this key now. */
   socket: string;
   lock: string;
   log: string;
 }
+
+/** The longest pid on Linux (pid_max is at most 2^22). */
+const MAX_PID_DIGITS = 7;
 
 export function daemonPaths(dir: string, key: string): DaemonPaths {
   const base = path.join(dir, `d-${key}`);
@@ -100,22 +158,76 @@ export function daemonPaths(dir: string, key: string): DaemonPaths {
     }
   })();
   const socket = process.platform === 'win32' ? `\\\\.\\pipe\\rerank-mcp-${user}-${key}` : `${base}.sock`;
-  if (process.platform !== 'win32' && Buffer.byteLength(socket) > MAX_SOCKET_PATH) {
-    throw new DaemonUnavailable(`the daemon socket path ${socket} is ${Buffer.byteLength(socket)} bytes, over the ${MAX_SOCKET_PATH}-byte limit of Unix sockets: set RERANK_DAEMON_DIR to a shorter directory`);
+  // The longest name is a daemon's own socket, d-<key>-<pid>.sock.
+  const longest = Buffer.byteLength(socket) + 1 + MAX_PID_DIGITS;
+  if (process.platform !== 'win32' && longest > MAX_SOCKET_PATH) {
+    throw new DaemonUnavailable(`the daemon socket path ${socket} (${Buffer.byteLength(socket)} bytes, ${longest} with a daemon's pid) is over the ${MAX_SOCKET_PATH}-byte limit of Unix sockets: set RERANK_DAEMON_DIR to a shorter directory`);
   }
   return { dir, socket, lock: `${base}.lock`, log: `${base}.log` };
 }
 
-/** Sockets of daemons in `dir` (on Windows: what the lock/log files name). */
-export function daemonSockets(dir: string): string[] {
+/**
+ * The socket a daemon binds and owns, d-<key>-<pid>.sock: only its own process ever removes it
+ * (Node removes it when the server closes). The key's name, d-<key>.sock, is a hard link to the
+ * one that serves.
+ */
+export function ownSocket(paths: DaemonPaths, pid: number): string {
+  return `${paths.socket.slice(0, -'.sock'.length)}-${pid}.sock`;
+}
+
+export interface DaemonSocket {
+  socket: string;
+  key: string;
+  /** The daemon that owns it, from its name; undefined for a key's name that links to no daemon's own socket. */
+  pid?: number;
+}
+
+/**
+ * One socket per daemon in `dir`: each daemon's own socket, and a key's name that is no link to
+ * one of those (a stale file, or a daemon of an older release). On Windows: the pipes that the
+ * log files name.
+ */
+export function daemonSockets(dir: string): DaemonSocket[] {
   let names: string[];
   try {
     names = readdirSync(dir);
   } catch {
     return [];
   }
-  const ext = process.platform === 'win32' ? '.log' : '.sock';
-  return names.filter((n) => /^d-[0-9a-f]{16}/.test(n) && n.endsWith(ext)).map((n) => daemonPaths(dir, n.slice(2, 18)).socket);
+  if (process.platform === 'win32') {
+    return names.flatMap((n) => (/^d-[0-9a-f]{16}\.log$/.test(n) ? [{ socket: daemonPaths(dir, n.slice(2, 18)).socket, key: n.slice(2, 18) }] : []));
+  }
+  const inode = (file: string) => {
+    try {
+      const st = lstatSync(file);
+      return `${st.dev}:${st.ino}`;
+    } catch {
+      return undefined;
+    }
+  };
+  const own: DaemonSocket[] = [];
+  const keyed: DaemonSocket[] = [];
+  for (const n of names) {
+    const m = /^d-([0-9a-f]{16})(?:-(\d+))?\.sock$/.exec(n);
+    if (!m) continue;
+    (m[2] ? own : keyed).push({ socket: path.join(dir, n), key: m[1], ...(m[2] ? { pid: Number(m[2]) } : {}) });
+  }
+  const owned = new Set(own.map((s) => inode(s.socket)));
+  return [...own, ...keyed.filter((s) => !owned.has(inode(s.socket)))];
+}
+
+/** Whether a process `pid` runs (one of another user counts; a zombie, dead and not yet reaped, does not). */
+export function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+  try {
+    return !/^Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ').pop() ?? '');
+  } catch {
+    return true; // no /proc (macOS)
+  }
 }
 
 export interface Hello {
@@ -134,6 +246,8 @@ export interface DaemonStatus {
   models: string[];
   uptime_s: number;
   socket: string;
+  /** Whether the key's socket leads to this daemon, i.e. whether new clients of its configuration reach it. */
+  current: boolean;
 }
 
 /** Reads one newline-terminated line; what follows it is pushed back into the socket. */

@@ -4,13 +4,13 @@
  * store of this process. Control connections ask for the status or stop the daemon.
  */
 import { createServer, type Server, type Socket } from 'node:net';
-import { chmodSync, unlinkSync } from 'node:fs';
+import { chmodSync, linkSync, lstatSync, renameSync, unlinkSync } from 'node:fs';
 import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import type { SharedEngine } from '../commands/serve.js';
 import { log } from '../log.js';
 import { PACKAGE_VERSION } from '../version.js';
 import { serveStdio } from './stdio.js';
-import { controlDaemon, DAEMON_PROTOCOL, readLine, type DaemonPaths, type DaemonStatus, type Hello } from './daemon-common.js';
+import { controlDaemon, DAEMON_PROTOCOL, daemonSockets, ownSocket, processAlive, readLine, type DaemonPaths, type DaemonStatus, type Hello } from './daemon-common.js';
 
 export interface DaemonServerOptions {
   paths: DaemonPaths;
@@ -29,6 +29,7 @@ export async function runDaemonServer({ paths, key, idleMs, maxLineBytes, engine
   const sessions = new Map<Socket, McpServer | undefined>();
   let idleTimer: NodeJS.Timeout | undefined;
   let stopping = false;
+  let ownsKeySocket = () => true;
 
   const status = (): DaemonStatus => ({
     pid: process.pid,
@@ -38,11 +39,14 @@ export async function runDaemonServer({ paths, key, idleMs, maxLineBytes, engine
     models: [modelName],
     uptime_s: Math.round((Date.now() - started) / 1000),
     socket: paths.socket,
+    current: ownsKeySocket(),
   });
 
   const armIdle = () => {
     clearTimeout(idleTimer);
     if (sessions.size > 0 || stopping) return;
+    // Another daemon took the key's socket over while this one was stopped or hung: no new client can reach this one.
+    if (!ownsKeySocket()) return void shutdown('another daemon serves this configuration now');
     idleTimer = setTimeout(() => void shutdown(`no client for ${Math.round(idleMs / 1000)} s`), idleMs);
   };
 
@@ -51,8 +55,10 @@ export async function runDaemonServer({ paths, key, idleMs, maxLineBytes, engine
     stopping = true;
     clearTimeout(idleTimer);
     log(`${why}: stopping the daemon`);
-    // New shims find no socket from here on (closing removes it) and start a fresh daemon; calls under way still finish.
-    server.close();
+    // New shims find no socket from here on and start a fresh daemon; calls under way still finish.
+    // The key's name goes only while it is still this daemon's: after a takeover it is another's.
+    if (ownsKeySocket()) unlinkQuietly(paths.socket);
+    server.close(); // removes this daemon's own socket
     await engine.drainAndClose(why);
     for (const socket of sessions.keys()) socket.destroy();
     log(`${why}: exiting`);
@@ -111,8 +117,7 @@ export async function runDaemonServer({ paths, key, idleMs, maxLineBytes, engine
   };
 
   const server: Server = createServer((socket) => void onConnection(socket));
-  await listenOnce(server, paths.socket);
-  if (process.platform !== 'win32') chmodSync(paths.socket, 0o600);
+  ownsKeySocket = await bindSocket(server, paths);
   log(`daemon ${process.pid} listening on ${paths.socket} (rerank-mcp ${PACKAGE_VERSION}, model ${modelName}, idle exit after ${Math.round(idleMs / 1000)} s)`);
   process.once('SIGTERM', () => void shutdown('SIGTERM'));
   process.once('SIGINT', () => void shutdown('SIGINT'));
@@ -120,29 +125,60 @@ export async function runDaemonServer({ paths, key, idleMs, maxLineBytes, engine
 }
 
 /**
- * Binds the socket. A socket file left by a daemon that was killed answers nobody and is
- * replaced; one that answers belongs to a daemon started a moment earlier, and this one leaves.
+ * Binds this daemon's own socket, then gives it the key's name, which shims connect to, and
+ * returns whether that name still leads here. The name is taken with link(), which fails when it
+ * exists; an existing one that answers belongs to a daemon started a moment earlier, and this one
+ * leaves. One that answers nobody (a killed daemon's, or a stopped or hung one's) is replaced with
+ * rename(), in one step: no daemon ever unlinks a name that leads to another's socket.
  */
-async function listenOnce(server: Server, socketPath: string): Promise<void> {
-  const listen = () =>
+async function bindSocket(server: Server, paths: DaemonPaths): Promise<() => boolean> {
+  const listen = (where: string) =>
     new Promise<void>((resolve, reject) => {
       server.once('error', reject);
-      server.listen(socketPath, () => {
+      server.listen(where, () => {
         server.off('error', reject);
         resolve();
       });
     });
-  try {
-    await listen();
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw err;
-    if (await controlDaemon(socketPath, 'status', 2000)) {
-      log(`another daemon already serves ${socketPath}: exiting`);
-      process.exit(0);
-    }
-    unlinkQuietly(socketPath);
-    await listen();
+  if (process.platform === 'win32') {
+    await listen(paths.socket); // a named pipe: the system removes it with its last handle
+    return () => true;
   }
+  const own = ownSocket(paths, process.pid);
+  unlinkQuietly(own); // left by a killed daemon that had this pid
+  await listen(own);
+  chmodSync(own, 0o600);
+  const { dev, ino } = lstatSync(own);
+  const ownsKeySocket = () => {
+    try {
+      const st = lstatSync(paths.socket);
+      return st.dev === dev && st.ino === ino;
+    } catch {
+      return false;
+    }
+  };
+  // Own sockets of killed daemons of this key: their processes are gone, so nobody else removes them.
+  for (const s of daemonSockets(paths.dir)) {
+    if (s.pid !== undefined && s.pid !== process.pid && s.socket.startsWith(paths.socket.slice(0, -'.sock'.length) + '-') && !processAlive(s.pid)) unlinkQuietly(s.socket);
+  }
+  try {
+    linkSync(own, paths.socket);
+    return ownsKeySocket;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+  }
+  const other = await controlDaemon(paths.socket, 'status', 2000);
+  if (other?.ok) {
+    log(`daemon ${other.pid} already serves ${paths.socket}: exiting`);
+    server.close();
+    process.exit(0);
+  }
+  const next = `${own}.new`;
+  unlinkQuietly(next);
+  linkSync(own, next);
+  renameSync(next, paths.socket);
+  log(`${paths.socket} ${other ? 'led to a daemon that is stopping' : 'answered nobody within 2 s'}: took it over`);
+  return ownsKeySocket;
 }
 
 function unlinkQuietly(file: string): void {

@@ -20,9 +20,10 @@ function hostnameOf(hostHeader: string): string {
 
 /**
  * Why a request's Host or Origin is refused, or undefined when both are loopback, the bind
- * address or a name in `extraHosts`.
+ * address or a name in `extraHosts`, or the Origin is one of `corsOrigins` (opted in with
+ * --cors-origins).
  */
-export function hostProblem(req: Request, extraHosts: readonly string[] = []): string | undefined {
+export function hostProblem(req: Request, extraHosts: readonly string[] = [], corsOrigins: readonly string[] = []): string | undefined {
   const allowed = new Set(extraHosts.map((h) => h.toLowerCase()));
   const ok = (name: string) => isLoopbackHost(name) || allowed.has(name);
   const host = req.headers.host;
@@ -30,7 +31,7 @@ export function hostProblem(req: Request, extraHosts: readonly string[] = []): s
     return `Host ${host ?? '(none)'} is not allowed: this server answers loopback and the names in --allowed-hosts (RERANK_ALLOWED_HOSTS) only`;
   }
   const origin = req.headers.origin;
-  if (origin !== undefined) {
+  if (origin !== undefined && !corsOrigins.includes(normalOrigin(origin))) {
     let name = '';
     try {
       name = new URL(origin).hostname.toLowerCase();
@@ -38,17 +39,48 @@ export function hostProblem(req: Request, extraHosts: readonly string[] = []): s
       name = '';
     }
     if (!ok(name) && !ok(`[${name}]`)) {
-      return `Origin ${origin} is not allowed: this server answers loopback and the names in --allowed-hosts (RERANK_ALLOWED_HOSTS) only`;
+      return `Origin ${origin} is not allowed: this server answers loopback, the names in --allowed-hosts (RERANK_ALLOWED_HOSTS) and the origins in --cors-origins (RERANK_CORS_ORIGINS) only`;
     }
   }
   return undefined;
 }
 
-export function localOnly(extraHosts: readonly string[] = []) {
+/** Answers a refused request in the shape its route's clients read; returns false to leave it to the default. */
+export type Refuse = (req: Request, res: Response, status: number, message: string) => boolean;
+
+export function localOnly(extraHosts: readonly string[] = [], corsOrigins: readonly string[] = [], refuse?: Refuse) {
   return (req: Request, res: Response, next: NextFunction): void => {
-    const problem = hostProblem(req, extraHosts);
+    const problem = hostProblem(req, extraHosts, corsOrigins);
     if (problem) {
-      res.status(403).json({ error: problem });
+      if (!refuse?.(req, res, 403, problem)) res.status(403).json({ error: problem });
+      return;
+    }
+    next();
+  };
+}
+
+/** An Origin as browsers send it: scheme://host[:port], lower case, no trailing slash. */
+export const normalOrigin = (origin: string) => origin.trim().toLowerCase().replace(/\/+$/, '');
+
+/**
+ * Opt-in CORS for the origins named in --cors-origins: a browser page there may call the REST
+ * routes and /mcp with the token. Preflights are answered here, before the token check (a
+ * browser never sends credentials with one); the call itself still needs the token. Other
+ * origins get no CORS headers, and the Origin guard refuses them.
+ */
+export function cors(origins: readonly string[]) {
+  return (req: Request, res: Response, next: NextFunction): void => {
+    const origin = req.headers.origin;
+    if (origins.length === 0 || origin === undefined || !origins.includes(normalOrigin(origin))) return next();
+    res.vary('Origin');
+    res.setHeader('Access-Control-Allow-Origin', origin);
+    res.setHeader('Access-Control-Expose-Headers', 'X-Rerank-Id, Retry-After, WWW-Authenticate, Mcp-Session-Id');
+    if (req.method === 'OPTIONS' && req.headers['access-control-request-method'] !== undefined) {
+      res.setHeader('Access-Control-Allow-Methods', 'GET, POST, DELETE');
+      // SDKs add their own headers (cohere-ai: X-Fern-*, X-Client-Name); the origin is trusted, so whatever it asks for.
+      res.setHeader('Access-Control-Allow-Headers', req.headers['access-control-request-headers'] || 'Authorization, Content-Type');
+      res.setHeader('Access-Control-Max-Age', '600');
+      res.status(204).end();
       return;
     }
     next();

@@ -14,11 +14,11 @@ import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/
 import { isInitializeRequest } from '@modelcontextprotocol/sdk/types.js';
 import { createRerankServer, watchRequests, type ServerContext } from '../mcp/server.js';
 import { log } from '../log.js';
-import { bearerToken, hasBearerToken, isLoopbackHost, localOnly, tokenProblem } from './http-guards.js';
+import { bearerToken, cors, hasBearerToken, isLoopbackHost, localOnly, tokenProblem } from './http-guards.js';
 import { cancelOnDisconnect } from './cancel-on-disconnect.js';
 import { mountHealth } from './health.js';
 import { handleStatelessPost, statelessNotAllowed } from './stateless.js';
-import { restRoutes } from '../rest/routes.js';
+import { restNotFound, restRefusal, restRoutes } from '../rest/routes.js';
 import { Session } from './http-sessions.js';
 import { defaultMaxConnections, limitConnections, SERVER_TIMEOUTS } from './http-connections.js';
 import { jsonBody } from './json-body.js';
@@ -36,6 +36,8 @@ export interface HttpOptions {
   maxSessions: number;
   /** Host names (lower case, no port) accepted in Host and Origin besides loopback and the bind address. */
   allowedHosts?: readonly string[];
+  /** Origins (normalized, see corsOriginList) whose browser pages may call: CORS headers, preflights answered without the token. */
+  corsOrigins?: readonly string[];
   /** No sessions: every POST is answered on its own, by whichever replica gets it. */
   stateless?: boolean;
   /** Connections open at once (see http-connections.ts); 0 or absent: derived from the descriptor limit. */
@@ -84,7 +86,8 @@ export async function serveHttp(ctx: ServerContext, options: HttpOptions): Promi
 
   /** Everything but health: Host/Origin checks, the token, the body limit. Endpoints are mounted here. */
   const guarded = express.Router();
-  guarded.use(localOnly(allowedHosts));
+  guarded.use(localOnly(allowedHosts, options.corsOrigins, restRefusal));
+  guarded.use(cors(options.corsOrigins ?? []));
   // The REST face checks the same token and parses bodies itself, to answer in its own error shape.
   const token = options.token;
   const parseJson = jsonBody(options.maxBodyBytes);
@@ -230,6 +233,8 @@ export async function serveHttp(ctx: ServerContext, options: HttpOptions): Promi
   };
   guarded.get('/mcp', options.stateless ? statelessNotAllowed : bySession);
   guarded.delete('/mcp', options.stateless ? statelessNotAllowed : bySession);
+  // Mounted last: JSON that names the right base URL instead of Express's HTML page.
+  guarded.use(restNotFound);
 
   // body-parser reports oversized and malformed bodies as errors with a status; answer them as JSON.
   app.use((err: Error & { status?: number; type?: string; length?: number }, _req: Request, res: Response, _next: NextFunction) => {
@@ -261,7 +266,7 @@ export async function serveHttp(ctx: ServerContext, options: HttpOptions): Promi
   const port = typeof address === 'object' && address ? address.port : options.port;
   const hostForUrl = options.host.includes(':') ? `[${options.host}]` : options.host;
   const url = `http://${hostForUrl}:${port}/mcp`;
-  log(`serving MCP over Streamable HTTP at ${url}${options.stateless ? ' (stateless)' : ''}${options.token ? ' (bearer token required)' : ''}, at most ${maxConnections} connections; REST rerank API at /v1/rerank, /v2/rerank, /rerank, /v1/feedback`);
+  log(`serving MCP over Streamable HTTP at ${url}${options.stateless ? ' (stateless)' : ''}${options.token ? ' (bearer token required)' : ''}, at most ${maxConnections} connections; REST rerank API at /v1/rerank, /v2/rerank, /rerank, /info, /v1/feedback${options.corsOrigins?.length ? ` (CORS for ${options.corsOrigins.join(', ')})` : ''}`);
   return {
     server,
     url,

@@ -5,10 +5,11 @@
  * through runuser. Unavailable locally: the tests that need it skip with the reason; in CI
  * (RERANK_REQUIRE_POSTGRES=1) they fail instead.
  */
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFile, execFileSync, spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import pg from 'pg';
 import { freePort } from './net.js';
 
@@ -43,8 +44,14 @@ export interface PostgresServer {
   createDatabase(name: string): Promise<string>;
   /** A URL for a database on this server with nothing created. */
   url(database: string, password?: string): string;
-  stop(): void;
+  /** pg_ctl stop: `fast` rolls back open transactions and ends sessions (57P01); `immediate` is a crash, recovered from the WAL at the next start. */
+  stop(mode?: 'fast' | 'immediate'): void;
   start(): void;
+  /**
+   * stop(mode) then start(): what an operator's `pg_ctl restart -m mode` does to connected clients.
+   * Asynchronous, so that the test's own clients keep sending while PostgreSQL goes down and comes up.
+   */
+  restart(mode: 'fast' | 'immediate'): Promise<void>;
   /** Stops the server and removes its files. */
   destroy(): void;
 }
@@ -57,16 +64,21 @@ export async function startPostgres(): Promise<PostgresServer> {
   const pwfile = join(dir, 'pw');
   writeFileSync(pwfile, PASSWORD);
   chmodSync(pwfile, 0o644);
+  const command = (cmd: string, args: string[]): [string, string[]] => (asRoot ? ['runuser', ['-u', 'postgres', '--', join(bin, cmd), ...args]] : [join(bin, cmd), args]);
   const run = (cmd: string, args: string[]) => {
-    const [file, argv] = asRoot ? ['runuser', ['-u', 'postgres', '--', join(bin, cmd), ...args]] : [join(bin, cmd), args];
-    execFileSync(file, argv, { stdio: ['ignore', 'pipe', 'pipe'], cwd: dir });
+    execFileSync(...command(cmd, args), { stdio: ['ignore', 'pipe', 'pipe'], cwd: dir });
+  };
+  const runAsync = async (cmd: string, args: string[]) => {
+    await promisify(execFile)(...command(cmd, args), { cwd: dir });
   };
   if (asRoot) execFileSync('chown', ['postgres', dir]);
   run('initdb', ['-D', data, '-U', 'postgres', '--auth=scram-sha-256', `--pwfile=${pwfile}`, '-E', 'UTF8', '--no-sync']);
   const port = await freePort();
   // fsync stays on: the SIGKILL test counts on committed writes being durable.
-  const start = () => run('pg_ctl', ['-D', data, '-w', '-t', '60', '-l', join(dir, 'log'), '-o', `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c max_connections=200`, 'start']);
-  const stop = () => run('pg_ctl', ['-D', data, '-w', '-m', 'fast', 'stop']);
+  const startArgs = ['-D', data, '-w', '-t', '60', '-l', join(dir, 'log'), '-o', `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c max_connections=200`, 'start'];
+  const stopArgs = (mode: 'fast' | 'immediate') => ['-D', data, '-w', '-m', mode, 'stop'];
+  const start = () => run('pg_ctl', startArgs);
+  const stop = (mode: 'fast' | 'immediate' = 'fast') => run('pg_ctl', stopArgs(mode));
   start();
   const url = (database: string, password = PASSWORD) => `postgres://postgres:${encodeURIComponent(password)}@127.0.0.1:${port}/${database}`;
   return {
@@ -84,6 +96,11 @@ export async function startPostgres(): Promise<PostgresServer> {
     },
     stop,
     start,
+    async restart(mode) {
+      // Not pg_ctl restart: without -l the new postmaster would hold our pipe open.
+      await runAsync('pg_ctl', stopArgs(mode));
+      await runAsync('pg_ctl', startArgs);
+    },
     destroy() {
       try {
         stop();
