@@ -61,7 +61,35 @@ def parse_args(argv=None):
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="auto (default): cuda when available, else cpu")
     p.add_argument("--prompt-template", choices=("auto", "none", "qwen3-reranker", "mxbai-rerank-v2"), default="auto",
                    help="prompt pairs are trained in; auto (default): by config.json, as rerank-mcp serves it")
+    p.add_argument("--exit-with-parent", action="store_true",
+                   help="exit as soon as stdin reaches its end: rerank-mcp finetune passes it with a pipe it holds open, "
+                        "so a parent killed even by SIGKILL (which it cannot forward) takes this process with it")
     return p.parse_args(argv)
+
+
+def exit_with_parent():
+    """Reads stdin on a daemon thread; at its end (the parent's end of the pipe closed: the parent is gone) exits at once.
+
+    A SIGKILLed parent forwards no signal and a process group is not killed with it; the kernel closing the
+    pipe is the one thing that happens whatever way the parent dies. os._exit: training threads are not joined.
+    """
+    import threading
+
+    def watch():
+        # os.read, not sys.stdin: a thread blocked inside the buffered reader holds its lock, and the
+        # interpreter's shutdown then aborts ("could not acquire lock for <stdin>") after a normal run.
+        try:
+            while os.read(0, 4096):
+                pass
+        except OSError:
+            pass
+        try:
+            print("finetune: the parent rerank-mcp process is gone (stdin closed); stopping", file=sys.stderr, flush=True)
+        except (OSError, ValueError):
+            pass  # its stderr pipe went with it
+        os._exit(1)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
 
 
 # The prompts of src/tokenizer/prompt-template.ts, as sentence pairs: the prompt before the document goes
@@ -191,6 +219,8 @@ def _mean(xs):
 
 def main(argv=None):
     args = parse_args(argv)
+    if args.exit_with_parent:
+        exit_with_parent()
     if not 0 <= args.warmup_ratio < 1 or not 0 <= args.eval_fraction < 1:
         sys.exit("--warmup-ratio and --eval-fraction must be in [0, 1)")
     if args.data and (args.train or args.eval):

@@ -3,7 +3,7 @@
 import './telemetry-off.js';
 import { fileURLToPath } from 'node:url';
 import { ConfigError, helpFor, parseConfig, printableConfig, type Config } from './config.js';
-import { log } from './log.js';
+import { log, setLogFormat } from './log.js';
 import { PACKAGE_VERSION } from './version.js';
 
 // Commands are imported when run: the stdio shim, the default command, must not load the engine,
@@ -86,6 +86,7 @@ async function main(argv: string[]): Promise<number> {
   }
   const command = COMMANDS[name];
   const config = parseConfig(rest.map((a) => (a === '-h' ? '--help' : a)), process.env, name);
+  setLogFormat(config.logFormat);
   if (config.help) {
     process.stdout.write(helpFor(name, command.summary, command.usage));
     return 0;

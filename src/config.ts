@@ -46,6 +46,9 @@ export interface Config {
   batchSize: number;
   standalone: boolean;
   daemonIdleSeconds: number;
+  metricsPort: number | undefined;
+  logFormat: 'text' | 'json';
+  traceDocuments: boolean;
   help: boolean;
 }
 
@@ -93,6 +96,10 @@ export const OPTIONS: readonly OptionSpec[] = [
   { key: 'corsOrigins', flag: 'cors-origins', env: 'RERANK_CORS_ORIGINS', kind: 'string', only: ['serve'], help: 'comma-separated origins (e.g. https://app.example.com,http://localhost:3000) whose browser pages may call the REST routes and /mcp: CORS headers and preflights for them, still with the token; off by default' },
   { key: 'standalone', flag: 'standalone', env: 'RERANK_STANDALONE', kind: 'boolean', default: false, only: ['serve'], help: 'over stdio, serve in this process instead of through the shared per-user daemon (see docs/daemon.md; the daemon directory is RERANK_DAEMON_DIR, else $XDG_RUNTIME_DIR/rerank-mcp)' },
   { key: 'daemonIdleSeconds', flag: 'daemon-idle-seconds', env: 'RERANK_DAEMON_IDLE_SECONDS', kind: 'int', default: 600, only: ['serve'], help: 'a shared daemon this process starts exits after this long with no client connected' },
+  // Operations (docs/operations.md): metrics, log format, traces (traces are switched on by the standard OTEL_EXPORTER_OTLP_ENDPOINT).
+  { key: 'metricsPort', flag: 'metrics-port', env: 'RERANK_METRICS_PORT', kind: 'int', only: ['serve'], help: 'serve Prometheus metrics (GET /metrics, TEI\'s te_* names plus rerank_mcp_*) on this port, bound to --host, without a token: keep it where only the scraper reaches (default: no metrics)' },
+  { key: 'logFormat', flag: 'log-format', env: 'RERANK_LOG_FORMAT', kind: { oneOf: ['text', 'json'] }, default: 'text', help: 'stderr log lines: text, or json (one object per line: time, level, msg, request_id, client, method, duration_ms, tokens, outcome)' },
+  { key: 'traceDocuments', flag: 'trace-documents', env: 'RERANK_TRACE_DOCUMENTS', kind: 'boolean', default: false, only: ['serve'], help: 'with OTEL_EXPORTER_OTLP_ENDPOINT set, put document texts into rerank spans (reranker.input_documents.N.document.content); the query is always there' },
   { key: 'printConfig', flag: 'print-config', kind: 'boolean', default: false, help: 'print the effective configuration (secrets masked) and exit' },
   { key: 'input', flag: 'input', kind: 'string', only: ['score', 'tokenize'], help: 'JSON Lines file of {"query","document"} (default: stdin)' },
   { key: 'instruction', flag: 'instruction', kind: 'string', only: ['score', 'tokenize'], help: "task instruction for the prompt template (default: the model card's; refused with --prompt-template none)" },
@@ -156,6 +163,8 @@ function validateServeLimits(c: Config): void {
     if (value < min) throw new ConfigError(`--${flag} must be at least ${min} (${why}), got ${value}`);
   };
   if (c.port > 65535) throw new ConfigError(`--port must be from 0 to 65535 (0 picks a free port), got ${c.port}`);
+  if (c.metricsPort !== undefined && c.metricsPort > 65535) throw new ConfigError(`--metrics-port must be from 0 to 65535 (0 picks a free port), got ${c.metricsPort}`);
+  if (c.http && c.metricsPort !== undefined && c.metricsPort !== 0 && c.metricsPort === c.port) throw new ConfigError(`--metrics-port ${c.metricsPort} is the MCP port (--port): metrics need a port of their own`);
   atLeast(c.maxBodyMb, 1, 'max-body-mb', 'a smaller limit refuses every request');
   atLeast(c.sessionIdleSeconds, 1, 'session-idle-seconds', '0 would close every HTTP session at once');
   atLeast(c.maxSessions, 1, 'max-sessions', '0 would refuse every client');

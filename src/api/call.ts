@@ -3,10 +3,10 @@
  * where its progress goes (MCP progress notifications; nowhere for REST), and who made it
  * (recorded with the rerank log and feedback).
  */
-import type { SubmitOptions } from '../engine/batch-queue.js';
 import type { EngineHost } from '../engine/engine-host.js';
-import { CallTooLargeError, type ScoringEngine } from '../engine/scoring-engine.js';
+import { CallTooLargeError, type EngineTimings, type ScoreOptions, type ScoringEngine } from '../engine/scoring-engine.js';
 import type { ProgressEvent } from '../hub/progress.js';
+import type { CallRecord } from '../observability/index.js';
 
 export interface CallContext {
   signal: AbortSignal;
@@ -15,6 +15,8 @@ export interface CallContext {
   /** Client name, recorded as the default `source` of logged calls and feedback. */
   source?: string;
   sessionId?: string;
+  /** Where the call's timings go (metrics, headers, _meta, traces); absent for calls nobody counts. */
+  record?: CallRecord;
 }
 
 /** A request the caller must fix (wrong combination of fields): MCP answers isError, REST 400. */
@@ -50,16 +52,19 @@ export class CallProgress {
 }
 
 /** Cancellation and per-batch progress for an engine call made on behalf of `call`. */
-export function submitOptionsFor(call: CallContext): SubmitOptions {
+export function submitOptionsFor(call: CallContext): ScoreOptions {
+  const record = call.record;
+  const onTimings = record && ((t: EngineTimings) => record.addEngine(t));
   const progress = call.progress;
-  if (!progress) return { signal: call.signal };
+  if (!progress) return { signal: call.signal, onTimings };
   progress.nextPhase();
-  return { signal: call.signal, onProgress: (done, total) => progress.report(done, total, `scored ${done} of ${total} pairs`) };
+  return { signal: call.signal, onTimings, onProgress: (done, total) => progress.report(done, total, `scored ${done} of ${total} pairs`) };
 }
 
 /** Rethrows the engine's refusal of an oversized call as the fix a user can act on; other errors as they are. */
-export function explainRefusal(err: unknown): never {
+export function explainRefusal(err: unknown, call?: CallContext): never {
   if (err instanceof CallTooLargeError) {
+    if (call?.record) call.record.refusal = 'budget';
     throw new CallTooLarge(`${err.message}: send fewer or shorter documents, or raise --max-call-tokens (env RERANK_MAX_CALL_TOKENS, 0 = no limit)`);
   }
   throw err;

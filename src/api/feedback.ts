@@ -7,6 +7,7 @@ import type { FeedbackInput } from '../feedback/feedback-store.js';
 import type { FeedbackArgs } from './schemas.js';
 import type { ServerContext } from './context.js';
 import { engineFor, submitOptionsFor, UsageError, type CallContext } from './call.js';
+import { countFeedback } from '../observability/index.js';
 
 export const FEEDBACK_FORMS =
   'feedback takes one of: {query, document, label}, {items: [{query, document, label}, ...]}, or {rerank_id, relevant: [...], irrelevant?: [...]}';
@@ -18,13 +19,26 @@ export interface FeedbackOutcome {
 }
 
 export async function runFeedback(ctx: ServerContext, args: FeedbackArgs, call: CallContext): Promise<FeedbackOutcome> {
+  try {
+    const outcome = await storeFeedback(ctx, args, call);
+    countFeedback(outcome.stored);
+    return outcome;
+  } catch (err) {
+    countFeedback(undefined);
+    throw err;
+  }
+}
+
+async function storeFeedback(ctx: ServerContext, args: FeedbackArgs, call: CallContext): Promise<FeedbackOutcome> {
+  const write = <T>(operation: string, work: () => Promise<T>) => (call.record ? call.record.phase('store write', work, { 'rerank_mcp.store.operation': operation }) : work());
   const byText = args.query !== undefined || args.document !== undefined || args.label !== undefined;
   const forms = [byText, args.items !== undefined, args.rerank_id !== undefined].filter(Boolean).length;
   if (forms !== 1) throw new UsageError(FEEDBACK_FORMS);
   const meta = { source: args.source ?? call.source, sessionId: args.session_id ?? call.sessionId };
   if (args.rerank_id !== undefined) {
     if (!args.relevant?.length && !args.irrelevant?.length) throw new UsageError('feedback by rerank_id needs relevant and/or irrelevant result indexes or ids');
-    const stored = await ctx.feedback.labelRerank(args.rerank_id, args.relevant ?? [], args.irrelevant ?? [], meta);
+    const rerankId = args.rerank_id;
+    const stored = await write('label_rerank', () => ctx.feedback.labelRerank(rerankId, args.relevant ?? [], args.irrelevant ?? [], meta));
     return { stored: stored.count, ids: stored.ids, repeats: stored.repeats };
   }
   if (byText && (args.query === undefined || args.document === undefined || args.label === undefined)) {
@@ -32,7 +46,7 @@ export async function runFeedback(ctx: ServerContext, args: FeedbackArgs, call: 
   }
   const items = args.items ?? [{ query: args.query!, document: args.document!, label: args.label!, metadata: args.metadata }];
   const inputs = await withModelScores(ctx, items, call, meta);
-  const stored = await ctx.feedback.record(inputs);
+  const stored = await write('record', () => ctx.feedback.record(inputs));
   return { stored: stored.count, ids: stored.ids, repeats: stored.repeats };
 }
 

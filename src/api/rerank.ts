@@ -6,6 +6,7 @@
 import type { LongDocuments, RankedDocument } from '../engine/scoring-engine.js';
 import type { ServerContext } from './context.js';
 import { engineFor, explainRefusal, submitOptionsFor, type CallContext } from './call.js';
+import type { AttributeValue } from '../observability/index.js';
 
 export type DocumentInput = string | { id?: string; text: string; metadata?: Record<string, unknown> };
 
@@ -35,16 +36,37 @@ export const documentId = (d: DocumentInput): string | undefined => (typeof d ==
 export async function runRerank(ctx: ServerContext, request: RerankRequest, call: CallContext): Promise<RerankOutcome> {
   const engine = await engineFor(ctx.host, call);
   const texts = request.documents.map(documentText);
+  const record = call.record;
+  if (record?.traced) record.setAttributes(rerankerAttributes(request.query, texts, engine.model.files.dir, record.traceDocuments));
   let tokens = 0;
   const ranked = await engine
     .rerank(request.query, texts, { ...submitOptionsFor(call), longDocuments: request.longDocuments, instruction: request.instruction, onTokens: (n) => (tokens = n) })
-    .catch(explainRefusal);
-  const rerankId = await ctx.feedback.logRerank({
+    .catch((err) => explainRefusal(err, call));
+  if (record?.traced) record.setAttributes(rankedAttributes(ranked, request.documents));
+  const logged = () => ctx.feedback.logRerank({
     query: request.query,
     candidates: ranked.map((r) => ({ index: r.index, id: documentId(request.documents[r.index]), text: texts[r.index], score: r.score, logit: r.logit })),
     modelId: engine.model.id,
     source: call.source,
     sessionId: call.sessionId,
   });
+  const rerankId = record ? await record.phase('store write', logged, { 'rerank_mcp.store.operation': 'log_rerank' }) : await logged();
   return { model: engine.model.files.dir, rerankId, ranked, tokens, numLabels: engine.model.numLabels };
+}
+
+/** OpenInference's reranker attributes; document texts only with --trace-documents (they are the user's data). */
+function rerankerAttributes(query: string, texts: readonly string[], model: string, withTexts: boolean): Record<string, AttributeValue> {
+  const attributes: Record<string, AttributeValue> = { 'openinference.span.kind': 'RERANKER', 'reranker.query': query, 'reranker.model_name': model, 'rerank_mcp.documents': texts.length };
+  if (withTexts) texts.forEach((text, i) => (attributes[`reranker.input_documents.${i}.document.content`] = text));
+  return attributes;
+}
+
+/** The ranking as OpenInference records it: each output document's id (input index unless it has one) and score, best first. */
+function rankedAttributes(ranked: readonly RankedDocument[], documents: readonly DocumentInput[]): Record<string, AttributeValue> {
+  const attributes: Record<string, AttributeValue> = {};
+  ranked.slice(0, 100).forEach((r, i) => {
+    attributes[`reranker.output_documents.${i}.document.id`] = documentId(documents[r.index]) ?? String(r.index);
+    attributes[`reranker.output_documents.${i}.document.score`] = r.score;
+  });
+  return attributes;
 }

@@ -3,6 +3,7 @@
  * per-user server that every stdio client of one configuration talks to.
  */
 import { ConfigError, parseConfig } from '../config.js';
+import { setLogFormat } from '../log.js';
 import { controlDaemon, daemonDir, daemonKey, daemonPaths, daemonSockets, prepareDaemonDir, processAlive, type DaemonStatus } from '../transports/daemon-common.js';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
@@ -60,6 +61,7 @@ async function survey(dir: string, op: 'status' | 'stop'): Promise<{ daemons: Da
 /** The daemon itself: loads the heavy modules only here. */
 async function runDaemonProcess(argv: string[]): Promise<number> {
   const config = parseConfig(argv, process.env, 'serve');
+  setLogFormat(config.logFormat);
   const dir = daemonDir();
   prepareDaemonDir(dir);
   const key = daemonKey(config);
@@ -67,6 +69,7 @@ async function runDaemonProcess(argv: string[]): Promise<number> {
   const { openSharedEngine } = await import('./serve.js');
   const { runDaemonServer } = await import('../transports/daemon-server.js');
   const engine = openSharedEngine(config, { exitOnLocalFailure: false });
+  await engine.startTelemetry();
   // A local directory that does not load is the user's mistake to see at start, as a standalone
   // server shows it: the daemon exits before it listens, and the shim falls back to standalone,
   // which reports it in one line. (A repo model may take a download: that loads after listening.)

@@ -305,10 +305,14 @@ function capture(cmd: string, args: string[]): Promise<{ code: number | null; st
   });
 }
 
-/** Python's output is progress: it goes to our stderr, so stdout keeps only the result line. */
+/**
+ * Python's output is progress: it goes to our stderr, so stdout keeps only the result line.
+ * Its stdin is a pipe we never write to: when this process dies in any way (SIGKILL included,
+ * which no handler sees) the kernel closes it, and python/finetune.py --exit-with-parent exits.
+ */
 function runPython(python: string, args: string[], env: NodeJS.ProcessEnv): Promise<number | null> {
   return new Promise((done, fail) => {
-    const child = spawn(python, args, { stdio: ['ignore', 'pipe', 'pipe'], env });
+    const child = spawn(python, [...args, '--exit-with-parent'], { stdio: ['pipe', 'pipe', 'pipe'], env });
     child.stdout.pipe(process.stderr, { end: false });
     child.stderr.pipe(process.stderr, { end: false });
     const forward = (signal: NodeJS.Signals) => child.kill(signal);

@@ -23,6 +23,7 @@
  * away: it holds whatever the user had in DIR.
  */
 import { closeSync, copyFileSync, existsSync, fsyncSync, linkSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync, rmdirSync, statSync, symlinkSync, writeFileSync, writeSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
 import { dirname, join } from 'node:path';
 import { log } from '../log.js';
 import { CURRENT, VERSIONS, servedModelDir, versionOf } from '../model/model-dir.js';
@@ -157,33 +158,55 @@ const alive = (pid: number): boolean => {
   }
 };
 
-/** One promotion or rollback at a time per directory; a lock whose owner died is taken over. */
-function withLock<T>(dir: string, fn: () => T): T {
-  mkdirSync(versionsDir(dir), { recursive: true });
-  const lock = join(versionsDir(dir), LOCK);
-  for (let attempt = 0; ; attempt++) {
+/**
+ * One promotion or rollback at a time per directory. Each contender creates a ticket of its own,
+ * `.versions/.lock-<pid>-<nonce>` (O_EXCL), then lists the others: it holds the lock only if no
+ * live one is there. Two that overlap see each other's ticket (whoever lists first created first),
+ * so at most one proceeds; when both see each other both step back and retry after a random pause.
+ * A ticket of a dead process (a SIGKILLed promotion) is removed by whoever finds it: its name is
+ * never used again, so removing it cannot take away a live lock, which a rewrite or removal of
+ * one shared lock file could (two racers that both read the dead pid both took it over).
+ * `.lock` is the lock an older version wrote (its pid inside); it counts as held while that pid lives.
+ */
+function withLock<T>(dir: string, fn: () => T, { tries = 40 } = {}): T {
+  const vdir = versionsDir(dir);
+  mkdirSync(vdir, { recursive: true });
+  const mine = `${LOCK}-${process.pid}-${randomBytes(6).toString('hex')}`;
+  for (let attempt = 1; ; attempt++) {
     try {
-      const fd = openSync(lock, 'wx');
-      writeSync(fd, String(process.pid));
-      closeSync(fd);
-      break;
+      closeSync(openSync(join(vdir, mine), 'wx'));
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST' || attempt > 0) {
-        throw new Error(`${lock} is held by another promotion or rollback of ${dir} (pid ${safeRead(lock)}): wait for it, or remove the file if no such process runs`);
-      }
-      const owner = Number(safeRead(lock));
-      if (Number.isInteger(owner) && owner > 0 && alive(owner) && owner !== process.pid) {
-        throw new Error(`${dir} is being promoted or rolled back by pid ${owner} (${lock}): wait for it to finish`);
-      }
-      rmSync(lock, { force: true });
+      throw new Error(`cannot create the promotion lock in ${vdir} (${(err as NodeJS.ErrnoException).code}): make ${dir} writable by this user`);
     }
+    const rival = liveRival(vdir, mine);
+    if (rival === undefined) break;
+    rmSync(join(vdir, mine), { force: true });
+    if (attempt >= tries) {
+      throw new Error(`${dir} is being promoted or rolled back by pid ${rival.pid} (${join(vdir, rival.name)}): wait for it to finish, then run again (remove that file only if pid ${rival.pid} is not rerank-mcp)`);
+    }
+    Atomics.wait(PAUSE, 0, 0, 5 + Math.random() * 20);
   }
   crashPoint('lock');
   try {
     return fn();
   } finally {
-    rmSync(lock, { force: true });
+    rmSync(join(vdir, mine), { force: true });
   }
+}
+
+const PAUSE = new Int32Array(new SharedArrayBuffer(4));
+
+/** A lock ticket other than `mine` whose process lives; those of dead processes are removed on the way. */
+function liveRival(vdir: string, mine: string): { name: string; pid: number } | undefined {
+  for (const name of readdirSync(vdir)) {
+    if (name === mine || (name !== LOCK && !name.startsWith(`${LOCK}-`))) continue;
+    const pid = name === LOCK ? Number(safeRead(join(vdir, name))) : Number(name.split('-')[1]);
+    // Our own pid on another ticket: a dead earlier process that had it (pid 1 in a container).
+    const dead = !Number.isInteger(pid) || pid <= 0 || pid === process.pid || !alive(pid);
+    if (!dead) return { name, pid };
+    rmSync(join(vdir, name), { force: true });
+  }
+  return undefined;
 }
 
 const safeRead = (path: string): string => {
@@ -224,10 +247,20 @@ export function cleanStale(dir: string, { versions = true } = {}): void {
   for (const name of readdirSync(vdir)) {
     if (name.startsWith('.') || name.includes('.tmp-')) continue;
     const id = name.replace(/\.json$/, '');
-    if (keep.has(id) || readRecord(dir, id).origin === 'migrated') continue;
+    if (keep.has(id) || readRecord(dir, id).origin === 'migrated' || promotedByLiveProcess(id)) continue;
     rmSync(join(vdir, name), { recursive: true, force: true });
     if (++removed === 1) crashPoint('collecting');
   }
+}
+
+/**
+ * A version whose id names another live process is one that process is promoting (staged, not yet
+ * switched to): the lock makes that impossible while we clean, and this keeps it so if the lock
+ * were ever bypassed (a user removing the file by hand). A pid reused later only delays its removal.
+ */
+function promotedByLiveProcess(id: string): boolean {
+  const pid = Number(/^\d{8}T\d{6}Z-(\d+)-\d+$/.exec(id)?.[1]);
+  return Number.isInteger(pid) && pid !== process.pid && alive(pid);
 }
 
 /**
@@ -393,7 +426,8 @@ export class ServedModelChanged extends Error {}
 export function tidyServedDir(dir: string): void {
   if (!currentVersion(dir) && !existsSync(versionsDir(dir))) return;
   try {
-    withLock(dir, () => cleanStale(dir));
+    // No waiting at start: if a promotion holds the lock, it cleans up itself.
+    withLock(dir, () => cleanStale(dir), { tries: 2 });
   } catch {
     // a promotion is running (it cleans up itself), or the directory is read-only to this user
   }

@@ -16,6 +16,8 @@ import { InFlight } from '../api/in-flight.js';
 import { DEFAULT_MODEL, parseOrThrow } from '../hub/resolve-model.js';
 import type { ProgressEvent } from '../hub/progress.js';
 import type { ServerContext } from '../api/context.js';
+import { versionOf } from '../model/model-dir.js';
+import { metricsOn, observeBatch, startTelemetry, stopTelemetry, watch } from '../observability/index.js';
 
 /** How long a shutdown waits for calls under way before it exits anyway. */
 const DRAIN_TIMEOUT_MS = 10_000;
@@ -33,6 +35,8 @@ export interface SharedEngine {
   localDir: boolean;
   /** Waits for calls under way (at most DRAIN_TIMEOUT_MS), then closes the engine and the database. */
   drainAndClose: (why: string) => Promise<void>;
+  /** Metrics port and trace export, as the configuration and OTEL_* variables ask (docs/operations.md). */
+  startTelemetry: () => Promise<void>;
 }
 
 /**
@@ -86,13 +90,33 @@ export function openSharedEngine(config: Config, { exitOnLocalFailure }: { exitO
     // A turn of the event loop lets the last replies leave before the process does.
     await new Promise((resolve) => setTimeout(resolve, 50));
     host.close();
-    await ctx.feedback.close().catch(() => undefined);
+    await Promise.all([ctx.feedback.close().catch(() => undefined), stopTelemetry()]);
   };
-  return { ctx, host, startLoading, loading: () => loaded, localDir, drainAndClose };
+  return { ctx, host, startLoading, loading: () => loaded, localDir, drainAndClose, startTelemetry: () => startObservability(config, ctx) };
+}
+
+/** What metrics read at scrape time (nothing on the call path), and the batch histograms when metrics are on. */
+async function startObservability(config: Config, ctx: ServerContext): Promise<void> {
+  const { host } = ctx;
+  watch({
+    queueSize: () => host.current?.queue.waiting ?? 0,
+    inFlight: () => ctx.inFlight.size,
+    cache: () => ({ hits: host.cache.hits, misses: host.cache.misses, entries: host.cache.size }),
+    model: () => {
+      const model = host.current?.model;
+      if (!model) return undefined;
+      return { model: host.modelName, fingerprint: model.id.slice(model.id.lastIndexOf('~') + 1), version: versionOf(model.files.root) ?? '', variant: config.variant };
+    },
+    modelCounters: () => host.counters,
+    rerankLogBytes: () => ctx.feedback.rerankLogBytes,
+  });
+  await startTelemetry({ metricsPort: config.metricsPort, host: config.host, traceDocuments: config.traceDocuments });
+  if (metricsOn()) host.observeBatches(observeBatch);
 }
 
 export async function runServe(config: Config): Promise<number> {
-  const { ctx, startLoading, loading, localDir, drainAndClose } = openSharedEngine(config, { exitOnLocalFailure: true });
+  const { ctx, startLoading, loading, localDir, drainAndClose, startTelemetry: startObservabilityNow } = openSharedEngine(config, { exitOnLocalFailure: true });
+  await startObservabilityNow();
   let stopAccepting = () => {};
   let shuttingDown = false;
   const shutdown = async (why: string) => {
@@ -124,6 +148,7 @@ export async function runServe(config: Config): Promise<number> {
     stopAccepting = () => running.stopListening();
     setImmediate(() => void startLoading());
   } else {
+    watch({ sessions: () => 1 });
     await serveStdio(ctx, config.maxBodyMb * 1024 * 1024, {
       onInitialized: () => void startLoading(),
       // A load under way settles first, and a local model is loaded if none was, so a broken one is

@@ -19,6 +19,29 @@ export interface SubmitOptions {
   signal?: AbortSignal;
   /** Called after each batch that held pairs of this call. */
   onProgress?: (done: number, total: number) => void;
+  /** Told, once every pair is scored, how the call's time was spent (see QueueTimings). */
+  onQueueTimings?: (timings: QueueTimings) => void;
+}
+
+/**
+ * Where a call's time went between submit and its last row: `inferenceMs` sums the runs of
+ * the batches that held its pairs (a shared batch counts whole for each call in it, as TEI
+ * counts it); `queueMs` is the rest, spent waiting behind other batches.
+ */
+export interface QueueTimings {
+  /** performance.now() at submit. */
+  submittedAt: number;
+  queueMs: number;
+  inferenceMs: number;
+  batches: number;
+}
+
+/** One batch as it was run, for the batch-size and batch-token histograms. */
+export interface BatchRun {
+  pairs: number;
+  /** Padded tokens: pairs × the longest pair, what the model computed. */
+  tokens: number;
+  ms: number;
 }
 
 export interface BatchQueueOptions {
@@ -31,6 +54,9 @@ class Job {
   readonly rows: Float32Array[];
   done = 0;
   settled = false;
+  readonly submittedAt = performance.now();
+  inferenceMs = 0;
+  batches = 0;
   /** Undoes the abort listener once the job is over, so a long-lived signal keeps nothing. */
   unlisten: () => void = () => undefined;
   /** Its pairs, until they are batched. */
@@ -61,6 +87,8 @@ class Job {
     if (this.settled) return;
     this.settled = true;
     this.unlisten();
+    const total = performance.now() - this.submittedAt;
+    this.options.onQueueTimings?.({ submittedAt: this.submittedAt, queueMs: Math.max(0, total - this.inferenceMs), inferenceMs: this.inferenceMs, batches: this.batches });
     this.onResolve(this.rows);
   }
 }
@@ -138,6 +166,8 @@ export class BatchQueue {
   private draining = false;
   /** Batches run and pairs scored since start, for stats. */
   readonly counters = { batches: 0, pairs: 0, paddedTokens: 0, tokens: 0 };
+  /** Told of every batch run; whoever reports metrics sets it (the engine imports no metrics library). */
+  onBatch: ((batch: BatchRun) => void) | undefined;
 
   constructor(
     private readonly runBatch: RunBatch,
@@ -238,9 +268,19 @@ export class BatchQueue {
     }
   }
 
+  /** Calls submitted and not yet answered (TEI's te_queue_size counts requests, not pairs). */
+  get waiting(): number {
+    const jobs = new Set(this.arrived.filter((job) => !job.settled));
+    for (const group of this.groups) for (const job of group.jobs) if (!job.settled) jobs.add(job);
+    return jobs.size;
+  }
+
   private async runAndDeliver(items: Item[]): Promise<void> {
+    const started = performance.now();
     const { logits, labels } = await this.runBatch(items.map((item) => item.pair));
+    const ms = performance.now() - started;
     const width = items.reduce((m, item) => Math.max(m, item.length), 0);
+    this.onBatch?.({ pairs: items.length, tokens: width * items.length, ms });
     this.counters.batches++;
     this.counters.pairs += items.length;
     this.counters.paddedTokens += width * items.length;
@@ -249,6 +289,10 @@ export class BatchQueue {
     items.forEach((item, row) => {
       if (item.job.settled) return;
       item.job.deliver(item.index, logits.slice(row * labels, (row + 1) * labels));
+      if (!touched.has(item.job)) {
+        item.job.inferenceMs += ms;
+        item.job.batches++;
+      }
       touched.add(item.job);
     });
     for (const job of touched) {

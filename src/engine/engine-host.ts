@@ -13,6 +13,7 @@ import { watch, type FSWatcher } from 'node:fs';
 import { join } from 'node:path';
 import { CrossEncoder, type ModelOptions } from '../model/cross-encoder.js';
 import { ScoringEngine, type EngineOptions } from './scoring-engine.js';
+import type { BatchRun } from './batch-queue.js';
 import { ScoreCache } from './score-cache.js';
 import { TokenizerPool } from './tokenizer-pool.js';
 import type { ProgressEvent } from '../hub/progress.js';
@@ -35,6 +36,9 @@ export class EngineHost {
   private readonly loadedOnce = new Promise<void>((resolve) => (this.firstLoad = resolve));
   /** 'download' events while the model files are fetched, for callers waiting on ready(). */
   readonly progress = new EventEmitter<{ download: [ProgressEvent] }>();
+  /** Since start, for metrics: reloads that switched models, failed ones, and switches to another served version (a promotion or rollback). */
+  readonly counters = { reloads: 0, reloadFailures: 0, versionSwitches: 0 };
+  private batchObserver: ((batch: BatchRun) => void) | undefined;
 
   constructor(
     /** Where the model comes from: resolves (downloading if needed) to a loadable directory. */
@@ -92,6 +96,7 @@ export class EngineHost {
     // The engine's tokenizer workers parse tokenizer.json too, so a large one never stalls the event loop.
     const model = await CrossEncoder.load(this.modelOptions!, (path, configPath) => TokenizerPool.open(path, configPath));
     const engine = new ScoringEngine(model, this.engineOptions, this.cache);
+    engine.queue.onBatch = this.batchObserver;
     this.engine = engine;
     return engine;
   }
@@ -103,6 +108,17 @@ export class EngineHost {
 
   get loaded(): boolean {
     return this.engine !== undefined;
+  }
+
+  /** The engine serving now, if any, without waiting: for metrics read at scrape time. */
+  get current(): ScoringEngine | undefined {
+    return this.engine;
+  }
+
+  /** Tells `observer` of every batch run, by this engine and the ones reloads bring. */
+  observeBatches(observer: (batch: BatchRun) => void): void {
+    this.batchObserver = observer;
+    if (this.engine) this.engine.queue.onBatch = observer;
   }
 
   /**
@@ -117,12 +133,15 @@ export class EngineHost {
       const started = performance.now();
       const engine = await this.load();
       this.loading = Promise.resolve(engine);
+      this.counters.reloads++;
+      if (engine.model.files.dir !== old.model.files.dir) this.counters.versionSwitches++;
       log(`model reloaded (${reason}) in ${Math.round(performance.now() - started)} ms: ${engine.model.id}`);
       void old.retire();
       return engine;
     });
     this.reloads = next.catch((err) => {
       // A failed first load has already logged its reason.
+      if (this.engine) this.counters.reloadFailures++;
       if (this.engine) log(`error: reload (${reason}) failed, the previous model keeps serving: ${(err as Error).message}`);
     });
     return next;

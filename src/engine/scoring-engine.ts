@@ -4,7 +4,7 @@
  * Everything a transport or a CLI needs goes through here.
  */
 import { requireTokens, type CrossEncoder } from '../model/cross-encoder.js';
-import type { PairEncoding } from '../tokenizer/pair-tokenizer.js';
+import type { LowerBound, PairEncoding } from '../tokenizer/pair-tokenizer.js';
 import { createHash } from 'node:crypto';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { PairTokenizer } from '../tokenizer/pair-tokenizer.js';
@@ -39,6 +39,30 @@ export interface ScoreOptions extends SubmitOptions {
   instruction?: string;
   /** Told how many tokens the call sent to the model (cached pairs are free), for usage reports. */
   onTokens?: (tokens: number) => void;
+  /** Told, when the call succeeds, where its time went: the engine hands out timings and reports them nowhere itself. */
+  onTimings?: (timings: EngineTimings) => void;
+}
+
+/**
+ * One call's time in the engine, in milliseconds, with the phases TEI reports
+ * (x-tokenization-time, x-queue-time, x-inference-time). Instants are performance.now() values.
+ */
+export interface EngineTimings {
+  startedAt: number;
+  /** Hashing for the cache, and tokenizing the pairs not cached. */
+  tokenizationMs: number;
+  /** When the pairs were handed to the batch queue: startedAt + tokenizationMs. */
+  queuedAt: number;
+  queueMs: number;
+  inferenceMs: number;
+  /** Tokens sent to the model (cached pairs are free). */
+  tokens: number;
+  /** Characters of every query and document of the call, cached or not (TEI's x-compute-characters). */
+  characters: number;
+  pairs: number;
+  /** Pairs answered from the score cache (or repeated within the call). */
+  cached: number;
+  batches: number;
 }
 
 export interface EngineOptions {
@@ -106,13 +130,13 @@ async function hashInSlices(texts: readonly string[]): Promise<string[]> {
 }
 
 /** PairTokenizer.leastTokens over `text`, a slice at a time (slices cut at a space, so no run is counted twice). */
-async function leastTokensInSlices(text: string, stopAbove: number): Promise<number> {
+async function leastTokensInSlices(text: string, stopAbove: number, bound: LowerBound): Promise<number> {
   let count = 0;
   for (let i = 0; i < text.length && count <= stopAbove; ) {
     let end = Math.min(text.length, i + SLICE_CHARS);
     const space = text.indexOf(' ', end);
     end = space < 0 || space - end > SLICE_CHARS ? (space < 0 ? text.length : space) : space;
-    count += PairTokenizer.leastTokensOf(text.slice(i, end), stopAbove - count);
+    count += PairTokenizer.leastTokensOf(text.slice(i, end), stopAbove - count, bound);
     i = end;
     if (i < text.length) await nextTurn();
   }
@@ -159,6 +183,7 @@ export class ScoringEngine {
     const call = this.model.tokenizers.call();
     const onAbort = () => call.cancel(new AbortedError());
     options.signal?.addEventListener('abort', onAbort, { once: true });
+    const startedAt = performance.now();
     try {
       if (options.signal?.aborted) throw new AbortedError();
       const mode = options.longDocuments ?? 'truncate';
@@ -176,8 +201,15 @@ export class ScoringEngine {
         mode,
         prompt,
       );
-      options.onTokens?.(encoded.reduce((n, windows) => n + windows.reduce((m, w) => m + w.inputIds.length, 0), 0));
-      const rows = await this.queue.submit(encoded.flat(), { ...options, onProgress: pairProgress(options.onProgress, pairs.length, results.filter(Boolean).length) });
+      const tokens = encoded.reduce((n, windows) => n + windows.reduce((m, w) => m + w.inputIds.length, 0), 0);
+      options.onTokens?.(tokens);
+      const queuedAt = performance.now();
+      let queued = { queueMs: 0, inferenceMs: 0, batches: 0 };
+      const rows = await this.queue.submit(encoded.flat(), {
+        ...options,
+        onProgress: pairProgress(options.onProgress, pairs.length, results.filter(Boolean).length),
+        onQueueTimings: options.onTimings && (({ queueMs, inferenceMs, batches }) => (queued = { queueMs, inferenceMs, batches })),
+      });
       let row = 0;
       todo.forEach((pairIndex, n) => {
         const windows = encoded[n];
@@ -186,6 +218,10 @@ export class ScoringEngine {
         this.cache.set(keys[pairIndex], scored);
         results[pairIndex] = scored;
       });
+      if (options.onTimings) {
+        const characters = pairs.reduce((n, p) => n + p.query.length + p.document.length, 0);
+        options.onTimings({ startedAt, tokenizationMs: queuedAt - startedAt, queuedAt, ...queued, tokens, characters, pairs: pairs.length, cached: pairs.length - todo.length });
+      }
       return pairs.map((_, i) => results[i] ?? results[firstOfKey.get(keys[i])!]!);
     } catch (err) {
       // The call's tokenization jobs not started yet are dropped.
@@ -205,11 +241,12 @@ export class ScoringEngine {
    */
   private async encodeBudgeted(call: TokenizerCall, pairs: readonly Pair[], mode: LongDocuments, prompt: PromptOptions): Promise<PairEncoding[][]> {
     const limit = this.options.maxCallTokens;
-    if (limit > 0 && mode === 'chunk' && this.model.tokenizers.description.family === 'bert-wordpiece') {
+    const bound = this.model.tokenizers.description.lowerBound;
+    if (limit > 0 && mode === 'chunk' && bound !== 'none') {
       // A cheap lower bound first, a slice at a time: hostile text takes ~100 characters per
       // token, and a document of tens of MB would block this thread while it is posted to a worker.
       let least = 0;
-      for (let i = 0; i < pairs.length && least <= limit; i++) least += await leastTokensInSlices(pairs[i].document, limit - least);
+      for (let i = 0; i < pairs.length && least <= limit; i++) least += await leastTokensInSlices(pairs[i].document, limit - least, bound);
       if (least > limit) throw new CallTooLargeError(limit, least, pairs.length, pairs.length);
     }
     const out: PairEncoding[][] = new Array(pairs.length);

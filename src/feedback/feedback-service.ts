@@ -5,10 +5,11 @@
  * replaced under it, and keeping the rerank log within its retention limits.
  */
 import { existsSync } from 'node:fs';
-import { rerankCallBytes, type FeedbackInput, type FeedbackStats, type RecordResult, type RerankCall } from './feedback-store.js';
+import { FeedbackError, rerankCallBytes, type FeedbackInput, type FeedbackStats, type RecordResult, type RerankCall } from './feedback-store.js';
 import { isPostgresUrl, maskUrl, openStore, prestartStore, type FeedbackBackend, type LabelMeta } from './store.js';
 import { log } from '../log.js';
 import { StoreProbe, probeSqliteFile } from './probe.js';
+import { countStoreError } from '../observability/index.js';
 
 export interface RerankLogLimits {
   /** Newest rerank calls kept for labeling by rerank_id; 0 turns the log off. */
@@ -56,6 +57,16 @@ export class FeedbackService {
     prestartStore(path);
   }
 
+  /** sqlite or postgres, as store-error metrics label it. */
+  get backend(): 'sqlite' | 'postgres' {
+    return isPostgresUrl(this.path) ? 'postgres' : 'sqlite';
+  }
+
+  /** The rerank log's text bytes as this process last measured them plus what it added since. */
+  get rerankLogBytes(): number {
+    return this.logBytes;
+  }
+
   get rerankLogEnabled(): boolean {
     return this.limits.maxCalls > 0 && this.limits.maxDays > 0 && this.maxBytes > 0;
   }
@@ -87,6 +98,7 @@ export class FeedbackService {
       const reason = (err as Error).message;
       const error = new Error(reason.includes(this.location) || /^PostgreSQL /.test(reason) ? `feedback database: ${reason}` : `feedback database ${this.location} cannot be opened: ${reason}`);
       log(`warning: ${error.message}`);
+      countStoreError(this.backend, 'open');
       throw error;
     }
   }
@@ -127,11 +139,19 @@ export class FeedbackService {
   }
 
   async record(items: FeedbackInput[]): Promise<RecordResult> {
-    return this.write((store) => store.record(items));
+    return this.counted('record', this.write((store) => store.record(items)));
   }
 
   async labelRerank(rerankId: string, relevant: (number | string)[], irrelevant: (number | string)[], meta: LabelMeta = {}): Promise<RecordResult> {
-    return this.write((store) => store.labelRerank(rerankId, relevant, irrelevant, meta));
+    return this.counted('label_rerank', this.write((store) => store.labelRerank(rerankId, relevant, irrelevant, meta)));
+  }
+
+  /** Counts a failed write by backend; a refusal of what the caller sent (FeedbackError) is not the store's error, nor a failed open (counted there). */
+  private counted<T>(operation: string, write: Promise<T>): Promise<T> {
+    return write.catch((err: unknown) => {
+      if (!(err instanceof FeedbackError) && this.store) countStoreError(this.backend, operation);
+      throw err;
+    });
   }
 
   async stats(): Promise<FeedbackStats> {
@@ -165,6 +185,7 @@ export class FeedbackService {
       // Only an unavailable store pauses the log; a call it refuses (bad text) does not.
       const unavailable = !this.store || /cannot be reached|login refused|does not resolve|did not answer|is locked/.test(message);
       if (unavailable) this.logPausedUntil = Date.now() + LOG_RETRY_MS;
+      if (this.store) countStoreError(this.backend, 'log_rerank');
       log(`warning: rerank call not logged (no rerank_id${unavailable ? `; logging tried again in ${LOG_RETRY_MS / 1000} s` : ''}): ${message}`);
       return undefined;
     }

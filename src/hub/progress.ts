@@ -3,6 +3,7 @@
  * plain lines every 10% or 2 s otherwise, so a log file gets a few lines, not thousands.
  */
 import type { ProgressEvent } from './download-blob.js';
+import { log, logFormat } from '../log.js';
 
 export type { ProgressEvent } from './download-blob.js';
 
@@ -25,6 +26,8 @@ export function formatBytes(n: number): string {
 
 /** An onProgress for resolveModel that prints to `sink` (stderr by default). */
 export function progressPrinter(sink: ProgressSink = process.stderr, now: () => number = Date.now): (p: ProgressEvent) => void {
+  // With --log-format json every stderr line is a JSON object: plain progress lines, through the log.
+  if (sink === process.stderr && logFormat() === 'json') sink = { write: (text: string) => log(text.replace(/^\[rerank-mcp\] |\n$/g, '')) };
   let file = '';
   let lastAt = 0;
   let lastStep = -1;

@@ -11,10 +11,12 @@ import { registerModelInfoTool } from './tools/model-info.js';
 import { registerRerankTool } from './tools/rerank.js';
 import { registerScorePairTool } from './tools/score-pair.js';
 import { PACKAGE_VERSION } from '../version.js';
+import { attachCall, beginCall, type FailureKind, type Transport } from '../observability/index.js';
 
 export type { ServerContext };
 
-export function createRerankServer(ctx: ServerContext): McpServer {
+/** `transport` labels the calls this server answers in metrics, logs and traces. */
+export function createRerankServer(ctx: ServerContext, transport: Transport = 'stdio'): McpServer {
   const server = new McpServer(
     { name: 'rerank-mcp', version: PACKAGE_VERSION },
     {
@@ -30,11 +32,15 @@ export function createRerankServer(ctx: ServerContext): McpServer {
   registerModelInfoTool(server, ctx);
   registerFeedbackTool(server, ctx);
   registerFeedbackStatsResource(server, ctx.feedback);
+  recordToolCalls(server, ctx, transport);
   refuseUnknownTools(server);
   return server;
 }
 
-type RequestHandler = (request: { params?: { name?: unknown } }, extra: { requestId: string | number }) => Promise<unknown>;
+type RequestHandler = (
+  request: { params?: { name?: unknown; arguments?: Record<string, unknown>; _meta?: Record<string, unknown> } },
+  extra: { requestId: string | number; sessionId?: string; signal: AbortSignal },
+) => Promise<unknown>;
 
 /** The SDK's handler map (private: its public API can replace a handler but not reach the one it installed). */
 function requestHandlers(server: McpServer): Map<string, RequestHandler> {
@@ -81,5 +87,60 @@ function refuseUnknownTools(server: McpServer): void {
       throw Object.assign(new Error(`Unknown tool: ${name.slice(0, 100)} (this server has ${Object.keys(known).join(', ')})`), { code: ErrorCode.InvalidParams });
     }
     return original(request, extra);
+  });
+}
+
+type ToolResult = { isError?: boolean; content?: { type: string; text?: string }[]; _meta?: Record<string, unknown> };
+
+/**
+ * Every tools/call is one request for the operator (initialize, ping and the list methods are
+ * housekeeping, not counted): a record begins when it arrives, the tool's work runs with its
+ * request id on every log line, and the result's _meta carries the timings (as REST answers
+ * carry TEI's headers). The caller may name the request (_meta "rerank-mcp/request_id") and
+ * its trace (_meta traceparent, as the MCP semantic conventions propagate it).
+ */
+function recordToolCalls(server: McpServer, ctx: ServerContext, transport: Transport): void {
+  const handlers = requestHandlers(server);
+  const original = handlers.get('tools/call');
+  if (!original) throw new Error('the MCP SDK no longer keeps a tools/call handler where rerank-mcp expects it: check recordToolCalls against the installed @modelcontextprotocol/sdk');
+  const text = (v: unknown) => (typeof v === 'string' ? v : undefined);
+  handlers.set('tools/call', async (request, extra) => {
+    const name = String(request.params?.name);
+    const meta = request.params?._meta ?? {};
+    const topK = request.params?.arguments?.top_k;
+    const record = beginCall({
+      face: 'mcp',
+      transport,
+      method: name,
+      requestId: text(meta['rerank-mcp/request_id']),
+      client: server.server.getClientVersion()?.name,
+      sessionId: extra.sessionId,
+      traceparent: text(meta.traceparent),
+      tracestate: text(meta.tracestate),
+      attributes: {
+        'mcp.method.name': 'tools/call',
+        'gen_ai.operation.name': 'execute_tool',
+        'gen_ai.tool.name': name,
+        'jsonrpc.request.id': String(extra.requestId),
+        'network.transport': transport === 'http' ? 'tcp' : 'pipe',
+        ...(extra.sessionId ? { 'mcp.session.id': extra.sessionId } : {}),
+        ...(typeof topK === 'number' ? { 'reranker.top_k': topK } : {}),
+      },
+    });
+    attachCall(extra, record);
+    const failure = (): FailureKind => (extra.signal.aborted ? 'cancelled' : ctx.host.state !== 'ready' ? 'unhealthy' : 'backend');
+    try {
+      const result = (await record.run(() => original(request, extra))) as ToolResult;
+      if (!result?.isError) record.end();
+      else {
+        // An isError result is a call the caller can fix (bad arguments, over the budget), unless the model cannot be had.
+        const kind = extra.signal.aborted ? 'cancelled' : ctx.host.state === 'ready' || record.refusal ? 'validation' : 'unhealthy';
+        record.end(kind, { message: result.content?.find((c) => c.type === 'text')?.text });
+      }
+      return { ...result, _meta: { ...result?._meta, ...record.meta() } };
+    } catch (err) {
+      record.end(failure(), { message: (err as Error).message });
+      throw err;
+    }
   });
 }

@@ -7,6 +7,7 @@ import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import type { RequestHandlerExtra } from '@modelcontextprotocol/sdk/shared/protocol.js';
 import type { ServerNotification, ServerRequest, CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { CallProgress, UsageError, type CallContext } from '../api/call.js';
+import { callAttachedTo } from '../observability/index.js';
 
 export type ToolExtra = RequestHandlerExtra<ServerRequest, ServerNotification>;
 
@@ -37,5 +38,5 @@ export function callOf(extra: ToolExtra, server?: McpServer): CallContext {
     }, extra.signal);
     progressByRequest.set(extra, progress);
   }
-  return { signal: extra.signal, progress, source: server?.server.getClientVersion()?.name, sessionId: extra.sessionId };
+  return { signal: extra.signal, progress, source: server?.server.getClientVersion()?.name, sessionId: extra.sessionId, record: callAttachedTo(extra) };
 }

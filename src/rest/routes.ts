@@ -27,6 +27,7 @@ import { log } from '../log.js';
 import { PACKAGE_VERSION } from '../version.js';
 import { sendJson } from './send-json.js';
 import { cohereRerankRequest, DocumentProblem, rankedText, teiRerankRequest, type CohereRerankRequest } from './schemas.js';
+import { failureOf, setTimingHeaders, withCallRecord, type CallRecord } from './call-record.js';
 
 export interface RestOptions {
   /** The transport's token check (the same as /mcp's); absent when no token is configured. */
@@ -116,7 +117,7 @@ export function restRoutes(ctx: ServerContext, options: RestOptions): Router {
   /** Runs one call: validated input, the concurrency bound, cancellation when the client goes away. */
   const handle =
     <T>(schema: ZodType<T>, work: (input: T, call: CallContext, res: Response) => Promise<unknown>) =>
-    async (req: Request, res: Response): Promise<void> => {
+    withCallRecord(clientName, async (req: Request, res: Response, record: CallRecord): Promise<void> => {
       const controller = new AbortController();
       res.once('close', () => {
         if (!res.writableFinished) controller.abort();
@@ -125,20 +126,27 @@ export function restRoutes(ctx: ServerContext, options: RestOptions): Router {
         const input = schema.parse(req.body ?? {});
         if (running >= options.maxConcurrent) {
           res.setHeader('Retry-After', '1');
+          record.refusal = 'busy';
           throw new HttpError(429, `too many calls at once: ${options.maxConcurrent} are running (--max-sessions); retry shortly`);
         }
         running++;
         try {
-          const body = await ctx.inFlight.track(() => work(input, { signal: controller.signal, source: clientName(req) }, res));
-          if (!controller.signal.aborted) await sendJson(res, body);
+          const body = await ctx.inFlight.track(() => work(input, { signal: controller.signal, source: clientName(req), record }, res));
+          if (!controller.signal.aborted) {
+            setTimingHeaders(res, record);
+            await sendJson(res, body);
+            record.end(undefined, { status: 200 });
+          } else record.end('cancelled');
         } finally {
           running--;
         }
       } catch (err) {
-        if (controller.signal.aborted) return;
-        sendError(req, res, classify(err, ctx));
+        if (controller.signal.aborted) return record.end('cancelled');
+        const refusal = classify(err, ctx);
+        sendError(req, res, refusal);
+        record.end(failureOf(refusal.status), { status: refusal.status, message: refusal.message });
       }
-    };
+    });
 
   const labelHeader = (res: Response, outcome: RerankOutcome) => {
     if (outcome.rerankId !== undefined) res.setHeader(RERANK_ID_HEADER, outcome.rerankId);
@@ -146,6 +154,7 @@ export function restRoutes(ctx: ServerContext, options: RestOptions): Router {
 
   const cohere = (version: '1' | '2') =>
     handle(cohereRerankRequest, async (input, call, res) => {
+      call.record?.setAttributes({ 'reranker.top_k': input.top_n });
       let texts: string[];
       try {
         texts = input.documents.map((d, i) => rankedText(d, i, input.rank_fields));

@@ -202,6 +202,21 @@ function preTokenizerTypes(p: Json): string[] {
   return p == null ? [] : p.type === 'Sequence' ? p.pretokenizers.flatMap(preTokenizerTypes) : [p.type];
 }
 
+/**
+ * Whether every pre-token of this pipeline holds letters or digits of at most one whitespace-
+ * separated run of the text, which makes leastTokens (pair-tokenizer.ts) a lower bound: true for
+ * NFC (or no normalizer) and the GPT-2 or Qwen2 split, whose alternatives put whitespace only
+ * before a word's letters or among whitespace and punctuation. Other patterns are not analysed.
+ */
+export function splitsAtWhitespace(json: Json): boolean {
+  if (json.normalizer != null && json.normalizer.type !== 'NFC') return false;
+  const pre = json.pre_tokenizer;
+  if (pre?.type === 'ByteLevel') return pre.use_regex !== false;
+  if (pre?.type !== 'Sequence' || pre.pretokenizers.length !== 2) return false;
+  const [split, byteLevel] = pre.pretokenizers;
+  return split.type === 'Split' && [GPT2_PATTERN, QWEN2_PATTERN].includes(split.pattern?.Regex) && split.behavior === 'Isolated' && !split.invert && byteLevel.type === 'ByteLevel';
+}
+
 /** Whether tokenizer.json belongs to this family (a BPE model behind a ByteLevel pre-tokenizer). */
 export function isByteLevelBpe(json: Json): boolean {
   return json.model?.type === 'BPE' && preTokenizerTypes(json.pre_tokenizer).includes('ByteLevel');

@@ -9,7 +9,7 @@
 import { readTokenizerFile } from './tokenizer-file.js';
 import { Tokenizer } from '@huggingface/tokenizers';
 import { bertPreTokenize, createBertNormalizer } from './bert-normalizer.js';
-import { asTransformersLoads } from './bytelevel.js';
+import { asTransformersLoads, splitsAtWhitespace } from './bytelevel.js';
 import { exactEncoder, UnsupportedTokenizer, type SequenceEncoder, type TokenizerFamily } from './pipeline.js';
 import { longestFirstLengths } from './truncation.js';
 import { pairTemplateFrom, type PairTemplate } from './pair-template.js';
@@ -24,21 +24,32 @@ export interface PairEncoding {
 const MIN_PREFIX_CHARS = 4096;
 const RUST_WHITESPACE = /\p{White_Space}/u;
 
+/**
+ * What leastTokens counts: runs of text between `whitespace` (space, tab, line ends) or between
+ * `spaces` only that hold an ASCII letter or digit; `none`: no bound is known (0).
+ */
+export type LowerBound = 'whitespace' | 'spaces' | 'none';
+
 export class PairTokenizer {
   readonly template: PairTemplate;
   /** The family this tokenizer was proven on, or `unverified: …` naming what is not covered. */
   readonly family: TokenizerFamily | `unverified: ${string}`;
   readonly verified: boolean;
+  /** How leastTokens bounds this tokenizer's count from below. */
+  readonly lowerBound: LowerBound;
   private readonly encoder: SequenceEncoder;
 
   constructor(tokenizerJson: Record<string, unknown>, tokenizerConfig: Record<string, unknown>) {
     this.template = pairTemplateFrom(tokenizerJson.post_processor);
     let encoder: SequenceEncoder;
+    let bound: LowerBound = 'none';
     try {
-      const exact = exactEncoder(asTransformersLoads(tokenizerJson, tokenizerConfig));
+      const loaded = asTransformersLoads(tokenizerJson, tokenizerConfig);
+      const exact = exactEncoder(loaded);
       encoder = exact;
       this.family = exact.family;
       this.verified = true;
+      bound = lowerBoundOf(exact.family, loaded);
     } catch (err) {
       if (!(err instanceof UnsupportedTokenizer)) throw err;
       encoder = fallbackEncoder(tokenizerJson, tokenizerConfig);
@@ -46,6 +57,9 @@ export class PairTokenizer {
       this.verified = false;
     }
     this.encoder = encoder;
+    this.lowerBound = bound;
+    // The reasoning behind the family's bound, checked on this file's normalizer and vocabulary.
+    if (bound !== 'none' && BOUND_PROBES.some((t) => PairTokenizer.leastTokensOf(t, Infinity, bound) > encoder.encode(t).length)) this.lowerBound = 'none';
   }
 
   static fromFiles(tokenizerPath: string, tokenizerConfigPath: string | null): PairTokenizer {
@@ -79,20 +93,26 @@ export class PairTokenizer {
   /**
    * A lower bound on the tokens of `text`, counted up to `stopAbove` + 1 in one cheap pass, so
    * an over-budget document is refused without tokenizing the ~100 characters per token that
-   * hostile text takes. BERT: every run between spaces, tabs and line ends that holds an
-   * ASCII letter or digit is at least one word after normalization, hence one token.
+   * hostile text takes. A run between separators that holds an ASCII letter or digit keeps a
+   * character after normalization, and no token (nor pre-token) spans two runs, so each run is
+   * at least one token of its own. BERT: its pre-tokenizer splits at whitespace and punctuation.
+   * XLM-R (Unigram): Metaspace splits at spaces only (tabs and line ends count only if its
+   * normalizer maps them to spaces), so runs are cut at spaces. Byte-level BPE: the GPT-2 and
+   * Qwen2 patterns never put two runs' letters or digits in one pre-token (splitsAtWhitespace).
    */
   leastTokens(text: string, stopAbove: number): number {
-    return this.family === 'bert-wordpiece' ? PairTokenizer.leastTokensOf(text, stopAbove) : 0;
+    return PairTokenizer.leastTokensOf(text, stopAbove, this.lowerBound);
   }
 
-  /** leastTokens for the bert-wordpiece family. */
-  static leastTokensOf(text: string, stopAbove: number): number {
+  /** leastTokens for a tokenizer whose lowerBound is `bound`. */
+  static leastTokensOf(text: string, stopAbove: number, bound: LowerBound): number {
+    if (bound === 'none') return 0;
+    const tabsToo = bound === 'whitespace';
     let count = 0;
     let counted = false;
     for (let i = 0; i < text.length; i++) {
       const c = text.charCodeAt(i);
-      if (c === 0x20 || c === 0x09 || c === 0x0a || c === 0x0d) counted = false;
+      if (c === 0x20 || (tabsToo && (c === 0x09 || c === 0x0a || c === 0x0d))) counted = false;
       else if (!counted && ((c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a))) {
         counted = true;
         if (++count > stopAbove) return count;
@@ -178,3 +198,28 @@ function fallbackEncoder(tokenizerJson: Record<string, unknown>, tokenizerConfig
     encode: (text) => tokenizer.encode(text, { add_special_tokens: false }).ids,
   };
 }
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+function lowerBoundOf(family: TokenizerFamily, json: any): LowerBound {
+  // An added token with a separator inside could take two runs as one token.
+  const added: { content?: unknown }[] = Array.isArray(json.added_tokens) ? json.added_tokens : [];
+  if (added.some((t) => typeof t.content === 'string' && /[ \t\n\r]/.test(t.content))) return 'none';
+  switch (family) {
+    case 'bert-wordpiece':
+      return 'whitespace';
+    case 'xlmr-unigram': {
+      // eslint-disable-next-line @typescript-eslint/no-explicit-any
+      const steps = (p: any): any[] => (p == null ? [] : p.type === 'Sequence' ? p.pretokenizers.flatMap(steps) : [p]);
+      return steps(json.pre_tokenizer).every((p) => p.type !== 'Metaspace' || p.split !== false) ? 'spaces' : 'none';
+    }
+    case 'bytelevel-bpe':
+      return splitsAtWhitespace(json) ? 'whitespace' : 'none';
+  }
+}
+
+const ALNUM = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz';
+/** Texts on which a family's bound is checked against the real count when a tokenizer loads. */
+const BOUND_PROBES = [
+  ...[' ', '\t', '\n', '\r\n', '  ', ' \u200b ', '\u00a0 '].map((sep) => [...ALNUM].join(sep)),
+  "it's a b'c d.e f-g 1,2 3 x\u0301 y\u0308z (q) [r] <s> \u00e9a \uff41 \u2581 \u2581a a\u2581 b\u00ad c\u0000 d\ufeff",
+];

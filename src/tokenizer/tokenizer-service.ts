@@ -5,7 +5,7 @@
  * cancelled together (over budget, client gone).
  */
 import { createHash } from 'node:crypto';
-import type { PairEncoding, PairTokenizer } from './pair-tokenizer.js';
+import type { LowerBound, PairEncoding, PairTokenizer } from './pair-tokenizer.js';
 import { readTokenizerFile } from './tokenizer-file.js';
 import { PairTokenizer as PairTokenizerClass } from './pair-tokenizer.js';
 import { PROMPT_TEMPLATES, templateOverhead, type PromptOptions, type PromptTemplateName } from './prompt-template.js';
@@ -43,6 +43,8 @@ export interface TokenizerDescription {
   promptOverheads: Record<PromptTemplateName, number>;
   /** The id of tokenizer_config's pad token, when it names one the tokenizer has. */
   padTokenId?: number;
+  /** How PairTokenizer.leastTokensOf bounds a text's tokens for this tokenizer, before any is tokenized. */
+  lowerBound: LowerBound;
 }
 
 export interface TokenizerCall {
@@ -84,7 +86,7 @@ export function runEncodeJob(tokenizer: PairTokenizer, job: EncodeJob): EncodeRe
 
 export function describeTokenizer(tokenizer: PairTokenizer, fileHash: string, padTokenId?: number): TokenizerDescription {
   const promptOverheads = Object.fromEntries(PROMPT_TEMPLATES.map((t) => [t, templateOverhead(t, tokenizer)])) as Record<PromptTemplateName, number>;
-  return { family: tokenizer.family, verified: tokenizer.verified, addedTokens: tokenizer.template.addedTokens, fileHash, promptOverheads, ...(padTokenId === undefined ? {} : { padTokenId }) };
+  return { family: tokenizer.family, verified: tokenizer.verified, lowerBound: tokenizer.lowerBound, addedTokens: tokenizer.template.addedTokens, fileHash, promptOverheads, ...(padTokenId === undefined ? {} : { padTokenId }) };
 }
 
 /** The id of tokenizer_config's pad token in the tokenizer's added tokens or vocabulary. */

@@ -81,6 +81,8 @@ export const DAEMON_ENV: readonly string[] = [
   'NO_PROXY',
   'NODE_USE_ENV_PROXY',
   'NODE_EXTRA_CA_CERTS',
+  // Where a daemon's traces go (OpenTelemetry's standard variables).
+  'OTEL_*',
 ];
 
 /** RERANK_* variables that only a shim or the test harness reads, each with why: a client may set them alone. */

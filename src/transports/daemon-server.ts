@@ -8,6 +8,7 @@ import { chmodSync, linkSync, lstatSync, renameSync, unlinkSync } from 'node:fs'
 import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import type { SharedEngine } from '../commands/serve.js';
 import { log } from '../log.js';
+import { watch } from '../observability/index.js';
 import { PACKAGE_VERSION } from '../version.js';
 import { serveStdio } from './stdio.js';
 import { controlDaemon, DAEMON_PROTOCOL, daemonSockets, ownSocket, processAlive, readLine, type DaemonPaths, type DaemonStatus, type Hello } from './daemon-common.js';
@@ -30,6 +31,7 @@ export async function runDaemonServer({ paths, key, idleMs, maxLineBytes, engine
   let idleTimer: NodeJS.Timeout | undefined;
   let stopping = false;
   let ownsKeySocket = () => true;
+  watch({ sessions: () => sessions.size, daemonClients: () => sessions.size });
 
   const status = (): DaemonStatus => ({
     pid: process.pid,
@@ -77,6 +79,7 @@ export async function runDaemonServer({ paths, key, idleMs, maxLineBytes, engine
         onEnd: () => socket.end(),
       },
       { input: socket, output: socket },
+      'daemon',
     );
     if (sessions.has(socket)) sessions.set(socket, mcp);
     else void mcp.close();

@@ -14,6 +14,7 @@ import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/
 import { isInitializeRequest } from '@modelcontextprotocol/sdk/types.js';
 import { createRerankServer, watchRequests, type ServerContext } from '../mcp/server.js';
 import { log } from '../log.js';
+import { watch } from '../observability/index.js';
 import { bearerToken, cors, hasBearerToken, isLoopbackHost, localOnly, tokenProblem } from './http-guards.js';
 import { cancelOnDisconnect } from './cancel-on-disconnect.js';
 import { mountHealth } from './health.js';
@@ -70,6 +71,7 @@ export async function serveHttp(ctx: ServerContext, options: HttpOptions): Promi
   // Clients that vanish without DELETE would otherwise keep their sessions forever.
   const reapEveryMs = Math.min(options.sessionIdleMs, 60_000);
   const allowedHosts = [...(isLoopbackHost(options.host) ? [] : [options.host]), ...(options.allowedHosts ?? [])];
+  watch({ sessions: () => sessions.size });
 
   mountHealth(app, {
     token: options.token,
@@ -210,7 +212,7 @@ export async function serveHttp(ctx: ServerContext, options: HttpOptions): Promi
     };
     opening++;
     try {
-      const server = createRerankServer(ctx);
+      const server = createRerankServer(ctx, 'http');
       watchRequests(server, (requestId) => {
         if (transport.sessionId) sessions.get(transport.sessionId)?.settled(requestId);
       });

@@ -13,7 +13,7 @@ import { cancelOnDisconnect } from './cancel-on-disconnect.js';
 
 export async function handleStatelessPost(ctx: ServerContext, req: Request, res: Response): Promise<void> {
   const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined });
-  const server = createRerankServer(ctx);
+  const server = createRerankServer(ctx, 'http');
   res.once('close', () => {
     void transport.close().catch(() => undefined);
     void server.close().catch(() => undefined);

@@ -2,6 +2,7 @@ import type { Readable, Writable } from 'node:stream';
 import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { createRerankServer, watchRequests, type ServerContext } from '../mcp/server.js';
 import { log } from '../log.js';
+import type { Transport } from '../observability/index.js';
 import { guardLines } from './stdin-line-guard.js';
 import { LineTransport } from './line-transport.js';
 
@@ -21,8 +22,10 @@ export async function serveStdio(
   maxLineBytes: number,
   { onInitialized, onEnd }: StdioEvents,
   { input: source, output }: { input: Readable; output: Writable } = { input: process.stdin, output: process.stdout },
+  /** How its calls are labelled: the daemon's clients as 'daemon'. */
+  label: Transport = 'stdio',
 ): Promise<McpServer> {
-  const server = createRerankServer(ctx);
+  const server = createRerankServer(ctx, label);
   server.server.oninitialized = onInitialized;
   const reply = (message: unknown) => output.write(JSON.stringify(message) + '\n');
   const input = guardLines(source, maxLineBytes, (line) => {

@@ -30,7 +30,7 @@ export function registerScorePairTool(server: McpServer, { host, inFlight }: Ser
         const pairs = args.pairs ?? [{ query: args.query!, document: args.document! }];
         const call = callOf(extra);
         const engine = await engineFor(host, call);
-        const scores = await engine.scorePairs(pairs, { ...submitOptionsFor(call), longDocuments: args.long_documents, instruction: args.instruction }).catch(explainRefusal);
+        const scores = await engine.scorePairs(pairs, { ...submitOptionsFor(call), longDocuments: args.long_documents, instruction: args.instruction }).catch((err) => explainRefusal(err, call));
         return structuredResult({ model: engine.model.files.dir, results: scores });
       }),
   );
