@@ -33,6 +33,7 @@ export interface Config {
   maxBodyMb: number;
   sessionIdleSeconds: number;
   maxSessions: number;
+  maxConnections: number;
   allowedHosts: string | undefined;
   corsOrigins: string | undefined;
   rerankLogMaxMb: number;
@@ -90,6 +91,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   { key: 'maxBodyMb', flag: 'max-body-mb', env: 'RERANK_MAX_BODY_MB', kind: 'int', default: 128, only: ['serve'], help: 'largest request in MiB: an HTTP body (larger ones get 413) or a stdio message (larger ones are refused with an error); the default fits the largest call the tools accept in ASCII text' },
   { key: 'sessionIdleSeconds', flag: 'session-idle-seconds', env: 'RERANK_SESSION_IDLE_SECONDS', kind: 'int', default: 1800, only: ['serve'], help: 'close an HTTP session after this long without a request' },
   { key: 'maxSessions', flag: 'max-sessions', env: 'RERANK_MAX_SESSIONS', kind: 'int', default: 100, only: ['serve'], help: 'HTTP sessions open at once; at the cap a new client closes the least recently used idle one, and gets 503 with Retry-After only when every session has a call in flight' },
+  { key: 'maxConnections', flag: 'max-connections', env: 'RERANK_MAX_CONNECTIONS', kind: 'int', default: 0, only: ['serve'], help: 'HTTP connections open at once; at the cap a new one closes the connection idle the longest (0: the open-file limit less a reserve for model and database files, at most 4096)' },
   { key: 'allowedHosts', flag: 'allowed-hosts', env: 'RERANK_ALLOWED_HOSTS', kind: 'string', only: ['serve'], help: 'comma-separated host names (with or without :port) clients may use in Host and Origin, besides loopback and the bind address' },
   { key: 'corsOrigins', flag: 'cors-origins', env: 'RERANK_CORS_ORIGINS', kind: 'string', only: ['serve'], help: 'comma-separated origins (e.g. https://app.example.com,http://localhost:3000) whose browser pages may call the REST routes and /mcp: CORS headers and preflights for them, still with the token; off by default' },
   { key: 'standalone', flag: 'standalone', env: 'RERANK_STANDALONE', kind: 'boolean', default: false, only: ['serve'], help: 'over stdio, serve in this process instead of through the shared per-user daemon (see docs/daemon.md; the daemon directory is RERANK_DAEMON_DIR, else $XDG_RUNTIME_DIR/rerank-mcp)' },

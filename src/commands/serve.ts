@@ -140,6 +140,7 @@ export async function runServe(config: Config): Promise<number> {
       maxBodyBytes: config.maxBodyMb * 1024 * 1024,
       sessionIdleMs: config.sessionIdleSeconds * 1000,
       maxSessions: config.maxSessions,
+      maxConnections: config.maxConnections,
       allowedHosts: allowedHostList(config.allowedHosts),
       corsOrigins: corsOriginList(config.corsOrigins),
       stateless: config.stateless,

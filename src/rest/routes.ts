@@ -13,7 +13,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import express, { Router, type NextFunction, type Request, type Response } from 'express';
+import { Router, type NextFunction, type Request, type RequestHandler, type Response } from 'express';
 import { ZodError, type ZodType } from 'zod';
 import type { ServerContext } from '../api/context.js';
 import { CallTooLarge, UsageError, type CallContext } from '../api/call.js';
@@ -25,6 +25,7 @@ import { defaultPoolSize } from '../engine/tokenizer-pool.js';
 import { FeedbackError } from '../feedback/feedback-store.js';
 import { log } from '../log.js';
 import { PACKAGE_VERSION } from '../version.js';
+import { sendJson } from './send-json.js';
 import { cohereRerankRequest, DocumentProblem, rankedText, teiRerankRequest, type CohereRerankRequest } from './schemas.js';
 import { failureOf, setTimingHeaders, withCallRecord, type CallRecord } from './call-record.js';
 
@@ -34,6 +35,8 @@ export interface RestOptions {
   maxBodyBytes: number;
   /** REST calls running at once; one more gets 429 with Retry-After. */
   maxConcurrent: number;
+  /** The transport's JSON body parser (large bodies parsed off the event loop), shared with /mcp. */
+  parseJson: RequestHandler;
 }
 
 type Family = 'cohere' | 'tei';
@@ -81,7 +84,7 @@ function dropNulls(body: unknown): void {
 export function restRoutes(ctx: ServerContext, options: RestOptions): Router {
   const router = Router();
   let running = 0;
-  const json = express.json({ limit: options.maxBodyBytes, type: JSON_TYPES });
+  const json = options.parseJson;
 
   // Token, method and content type, then the body: each refused in the route family's shape.
   router.use((req: Request, res: Response, next: NextFunction) => {
@@ -131,7 +134,7 @@ export function restRoutes(ctx: ServerContext, options: RestOptions): Router {
           const body = await ctx.inFlight.track(() => work(input, { signal: controller.signal, source: clientName(req), record }, res));
           if (!controller.signal.aborted) {
             setTimingHeaders(res, record);
-            res.json(body);
+            await sendJson(res, body);
             record.end(undefined, { status: 200 });
           } else record.end('cancelled');
         } finally {
@@ -190,14 +193,15 @@ export function restRoutes(ctx: ServerContext, options: RestOptions): Router {
   );
 
   // Bodies over the limit or not JSON, on these paths, answered in the family's error shape.
-  router.use((err: Error & { status?: number; length?: number }, req: Request, res: Response, next: NextFunction) => {
+  router.use((err: Error & { status?: number; type?: string; length?: number }, req: Request, res: Response, next: NextFunction) => {
     if (!routeOf(req)) return next(err);
-    if (err.status === 413) {
+    if (err.type === 'entity.too.large') {
       const message = `request body${err.length ? ` of ${(err.length / 1024 / 1024).toFixed(1)} MiB` : ''} is over the limit of ${(options.maxBodyBytes / 1024 / 1024).toFixed(0)} MiB (--max-body-mb, RERANK_MAX_BODY_MB)`;
       log(message);
       sendError(req, res, new HttpError(413, message));
     } else if (err.status === 415) sendError(req, res, new HttpError(415, `${err.message}: send JSON in UTF-8 with Content-Type: application/json`));
-    else if (err.status !== undefined && err.status < 500) sendError(req, res, new HttpError(err.status, `request body is not valid JSON: ${err.message}`));
+    else if (err.type === 'entity.parse.failed') sendError(req, res, new HttpError(400, `request body is not valid JSON: ${err.message}`));
+    else if (err.status !== undefined && err.status < 500) sendError(req, res, new HttpError(err.status, err.message));
     else next(err);
   });
   return router;

@@ -21,6 +21,8 @@ import { mountHealth } from './health.js';
 import { handleStatelessPost, statelessNotAllowed } from './stateless.js';
 import { restNotFound, restRefusal, restRoutes } from '../rest/routes.js';
 import { Session } from './http-sessions.js';
+import { defaultMaxConnections, limitConnections, SERVER_TIMEOUTS } from './http-connections.js';
+import { jsonBody } from './json-body.js';
 import { InFlightIds, INVALID_REQUEST, checkMessage, duplicateReply, isRequest, type ErrorReply } from './jsonrpc-check.js';
 
 export interface HttpOptions {
@@ -39,6 +41,8 @@ export interface HttpOptions {
   corsOrigins?: readonly string[];
   /** No sessions: every POST is answered on its own, by whichever replica gets it. */
   stateless?: boolean;
+  /** Connections open at once (see http-connections.ts); 0 or absent: derived from the descriptor limit. */
+  maxConnections?: number;
 }
 
 export interface RunningHttpServer {
@@ -59,6 +63,8 @@ export async function serveHttp(ctx: ServerContext, options: HttpOptions): Promi
   }
   const app = express();
   app.disable('x-powered-by');
+  // An ETag is a SHA-1 of the whole answer on the event loop (~0.2 s for 95 MB), and no client revalidates a POST.
+  app.set('etag', false);
   const sessions = new Map<string, Session>();
   /** Initialize requests admitted whose session is not registered yet. */
   let opening = 0;
@@ -86,9 +92,10 @@ export async function serveHttp(ctx: ServerContext, options: HttpOptions): Promi
   guarded.use(cors(options.corsOrigins ?? []));
   // The REST face checks the same token and parses bodies itself, to answer in its own error shape.
   const token = options.token;
-  guarded.use(restRoutes(ctx, { authorized: token ? (req) => hasBearerToken(req, token) : undefined, maxBodyBytes: options.maxBodyBytes, maxConcurrent: options.maxSessions }));
+  const parseJson = jsonBody(options.maxBodyBytes);
+  guarded.use(restRoutes(ctx, { authorized: token ? (req) => hasBearerToken(req, token) : undefined, maxBodyBytes: options.maxBodyBytes, maxConcurrent: options.maxSessions, parseJson }));
   if (options.token) guarded.use(bearerToken(options.token));
-  guarded.use(express.json({ limit: options.maxBodyBytes }));
+  guarded.use(parseJson);
   app.use(guarded);
 
   const closeSession = (id: string, why: string) => {
@@ -236,7 +243,7 @@ export async function serveHttp(ctx: ServerContext, options: HttpOptions): Promi
     const status = err.status ?? 500;
     if (status >= 500) log(`HTTP error: ${err.stack ?? err.message}`);
     const message =
-      status === 413
+      err.type === 'entity.too.large'
         ? `request body${err.length ? ` of ${(err.length / 1024 / 1024).toFixed(1)} MiB` : ''} is over the limit of ${(options.maxBodyBytes / 1024 / 1024).toFixed(0)} MiB (--max-body-mb, RERANK_MAX_BODY_MB)`
         : err.message;
     if (status === 413) log(message);
@@ -247,7 +254,9 @@ export async function serveHttp(ctx: ServerContext, options: HttpOptions): Promi
   reaper.unref();
 
   // Without requireHostHeader, an HTTP/1.1 probe with no Host reaches the health routes (and the 403 of the guards elsewhere) instead of Node's bare 400.
-  const server = createServer({ requireHostHeader: false }, app);
+  const server = createServer({ requireHostHeader: false, ...SERVER_TIMEOUTS }, app);
+  const maxConnections = options.maxConnections || defaultMaxConnections();
+  limitConnections(server, maxConnections);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(options.port, options.host, () => {
@@ -259,7 +268,7 @@ export async function serveHttp(ctx: ServerContext, options: HttpOptions): Promi
   const port = typeof address === 'object' && address ? address.port : options.port;
   const hostForUrl = options.host.includes(':') ? `[${options.host}]` : options.host;
   const url = `http://${hostForUrl}:${port}/mcp`;
-  log(`serving MCP over Streamable HTTP at ${url}${options.stateless ? ' (stateless)' : ''}${options.token ? ' (bearer token required)' : ''}; REST rerank API at /v1/rerank, /v2/rerank, /rerank, /info, /v1/feedback${options.corsOrigins?.length ? ` (CORS for ${options.corsOrigins.join(', ')})` : ''}`);
+  log(`serving MCP over Streamable HTTP at ${url}${options.stateless ? ' (stateless)' : ''}${options.token ? ' (bearer token required)' : ''}, at most ${maxConnections} connections; REST rerank API at /v1/rerank, /v2/rerank, /rerank, /info, /v1/feedback${options.corsOrigins?.length ? ` (CORS for ${options.corsOrigins.join(', ')})` : ''}`);
   return {
     server,
     url,

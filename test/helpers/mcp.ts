@@ -34,10 +34,15 @@ export interface HttpServerProcess {
   stop(): Promise<number | null>;
 }
 
-/** Starts `rerank-mcp --http --port 0` and waits for the line that gives its URL. */
-export function startHttpServer(args: string[], env: Record<string, string> = {}): Promise<HttpServerProcess> {
+/**
+ * Starts `rerank-mcp --http --port 0` and waits for the line that gives its URL; `fdLimit` runs it
+ * under that open-file limit (util-linux prlimit).
+ */
+export function startHttpServer(args: string[], env: Record<string, string> = {}, options: { fdLimit?: number } = {}): Promise<HttpServerProcess> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, '--http', '--port', '0', ...args], { env: { ...process.env, RERANK_FEEDBACK_DB: freshDbPath(), ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const command = [process.execPath, CLI, '--http', '--port', '0', ...args];
+    if (options.fdLimit) command.unshift('prlimit', `--nofile=${options.fdLimit}:${options.fdLimit}`);
+    const child = spawn(command[0], command.slice(1), { env: { ...process.env, RERANK_FEEDBACK_DB: freshDbPath(), ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
     let stderr = '';
     let resolved = false;
     const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
