@@ -219,7 +219,7 @@ async function main(): Promise<void> {
   if (!existsSync(join(ROOT, 'dist/cli.js'))) throw new Error('dist/cli.js is missing: run `npm run build` first (`npm run bench` does)');
 
   const modelDir = values.model ? resolve(values.model) : DEFAULT_MODEL;
-  if (!values.model && ensureModel(FIXTURE_MODEL, modelDir)) log(`unpacked ${relative(ROOT, FIXTURE_MODEL)} into ${relative(ROOT, modelDir)}`);
+  if (!values.model && ensureModel(FIXTURE_MODEL, modelDir)) log(`copied ${relative(ROOT, FIXTURE_MODEL)} into ${relative(ROOT, modelDir)}`);
 
   // The workload: one call per query, 20 candidates each; warm-up, tuning and cache probes
   // reuse the documents under other query texts, so they never prime a server-side cache.
