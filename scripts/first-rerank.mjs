@@ -23,7 +23,7 @@ try {
   if (res.isError) {
     const why = res.content?.[0]?.text ?? 'unknown error';
     console.error(`first rerank failed: ${why}`);
-    console.error('offline? The default model comes from the Hugging Face Hub once (about 90 MB); without the network, set RERANK_MODEL=/path/to/model-dir (see docs/models.md) and run ./install.sh again');
+    console.error(`offline? The default model comes from the Hugging Face Hub once (about 90 MB); rerank-mcp is installed: without the network, check it with a local model: RERANK_MODEL=/path/to/model-dir node scripts/first-rerank.mjs ${bin} (see docs/models.md)`);
     process.exitCode = 1;
   } else {
     const { model, results } = res.structuredContent;
