@@ -76,6 +76,21 @@ def export(model, path):
         opset_version=17, dynamo=False)
 
 
+# tiny-ce's config.json as the fixture has always had it (transformers 5.17's save_pretrained plus the
+# sentence-transformers key), written byte for byte so its size and hash do not follow the installed
+# transformers version (test/hub.test.ts serves it from a fake Hub and checks both).
+TINY_CE_CONFIG = {
+    'add_cross_attention': False, 'architectures': ['BertForSequenceClassification'], 'attention_probs_dropout_prob': 0.1,
+    'bos_token_id': None, 'classifier_dropout': None, 'dtype': 'float32', 'eos_token_id': None, 'hidden_act': 'gelu',
+    'hidden_dropout_prob': 0.1, 'hidden_size': 64, 'id2label': {'0': 'LABEL_0'}, 'initializer_range': 0.2,
+    'intermediate_size': 128, 'is_decoder': False, 'label2id': {'LABEL_0': 0}, 'layer_norm_eps': 1e-12,
+    'max_position_embeddings': 512, 'model_type': 'bert', 'num_attention_heads': 4, 'num_hidden_layers': 2,
+    'pad_token_id': 0, 'position_embedding_type': 'absolute', 'tie_word_embeddings': True,
+    'transformers_version': '5.17.0', 'type_vocab_size': 2, 'use_cache': True, 'vocab_size': 30522,
+    'sentence_transformers': {'activation_fn': 'torch.nn.modules.linear.Identity', 'version': '5.1.1'},
+}
+
+
 def build(work, name, config, ternary=False, activation=None):
     """A random BertForSequenceClassification with the real tokenizer files, saved in work/name."""
     torch.manual_seed(SEED)
@@ -90,10 +105,14 @@ def build(work, name, config, ternary=False, activation=None):
     model.save_pretrained(str(d))
     for f in TOKENIZER_FILES:
         shutil.copy(AGRO / f, d / f)
-    cfg = json.loads((d / 'config.json').read_text())
-    if activation:
+    if name == 'tiny-ce':
+        saved = json.loads((d / 'config.json').read_text())
+        assert all(TINY_CE_CONFIG[k] == v for k, v in saved.items() if k not in ('transformers_version', 'dtype', 'sentence_transformers')), saved
+        (d / 'config.json').write_text(json.dumps(TINY_CE_CONFIG, indent=2))
+    elif activation:
+        cfg = json.loads((d / 'config.json').read_text())
         cfg['sentence_transformers'] = {'activation_fn': activation}
-    (d / 'config.json').write_text(json.dumps(cfg, indent=2) + '\n')
+        (d / 'config.json').write_text(json.dumps(cfg, indent=2) + '\n')
     return model, d
 
 
