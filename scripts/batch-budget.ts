@@ -7,9 +7,9 @@ import { join, resolve } from 'node:path';
 import { CrossEncoder } from '../src/model/cross-encoder.js';
 import { ScoringEngine, DEFAULT_ENGINE_OPTIONS } from '../src/engine/scoring-engine.js';
 import { callFor, ensureModel, readTriplets } from './bench/workload.js';
+import { FIXTURES } from '../test/helpers/fixtures.js';
 
 const ROOT = resolve(import.meta.dirname, '..');
-const FIXTURES = resolve(ROOT, '..', 'shared', 'fixtures');
 const MODEL = join(ROOT, '.cache', 'models', 'minilm-l6-ternary');
 const BUDGETS = [768, 1024, 1536, 2048, 4096];
 const ROUNDS = 2;

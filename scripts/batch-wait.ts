@@ -21,9 +21,9 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { callFor, ensureModel, readTriplets } from './bench/workload.js';
 import type { Call } from './bench/protocol.js';
+import { FIXTURES } from '../test/helpers/fixtures.js';
 
 const ROOT = resolve(import.meta.dirname, '..');
-const FIXTURES = resolve(ROOT, '..', 'shared', 'fixtures');
 const CLI = join(ROOT, 'dist', 'cli.js');
 const SEQUENTIAL_CALLS = 2;
 const WAVE_CALLS = 8;

@@ -20,11 +20,11 @@ import { CLEAN_CORES, type BatchPlan, type Call, type CallResult, type DriverMes
 import { machineBusyMs } from './bench/procfs.js';
 import { fmt, markdownTable, median, percentile, round } from './bench/stats.js';
 import { DOCS_PER_CALL, callFor, chunk, ensureModel, pickQueries, readTriplets, renamed } from './bench/workload.js';
+import { MINILM, TRIPLETS } from '../test/helpers/fixtures.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-const FIXTURE_MODEL = resolve(ROOT, '../shared/fixtures/models/minilm-l6-ternary');
+const FIXTURE_MODEL = MINILM;
 const DEFAULT_MODEL = join(ROOT, '.cache/models/minilm-l6-ternary');
-const TRIPLETS = resolve(ROOT, '../shared/fixtures/agro/triplets.jsonl');
 const WORKER = join(ROOT, 'scripts/bench/worker.ts');
 
 const SYSTEMS: readonly SystemName[] = ['raw-ort', 'transformers.js', 'engine', 'stdio', 'stdio-concurrent'];
@@ -76,7 +76,7 @@ const HELP = `Usage: npm run bench -- [options]
   --variant <v>           fp32, int8 or both (default both)
   --out <file>            JSON results (default bench-results/bench-<date>.json)
   --model <dir>           model directory (default .cache/models/minilm-l6-ternary, unpacked from
-                          ../shared/fixtures/models/minilm-l6-ternary when missing)
+                          test/fixtures/models/minilm-l6-ternary when missing)
   --threads <n>           ONNX Runtime intra-op threads for every system (default: cores = ${availableParallelism()})
   --queries <n>           number of queries (default: all, or 16 with --quick)
   --calls-per-round <n>   calls each system runs per round (default 3, or 2 with --quick)
@@ -219,7 +219,7 @@ async function main(): Promise<void> {
   if (!existsSync(join(ROOT, 'dist/cli.js'))) throw new Error('dist/cli.js is missing: run `npm run build` first (`npm run bench` does)');
 
   const modelDir = values.model ? resolve(values.model) : DEFAULT_MODEL;
-  if (!values.model && ensureModel(FIXTURE_MODEL, modelDir)) log(`unpacked ${relative(ROOT, FIXTURE_MODEL)} into ${relative(ROOT, modelDir)}`);
+  if (!values.model && ensureModel(FIXTURE_MODEL, modelDir)) log(`copied ${relative(ROOT, FIXTURE_MODEL)} into ${relative(ROOT, modelDir)}`);
 
   // The workload: one call per query, 20 candidates each; warm-up, tuning and cache probes
   // reuse the documents under other query texts, so they never prime a server-side cache.

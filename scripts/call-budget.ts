@@ -14,9 +14,9 @@ import { parseArgs } from 'node:util';
 import { CrossEncoder } from '../src/model/cross-encoder.js';
 import { DEFAULT_ENGINE_OPTIONS, ScoringEngine } from '../src/engine/scoring-engine.js';
 import { ensureModel, readTriplets } from './bench/workload.js';
+import { FIXTURES } from '../test/helpers/fixtures.js';
 
 const ROOT = resolve(import.meta.dirname, '..');
-const FIXTURES = resolve(ROOT, '..', 'shared', 'fixtures');
 const MINILM = join(ROOT, '.cache', 'models', 'minilm-l6-ternary');
 ensureModel(join(FIXTURES, 'models', 'minilm-l6-ternary'), MINILM);
 const { values: opts } = parseArgs({ options: { windows: { type: 'string', default: '96' } }, strict: true });

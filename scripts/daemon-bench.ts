@@ -16,10 +16,10 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { ensureModel, readTriplets } from './bench/workload.js';
 import { procStatusMb } from './bench/procfs.js';
+import { FIXTURES } from '../test/helpers/fixtures.js';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const CLI = join(ROOT, 'dist', 'cli.js');
-const FIXTURES = resolve(ROOT, '..', 'shared', 'fixtures');
 const MODEL = join(ROOT, '.cache', 'models', 'minilm-l6-ternary');
 const { values } = parseArgs({
   options: {

@@ -17,10 +17,10 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { FeedbackStore } from '../src/feedback/feedback-store.js';
+import { FIXTURES } from '../test/helpers/fixtures.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const CLI = join(ROOT, 'dist', 'cli.js');
-const FIXTURES = resolve(ROOT, '..', 'shared', 'fixtures');
 
 const { values } = parseArgs({
   options: {
@@ -42,7 +42,7 @@ interface Triplet {
 const work = mkdtempSync(join(tmpdir(), 'finetune-defaults-'));
 try {
   const py = values.python!;
-  execFileSync(py, [join(ROOT, 'scripts', 'make_tiny_base.py'), '--tokenizer', join(FIXTURES, 'models', 'tiny-ce'), '--out', join(work, 'base')], { stdio: ['ignore', 'ignore', 'inherit'] });
+  execFileSync(py, [join(ROOT, 'scripts', 'make_tiny_base.py'), '--tokenizer', join(FIXTURES, 'agro'), '--out', join(work, 'base')], { stdio: ['ignore', 'ignore', 'inherit'] });
   execFileSync(process.execPath, [CLI, 'finetune', '--epochs', '0', '--base', join(work, 'base'), '--out', join(work, 'served'), '--python', py], { stdio: ['ignore', 'ignore', 'ignore'] });
 
   const triplets = readFileSync(join(FIXTURES, 'agro', 'triplets.jsonl'), 'utf8').split('\n').filter(Boolean).slice(0, Number(values.triplets)).map((l) => JSON.parse(l) as Triplet);

@@ -10,7 +10,7 @@ taken from what the Rust `tokenizers` crate (through Python's `tokenizers`) actu
   the Rust NFC normalizer recomposes with (decompositions and combining classes are already in
   unicode-tables.ts).
 
-    /work/venv/bin/python scripts/gen_bytelevel_tables.py [--normalization PATH/src/tables.rs]
+    .venv-finetune/bin/python scripts/gen_bytelevel_tables.py [--normalization PATH/src/tables.rs]
 
 Only data is taken (code point lists); no code.
 """
@@ -25,7 +25,7 @@ from tokenizers import Regex, pre_tokenizers
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / 'src' / 'tokenizer' / 'bytelevel-tables.ts'
-NORMALIZATION_GIT = ('/work/.mirror/n1t0+unicode-normalization/repo', 'HEAD')
+NORMALIZATION_GIT = (str(ROOT / '.cache' / 'src' / 'unicode-normalization'), 'HEAD')
 
 CLASSES = {
     'L': r'\p{L}', 'N': r'\p{N}', 'P': r'\p{P}', 'S': r'\p{S}', 'M': r'\p{M}', 'Z': r'\p{Z}',

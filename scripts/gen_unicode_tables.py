@@ -9,7 +9,9 @@ classifier built on the current Unicode tables (JavaScript's \\p{...}, String.no
 strips or splits characters that Rust keeps in a word.
 
 Inputs are the crates' own generated tables (tables.rs). By default they are read from git
-mirrors of the two repositories at the published revisions:
+clones of the two repositories in the ignored .cache/src/ (git clone https://github.com/swgillespie/unicode-categories
+.cache/src/unicode-categories; git clone https://github.com/n1t0/unicode-normalization .cache/src/unicode-normalization),
+at the published revisions:
 
     python3 scripts/gen_unicode_tables.py \
         [--categories PATH_TO/unicode-categories/src/tables.rs] \
@@ -28,9 +30,9 @@ OUT = ROOT / 'src' / 'tokenizer' / 'unicode-tables.ts'
 
 # unicode_categories 0.1.1 on crates.io is commit 92bb246 ("0.1.0 -> 0.1.1"); later commits
 # (Unicode 14 update) were never published under a version tokenizers can pick.
-CATEGORIES_GIT = ('/work/.mirror/swgillespie+unicode-categories/repo', '92bb24621c201261662c96f8f884050065dc2856')
+CATEGORIES_GIT = (str(ROOT / '.cache' / 'src' / 'unicode-categories'), '92bb24621c201261662c96f8f884050065dc2856')
 # unicode-normalization-alignments 0.1.12, the `0.1` that tokenizers depends on.
-NORMALIZATION_GIT = ('/work/.mirror/n1t0+unicode-normalization/repo', 'HEAD')
+NORMALIZATION_GIT = (str(ROOT / '.cache' / 'src' / 'unicode-normalization'), 'HEAD')
 
 
 def read_source(path, git):

@@ -35,10 +35,10 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { FIXTURES } from '../test/helpers/fixtures.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const CLI = join(ROOT, 'dist', 'cli.js');
-const FIXTURES = resolve(ROOT, '..', 'shared', 'fixtures');
 const DEFAULT_MODEL = join(FIXTURES, 'models', 'tiny-ce');
 const PARITY = join(FIXTURES, 'parity', 'tiny-ce.json');
 

@@ -2,7 +2,7 @@
  * Time and peak memory of one long pair through the ONNX session, per pair length, each length
  * in a fresh process (peak RSS only grows). Ratios are against the shortest length of the same run.
  *
- *   /work/venv/bin/python scripts/make_long_context_model.py /tmp/qwen3-0.6b-2layers
+ *   .venv-finetune/bin/python scripts/make_long_context_model.py /tmp/qwen3-0.6b-2layers
  *   node --import tsx scripts/long-context.ts /tmp/qwen3-0.6b-2layers 1024 2048 4096 8192
  *
  * The model has Qwen3-Reranker-0.6B's layer shape with 2 of its 28 layers: docs/long-context.md

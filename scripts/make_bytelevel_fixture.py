@@ -2,7 +2,7 @@
 """Makes the byte-level BPE fixtures: small tokenizers trained here with Python `tokenizers`
 in the shapes of the real rerankers' tokenizer.json, and the ids Python gives them.
 
-    /work/venv/bin/python scripts/make_bytelevel_fixture.py [--out DIR] [--seed N] [--pairs N]
+    .venv-finetune/bin/python scripts/make_bytelevel_fixture.py [--out DIR] [--seed N] [--pairs N]
 
 Shapes (what the Hub files have):
 - qwen3: Qwen3-Reranker-*-seq-cls. NFC, Split(Qwen2 regex, Isolated) + ByteLevel(use_regex

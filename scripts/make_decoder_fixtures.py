@@ -2,7 +2,7 @@
 """Makes the decoder and ModernBERT fixtures: tiny random models in the shapes of the rerankers
 people pick now, with byte-level BPE tokenizers trained here, exported to ONNX, and references.
 
-    /work/venv/bin/python scripts/make_decoder_fixtures.py
+    .venv-finetune/bin/python scripts/make_decoder_fixtures.py
 
 - test/fixtures/qwen3-tiny: Qwen3ForSequenceClassification as tomaarsen/Qwen3-Reranker-0.6B-seq-cls
   ships it (Qwen2 regex Split + ByteLevel, NFC, ByteLevel post-processor, pad <|endoftext|> whose id

@@ -3,7 +3,7 @@
 8 key-value heads of 128, MLP 3072) but 2 of its 28 layers and a 1000-token vocabulary, exported to
 ONNX as the fixtures are, for scripts/long-context.ts to measure time and memory per pair length.
 
-    /work/venv/bin/python scripts/make_long_context_model.py /tmp/qwen3-0.6b-2layers
+    .venv-finetune/bin/python scripts/make_long_context_model.py /tmp/qwen3-0.6b-2layers
 """
 import json
 import sys

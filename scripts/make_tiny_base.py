@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Build a tiny random BERT cross-encoder checkpoint (2 layers, hidden 64, one label) for offline tests.
 
-    python scripts/make_tiny_base.py --tokenizer ../shared/fixtures/models/tiny-ce --out /tmp/tiny-base
+    python scripts/make_tiny_base.py --tokenizer test/fixtures/agro --out /tmp/tiny-base
 
 The tokenizer is loaded from a local directory (tokenizer.json / vocab.txt), so nothing is downloaded.
 The weights are random: the checkpoint only proves that python/finetune.py trains and exports.

@@ -4,7 +4,7 @@ Unigram tokenizer trained here on generated mixed-script text, a tiny random
 XLMRobertaForSequenceClassification exported to ONNX without token_type_ids, and
 sentence-transformers CrossEncoder references.
 
-    /work/venv/bin/python scripts/make_xlmr_fixture.py
+    .venv-finetune/bin/python scripts/make_xlmr_fixture.py
 
 Writes test/fixtures/xlmr-tiny/ (config.json, tokenizer.json, tokenizer_config.json,
 special_tokens_map.json, model.safetensors, onnx/model.onnx) and test/fixtures/xlmr-tiny-parity.json:

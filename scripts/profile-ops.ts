@@ -19,12 +19,12 @@ import { batchFeeds } from '../src/model/onnx-session.js';
 import { planBatches } from '../src/engine/batch-plan.js';
 import { DEFAULT_ENGINE_OPTIONS } from '../src/engine/scoring-engine.js';
 import { callFor, ensureModel, readTriplets } from './bench/workload.js';
+import { FIXTURES } from '../test/helpers/fixtures.js';
 
 /** Two 256-bit FMA pipes per core (AVX2 / AVX-512 on Zen 4 alike): 2 × 8 lanes × 2 FLOP. */
 const FP32_FLOP_PER_CYCLE_PER_CORE = 32;
 
 const ROOT = resolve(import.meta.dirname, '..');
-const FIXTURES = resolve(ROOT, '..', 'shared', 'fixtures');
 const { values: opts } = parseArgs({
   options: {
     calls: { type: 'string', default: '20' },

@@ -22,11 +22,12 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { connectHttp, startHttpServer } from '../test/helpers/mcp.js';
+import { TINY_CE } from '../test/helpers/fixtures.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const { values } = parseArgs({
   options: {
-    model: { type: 'string', default: join(ROOT, '..', 'shared', 'fixtures', 'models', 'tiny-ce') },
+    model: { type: 'string', default: TINY_CE },
     attack: { type: 'string' },
     url: { type: 'string' },
     dir: { type: 'string' },

@@ -4,15 +4,15 @@
 #
 #   scripts/verify_finetune.sh [TRIPLETS.jsonl] [TOKENIZER_DIR]
 #
-# TRIPLETS: JSON Lines with query, positive_text, negative_texts[] (default ../shared/fixtures/agro/triplets.jsonl)
-# TOKENIZER_DIR: local tokenizer files (default ../shared/fixtures/models/tiny-ce)
+# TRIPLETS: JSON Lines with query, positive_text, negative_texts[] (default test/fixtures/agro/triplets.jsonl)
+# TOKENIZER_DIR: local tokenizer files (default test/fixtures/agro: the real BERT uncased tokenizer files)
 # Env: PYTHON (default python3), DEVICE (auto|cpu|cuda, default auto), KEEP=1 keeps the temp dir.
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ROOT="$(dirname "$HERE")"
-TRIPLETS="${1:-$ROOT/../shared/fixtures/agro/triplets.jsonl}"
-TOKENIZER="${2:-$ROOT/../shared/fixtures/models/tiny-ce}"
+TRIPLETS="${1:-$ROOT/test/fixtures/agro/triplets.jsonl}"
+TOKENIZER="${2:-$ROOT/test/fixtures/agro}"
 PY="${PYTHON:-python3}"
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 HF_DATASETS_OFFLINE=1 TOKENIZERS_PARALLELISM=false
 

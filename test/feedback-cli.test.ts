@@ -119,7 +119,7 @@ describe('feedback stats', () => {
     const result = cli(['stats', '--db', db]);
     assert.equal(result.code, 0, result.stderr);
     const stats = JSON.parse(result.stdout);
-    assert.equal(stats.db, db);
+    assert.equal(stats.database, db);
     assert.equal(stats.events, 4);
     assert.deepEqual(stats.byLabel, { zero: 1, one: 2, other: 1 });
     assert.deepEqual(stats.bySource, { agent: 3, tool: 1 });
@@ -136,6 +136,21 @@ describe('feedback stats', () => {
   });
 });
 
+describe('feedback check and recover', () => {
+  test('--help offers only what they accept: a SQLite file, not a postgres:// URL', () => {
+    for (const command of ['check', 'recover']) {
+      const help = cli([command, '--help']);
+      assert.equal(help.code, 0);
+      assert.match(help.stdout, /--db <path>/);
+      assert.doesNotMatch(help.stdout, /postgres:\/\/|<path\|url>/, `${command} --help`);
+      const refused = cli([command, '--db', 'postgres://u:p@127.0.0.1:1/x']);
+      assert.match(refused.stderr, /works on SQLite files/);
+    }
+    const { db } = seeded();
+    assert.equal(JSON.parse(cli(['check', '--db', db]).stdout).database, db);
+  });
+});
+
 describe('feedback purge', () => {
   const day = new Date().toISOString().slice(0, 10);
   const tomorrow = new Date(Date.now() + 86_400_000).toISOString().slice(0, 10);
@@ -144,7 +159,7 @@ describe('feedback purge', () => {
     const { db } = seeded();
     const first = cli(['purge', '--before', tomorrow, '--db', db]);
     assert.equal(first.code, 0, first.stderr);
-    assert.deepEqual(JSON.parse(first.stdout), { db, before: `${tomorrow}T00:00:00.000Z`, rerank_calls_deleted: 1, feedback_events_deleted: 0 });
+    assert.deepEqual(JSON.parse(first.stdout), { database: db, before: `${tomorrow}T00:00:00.000Z`, rerank_calls_deleted: 1, feedback_events_deleted: 0 });
     assert.match(first.stderr, /purged 1 rerank call\(s\) and 0 feedback event\(s\)/);
     const second = cli(['purge', '--before', tomorrow, '--feedback', '--db', db]);
     assert.equal(JSON.parse(second.stdout).feedback_events_deleted, 4);

@@ -147,7 +147,7 @@ describe('PostgreSQL store', { skip }, () => {
     const parsed = JSON.parse(stats.stdout);
     assert.equal(parsed.events, 2);
     assert.deepEqual(parsed.bySource, { 'cli-test': 1, '(none)': 1 });
-    assert.ok(!stats.stdout.includes('rerank-test-secret') && parsed.db.includes('***'), parsed.db);
+    assert.ok(!stats.stdout.includes('rerank-test-secret') && parsed.database.includes('***'), parsed.database);
     const exported = await runCli(['feedback', 'export'], { env: { RERANK_FEEDBACK_DB: url } });
     assert.equal(exported.code, 0, exported.stderr);
     assert.deepEqual(exported.stdout.trim().split('\n').map((l) => JSON.parse(l)), [

@@ -134,6 +134,9 @@ test('feedback://stats resource and `feedback stats` agree', async () => {
   const cli = await runCli(['feedback', 'stats', '--db', db]);
   assert.equal(cli.code, 0, cli.stderr);
   assert.equal(JSON.parse(cli.stdout).events, stats.events);
+  // One name for the database in both.
+  assert.equal(JSON.parse(cli.stdout).database, db);
+  assert.equal((stats as unknown as { database: string }).database, db);
 });
 
 test('annotations say which tools write: rerank while its log is on, feedback always', async () => {

@@ -1,6 +1,6 @@
 /**
  * What a user gets without a published package: `npm pack` makes a tarball, installed
- * globally into a temp prefix with the env that mcp.json passes, from a folder outside the
+ * globally into a temp prefix (ONNXRUNTIME_NODE_INSTALL=skip, as the docs say), from a folder outside the
  * checkout. Then exactly mcp.json's command, and each `client-config` entry the installed CLI
  * prints, are launched as a client would and list the four tools. Dependencies come from the
  * npm cache or registry, as for a real user. One pack and one install for the whole file:
@@ -76,12 +76,13 @@ test('npm pack → npm install -g with mcp.json\'s env → mcp.json and every cl
   const mcpJson = JSON.parse(readFileSync(join(REPO_ROOT, 'mcp.json'), 'utf8')) as { mcpServers: Record<string, LaunchEntry> };
   const entry = mcpJson.mcpServers.rerank;
   assert.equal(entry.command, 'rerank-mcp', 'mcp.json launches the installed binary, not npx or npm');
-  // The user's install runs outside the checkout and must skip the CUDA download through mcp.json's env alone.
+  assert.ok(!Object.keys(entry.env ?? {}).some((k) => /^ONNXRUNTIME_NODE_INSTALL$/i.test(k)), "mcp.json's runtime env carries no install-time variable");
+  // The user's install runs outside the checkout, skipping the CUDA download as the docs say.
   const outside = join(work, 'elsewhere');
   mkdirSync(outside);
   const quiet = { npm_config_update_notifier: 'false', npm_config_fund: 'false', npm_config_audit: 'false' };
   const baseEnv = Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^(ONNXRUNTIME_NODE_INSTALL|npm_config_onnxruntime)/i.test(k))) as Record<string, string>;
-  const installEnv = { ...baseEnv, ...quiet, ...entry.env };
+  const installEnv = { ...baseEnv, ...quiet, ONNXRUNTIME_NODE_INSTALL: 'skip' };
 
   execFileSync('npm', ['pack', '--pack-destination', work], { cwd: REPO_ROOT, env: { ...process.env, ...quiet }, stdio: ['ignore', 'ignore', 'pipe'] });
   const tarball = readdirSync(work).find((f) => f.endsWith('.tgz'))!;
@@ -90,11 +91,24 @@ test('npm pack → npm install -g with mcp.json\'s env → mcp.json and every cl
   assert.match(listing, /package\/mcp\.json/);
   assert.doesNotMatch(listing, /package\/test\//);
   assert.doesNotMatch(listing, /package\/src\//);
+  // The tested versions: the lock file travels as npm-shrinkwrap.json, which a global install obeys.
+  assert.match(listing, /package\/npm-shrinkwrap\.json/);
+  assert.ok(!readdirSync(REPO_ROOT).includes('npm-shrinkwrap.json'), 'postpack removes the shrinkwrap from the checkout');
+  // Every file the help text names is in the package.
+  const help = execFileSync(process.execPath, [join(REPO_ROOT, 'dist', 'cli.js'), '--help'], { encoding: 'utf8' }) + execFileSync(process.execPath, [join(REPO_ROOT, 'dist', 'cli.js'), 'daemon', '--help'], { encoding: 'utf8' });
+  const named = [...new Set(help.match(/docs\/[\w.-]+\.md/g) ?? [])];
+  assert.ok(named.length > 0, 'the help names docs/daemon.md');
+  for (const file of named) assert.ok(listing.includes(`package/${file}`), `${file}, which --help names, is in the tarball`);
 
   const prefix = join(work, 'global');
   const install = spawnSync('npm', ['install', '-g', '--prefer-offline', '--prefix', prefix, join(work, tarball)], { cwd: outside, env: installEnv, encoding: 'utf8' });
   assert.equal(install.status, 0, install.stderr);
   t.diagnostic(`installed ${tarball} into ${prefix}`);
+  const lock = JSON.parse(readFileSync(join(REPO_ROOT, 'package-lock.json'), 'utf8')) as { packages: Record<string, { version: string }> };
+  for (const dep of ['onnxruntime-node', '@modelcontextprotocol/sdk', 'better-sqlite3']) {
+    const installed = JSON.parse(readFileSync(join(prefix, 'lib', 'node_modules', 'rerank-mcp', 'node_modules', dep, 'package.json'), 'utf8')) as { version: string };
+    assert.equal(installed.version, lock.packages[`node_modules/${dep}`].version, `${dep}: the installed version is the lock file's`);
+  }
   const bin = join(prefix, 'bin');
   const installedCli = realpathSync(join(bin, 'rerank-mcp'));
   assert.ok(installedCli.startsWith(realpathSync(prefix)), installedCli);

@@ -1,5 +1,5 @@
 /**
- * Scores and token ids against ../shared/fixtures/parity, produced by PyTorch,
+ * Scores and token ids against test/fixtures/parity, produced by PyTorch,
  * sentence-transformers and onnxruntime (Python) on the same checkpoints.
  */
 import { before, after, test } from 'node:test';

@@ -1,6 +1,6 @@
 /**
  * BERT tokenization on all of Unicode against Python's Rust-backed tokenizer
- * (test/fixtures/unicode-planes.json, made by scripts/make_unicode_fixture.py).
+ * (test/fixtures/parity/unicode-planes.json, made by scripts/make_unicode_fixture.py on the generated tiny-ce).
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { CrossEncoder } from '../src/model/cross-encoder.js';
 import { ScoringEngine, DEFAULT_ENGINE_OPTIONS } from '../src/engine/scoring-engine.js';
 import { bertPreTokenize, createBertNormalizer } from '../src/tokenizer/bert-normalizer.js';
-import { maxAbsDiff, REPO_ROOT, TINY_CE } from './helpers/fixtures.js';
+import { FIXTURES, maxAbsDiff, TINY_CE } from './helpers/fixtures.js';
 
 interface UnicodeFixture {
   chars: { normalized_runs: [number, number, number][]; normalized_explicit: [number, string][]; pre_tokenizer_runs: [number, number, number][] };
@@ -18,7 +18,7 @@ interface UnicodeFixture {
   logits: number[];
 }
 
-const fixture = JSON.parse(readFileSync(join(REPO_ROOT, 'test', 'fixtures', 'unicode-planes.json'), 'utf8')) as UnicodeFixture;
+const fixture = JSON.parse(readFileSync(join(FIXTURES, 'parity', 'unicode-planes.json'), 'utf8')) as UnicodeFixture;
 const tokenizerJson = JSON.parse(readFileSync(join(TINY_CE, 'tokenizer.json'), 'utf8'));
 
 let engine: ScoringEngine;

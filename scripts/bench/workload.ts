@@ -1,5 +1,5 @@
 /**
- * The benchmark's inputs: the fixture model (unpacked into .cache on first use) and a
+ * The benchmark's inputs: the fixture model (copied into .cache on first use) and a
  * deterministic rerank workload built from the agro triplets.
  */
 import { spawnSync } from 'node:child_process';
@@ -17,17 +17,20 @@ interface Triplet {
 }
 
 /**
- * Makes sure `target` holds the fixture model: json/txt files copied, onnx/*.onnx.xz
+ * Makes sure `target` holds the fixture model: json/txt and onnx/*.onnx files copied, onnx/*.onnx.xz
  * decompressed with `xz -dc` (through a temporary file, so an interrupted run never
  * leaves a truncated model behind). Returns true when something was unpacked.
  */
 export function ensureModel(source: string, target: string): boolean {
   const onnxDir = join(target, 'onnx');
-  const wanted = existsSync(join(source, 'onnx')) ? readdirSync(join(source, 'onnx')).filter((f) => f.endsWith('.onnx.xz')) : [];
+  const onnxFiles = existsSync(join(source, 'onnx')) ? readdirSync(join(source, 'onnx')) : [];
+  const wanted = onnxFiles.filter((f) => f.endsWith('.onnx.xz'));
+  const plain = onnxFiles.filter((f) => f.endsWith('.onnx'));
   const complete =
     existsSync(join(target, 'config.json')) &&
     existsSync(join(target, 'tokenizer.json')) &&
     wanted.every((f) => existsSync(join(onnxDir, f.slice(0, -'.xz'.length)))) &&
+    plain.every((f) => existsSync(join(onnxDir, f))) &&
     existsSync(join(onnxDir, 'model.onnx'));
   if (complete) return false;
   if (!existsSync(source)) {
@@ -37,6 +40,7 @@ export function ensureModel(source: string, target: string): boolean {
   for (const name of readdirSync(source)) {
     if (/\.(json|txt)$/.test(name) && !existsSync(join(target, name))) copyFileSync(join(source, name), join(target, name));
   }
+  for (const name of plain) if (!existsSync(join(onnxDir, name))) copyFileSync(join(source, 'onnx', name), join(onnxDir, name));
   for (const name of wanted) {
     const out = join(onnxDir, name.slice(0, -'.xz'.length));
     if (existsSync(out)) continue;

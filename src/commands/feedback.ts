@@ -24,6 +24,8 @@ interface Flag {
 }
 
 const DB_FLAG: Flag = { name: 'db', arg: '<path|url>', help: `feedback database: a SQLite file or a postgres://user:password@host/db URL (env ${DB_ENV}; default ${defaultDbPath()})` };
+/** check and recover read the SQLite file itself: PostgreSQL has its own tools, so they do not offer a URL. */
+const SQLITE_DB_FLAG: Flag = { name: 'db', arg: '<path>', help: `the SQLite feedback file (env ${DB_ENV}; default ${defaultDbPath()}); for PostgreSQL use its own tools (pg_amcheck, pg_dump)` };
 const HELP_FLAG: Flag = { name: 'help', help: 'show this help' };
 
 const SUBCOMMANDS = {
@@ -47,12 +49,12 @@ const SUBCOMMANDS = {
   check: {
     summary: 'Check the whole database file (SQLite integrity_check: every page and index entry). Prints the findings as JSON; exit 0 when sound, 1 when damaged.',
     usage: 'rerank-mcp feedback check [--db PATH]',
-    flags: [DB_FLAG, HELP_FLAG],
+    flags: [SQLITE_DB_FLAG, HELP_FLAG],
   },
   recover: {
     summary: 'Copy every readable row of a damaged database (each table walked, then every sound leaf page read for the rows the walk cannot reach) into a new file that takes its place; the damaged file (and its -wal) is kept beside it as <db>.damaged-<time>. Stop servers using the file first. Prints what was recovered as JSON (rows per table, of which salvaged page by page).',
     usage: 'rerank-mcp feedback recover [--db PATH]',
-    flags: [DB_FLAG, HELP_FLAG],
+    flags: [SQLITE_DB_FLAG, HELP_FLAG],
   },
   purge: {
     summary: 'Delete rerank-log entries (queries and candidate texts) and/or feedback events recorded before a date; the deleted text is overwritten on disk. Prints the counts as JSON.',
@@ -132,7 +134,7 @@ async function exportCommand(dbPath: string, values: Record<string, string | boo
 
 async function statsCommand(dbPath: string): Promise<number> {
   const [stats, problem] = await withStore(dbPath, async (store) => [await store.stats(), await finetuneProblem(store)] as const);
-  process.stdout.write(JSON.stringify({ db: shown(dbPath), ...stats }, null, 2) + '\n');
+  process.stdout.write(JSON.stringify({ database: shown(dbPath), ...stats }, null, 2) + '\n');
   warnIfNotTrainable(problem);
   return 0;
 }
@@ -146,14 +148,14 @@ async function purgeCommand(dbPath: string, values: Record<string, string | bool
   const scope = chosen[0] ?? 'log';
   const what = { log: scope !== 'feedback', feedback: scope !== 'log' };
   const removed = await withStore(dbPath, (store) => store.purge(before, what));
-  process.stdout.write(JSON.stringify({ db: shown(dbPath), before: before.toISOString(), rerank_calls_deleted: removed.calls, feedback_events_deleted: removed.events }) + '\n');
+  process.stdout.write(JSON.stringify({ database: shown(dbPath), before: before.toISOString(), rerank_calls_deleted: removed.calls, feedback_events_deleted: removed.events }) + '\n');
   log(`purged ${removed.calls} rerank call(s) and ${removed.events} feedback event(s) recorded before ${before.toISOString()} from ${shown(dbPath)}`);
   return 0;
 }
 
 function checkCommand(dbPath: string): number {
   const result = checkDatabase(dbPath);
-  process.stdout.write(JSON.stringify({ db: dbPath, ok: result.ok, problems: result.problems.slice(0, 100) }, null, 2) + '\n');
+  process.stdout.write(JSON.stringify({ database: dbPath, ok: result.ok, problems: result.problems.slice(0, 100) }, null, 2) + '\n');
   if (result.ok) {
     log(`${dbPath}: no damage found`);
     return 0;

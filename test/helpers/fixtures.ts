@@ -1,14 +1,55 @@
-/** Paths to ../shared/fixtures, read in place; the packed full-size model is unpacked into the ignored .cache/. */
-import { execFileSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync } from 'node:fs';
+/**
+ * Where tests and scripts find their fixtures: test/fixtures/ (see its README.md). The committed
+ * real data (tokenizer files, triplets) is read in place; the random-weight models and their
+ * parity references (models/, parity/, ignored by git) are made by scripts/make_ce_fixtures.py,
+ * which runs here on first use and again whenever that script or its inputs change.
+ */
+import { createHash } from 'node:crypto';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
-export const FIXTURES = resolve(REPO_ROOT, '..', 'shared', 'fixtures');
+export const FIXTURES = join(REPO_ROOT, 'test', 'fixtures');
 export const TINY_CE = join(FIXTURES, 'models', 'tiny-ce');
+export const TRIPLETS = join(FIXTURES, 'agro', 'triplets.jsonl');
 export const CLI = join(REPO_ROOT, 'dist', 'cli.js');
+
+const GENERATOR = join(REPO_ROOT, 'scripts', 'make_ce_fixtures.py');
+const GENERATOR_INPUTS = [GENERATOR, join(REPO_ROOT, 'scripts', 'make_unicode_fixture.py')];
+const STAMP = join(FIXTURES, 'models', '.stamp');
+
+/** The hash of the generator and everything it reads: generated fixtures older than it are made again. */
+function generatorHash(): string {
+  const h = createHash('sha256');
+  for (const file of GENERATOR_INPUTS) h.update(readFileSync(file));
+  for (const name of readdirSync(join(FIXTURES, 'agro')).sort()) h.update(name).update(readFileSync(join(FIXTURES, 'agro', name)));
+  return h.digest('hex');
+}
+
+/** The Python that has torch, transformers, sentence-transformers and onnxruntime (the one .ci/run builds). */
+function python(): string {
+  if (process.env.RERANK_PYTHON) return process.env.RERANK_PYTHON;
+  const venv = join(REPO_ROOT, '.venv-finetune', 'bin', 'python');
+  return existsSync(venv) ? venv : 'python3';
+}
+
+/** Makes test/fixtures/models and parity unless they are up to date (about 3 minutes on 2 cores). */
+export function ensureFixtures(): void {
+  const hash = generatorHash();
+  if (existsSync(STAMP) && readFileSync(STAMP, 'utf8') === hash) return;
+  const py = python();
+  process.stderr.write(`test fixtures: making test/fixtures/models and parity with ${py} scripts/make_ce_fixtures.py (once, about 3 min)\n`);
+  const r = spawnSync(py, [GENERATOR], { stdio: ['ignore', 'ignore', 'pipe'], encoding: 'utf8', env: { ...process.env, TQDM_DISABLE: '1' } });
+  if (r.error || r.status !== 0) {
+    const why = r.error?.message ?? (r.stderr.trim().split('\n').pop() || `exit ${r.status}`);
+    throw new Error(`test fixtures: ${py} ${GENERATOR} failed (${why}); run .ci/run once to build .venv-finetune, or set RERANK_PYTHON to a Python with torch, transformers, sentence-transformers, onnx and onnxruntime`);
+  }
+  writeFileSync(STAMP, hash);
+}
+ensureFixtures();
 
 /**
  * Every server a test file starts over stdio goes through the shared daemon by default: each test
@@ -44,21 +85,10 @@ export interface MiniLmParity {
 
 export const readParity = <T>(name: string): T => JSON.parse(readFileSync(join(FIXTURES, 'parity', name), 'utf8')) as T;
 
-/** The MiniLM-L6-shaped fixture, unpacked once into .cache/models (ignored by git). */
+/** The MiniLM-L6-shaped fixture (fp32 and int8 ONNX files). Tests copy it before changing anything in it. */
+export const MINILM = join(FIXTURES, 'models', 'minilm-l6-ternary');
 export function unpackedMiniLm(): string {
-  const source = join(FIXTURES, 'models', 'minilm-l6-ternary');
-  const target = join(REPO_ROOT, '.cache', 'models', 'minilm-l6-ternary');
-  mkdirSync(join(target, 'onnx'), { recursive: true });
-  for (const name of readdirSync(source)) {
-    if (/\.(json|txt)$/.test(name) && !existsSync(join(target, name))) copyFileSync(join(source, name), join(target, name));
-  }
-  for (const name of ['model.onnx', 'model_quantized.onnx']) {
-    const out = join(target, 'onnx', name);
-    if (existsSync(out)) continue;
-    execFileSync('sh', ['-c', `xz -dc "$1" > "$2.partial"`, 'sh', join(source, 'onnx', `${name}.xz`), out]);
-    renameSync(`${out}.partial`, out);
-  }
-  return target;
+  return MINILM;
 }
 
 export function maxAbsDiff(a: readonly number[], b: readonly number[]): number {
