@@ -3,6 +3,7 @@
  * score cache, scores the rest through the shared batch queue and ranks documents.
  * Everything a transport or a CLI needs goes through here.
  */
+import type { EngineTimings } from '../timings.js';
 import { requireTokens, type CrossEncoder } from '../model/cross-encoder.js';
 import type { LowerBound, PairEncoding } from '../tokenizer/pair-tokenizer.js';
 import { createHash } from 'node:crypto';
@@ -43,27 +44,7 @@ export interface ScoreOptions extends SubmitOptions {
   onTimings?: (timings: EngineTimings) => void;
 }
 
-/**
- * One call's time in the engine, in milliseconds, with the phases TEI reports
- * (x-tokenization-time, x-queue-time, x-inference-time). Instants are performance.now() values.
- */
-export interface EngineTimings {
-  startedAt: number;
-  /** Hashing for the cache, and tokenizing the pairs not cached. */
-  tokenizationMs: number;
-  /** When the pairs were handed to the batch queue: startedAt + tokenizationMs. */
-  queuedAt: number;
-  queueMs: number;
-  inferenceMs: number;
-  /** Tokens sent to the model (cached pairs are free). */
-  tokens: number;
-  /** Characters of every query and document of the call, cached or not (TEI's x-compute-characters). */
-  characters: number;
-  pairs: number;
-  /** Pairs answered from the score cache (or repeated within the call). */
-  cached: number;
-  batches: number;
-}
+export type { EngineTimings } from '../timings.js';
 
 export interface EngineOptions {
   maxBatchTokens: number;

@@ -4,6 +4,7 @@
  * engine's timings and the store writes; the end feeds the metrics, the access log line and the
  * trace. Everything here is plain arithmetic unless metrics or tracing are on.
  */
+import type { EngineTimings } from '../timings.js';
 import { randomUUID } from 'node:crypto';
 import { log, logFormat, logScope, type LogFields } from '../log.js';
 import { state } from './state.js';
@@ -31,19 +32,8 @@ export interface CallStart {
 /** TEI's error kinds (te_request_failure{err}), plus cancelled. */
 export type FailureKind = 'validation' | 'tokenizer' | 'overloaded' | 'unhealthy' | 'backend' | 'cancelled';
 
-/** The engine's timings (src/engine's EngineTimings), by shape: this module imports nothing from above it. */
-export interface EngineTimingsLike {
-  startedAt: number;
-  tokenizationMs: number;
-  queuedAt: number;
-  queueMs: number;
-  inferenceMs: number;
-  tokens: number;
-  characters: number;
-  pairs: number;
-  cached: number;
-  batches: number;
-}
+/** The engine's timings, by their one definition at the bottom of the tree. */
+export type EngineTimingsLike = EngineTimings;
 
 export interface Phase {
   name: string;
