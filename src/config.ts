@@ -24,6 +24,7 @@ export interface Config {
   batchWaitMs: number;
   chunkOverlap: number;
   maxCallTokens: number;
+  maxCallMs: number;
   cacheSize: number;
   http: boolean;
   stateless: boolean;
@@ -71,6 +72,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   { key: 'batchWaitMs', flag: 'batch-wait-ms', env: 'RERANK_BATCH_WAIT_MS', kind: 'int', default: DEFAULT_ENGINE_OPTIONS.batchWaitMs, help: 'how long an idle batcher waits for concurrent calls to share a batch' },
   { key: 'chunkOverlap', flag: 'chunk-overlap', env: 'RERANK_CHUNK_OVERLAP', kind: 'int', default: DEFAULT_ENGINE_OPTIONS.chunkOverlap, help: 'tokens shared by neighbouring windows when rerank chunks a long document' },
   { key: 'maxCallTokens', flag: 'max-call-tokens', env: 'RERANK_MAX_CALL_TOKENS', kind: 'int', default: DEFAULT_ENGINE_OPTIONS.maxCallTokens, only: ['serve'], help: 'most tokens one rerank or score_pair call may send to the model, after truncation or chunking; larger calls are refused (0: no limit)' },
+  { key: 'maxCallMs', flag: 'max-call-ms', env: 'RERANK_MAX_CALL_MS', kind: 'int', default: 0, only: ['serve'], help: 'answer every rerank call within this many milliseconds, with the documents not scored by then flagged scored: false and complete: false (a call\'s deadline_ms may ask for less; 0: no limit)' },
   { key: 'cacheSize', flag: 'cache-size', env: 'RERANK_CACHE_SIZE', kind: 'int', default: 20000, only: ['serve'], help: 'scores kept in the in-memory LRU cache (0 turns it off)' },
   { key: 'http', flag: 'http', env: 'RERANK_HTTP', kind: 'boolean', default: false, only: ['serve'], help: 'serve Streamable HTTP on /mcp instead of stdio' },
   { key: 'stateless', flag: 'stateless', env: 'RERANK_STATELESS', kind: 'boolean', default: false, only: ['serve'], help: 'HTTP without sessions: every POST is answered on its own, so replicas behind a load balancer need no stickiness (GET /mcp gets 405)' },

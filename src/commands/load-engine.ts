@@ -27,7 +27,7 @@ export async function loadModel(config: Config): Promise<CrossEncoder> {
 }
 
 export function engineOptionsFrom(config: Config): EngineOptions {
-  return { maxBatchTokens: config.maxBatchTokens, batchWaitMs: config.batchWaitMs, chunkOverlap: config.chunkOverlap, maxCallTokens: config.maxCallTokens };
+  return { maxBatchTokens: config.maxBatchTokens, batchWaitMs: config.batchWaitMs, chunkOverlap: config.chunkOverlap, maxCallTokens: config.maxCallTokens, maxCallMs: config.maxCallMs };
 }
 
 export async function loadEngine(config: Config): Promise<ScoringEngine> {

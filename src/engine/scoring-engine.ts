@@ -27,11 +27,15 @@ export interface PairScore {
   truncated: boolean;
   /** How many windows of the document were scored (1 unless chunked). */
   windows: number;
+  /** Present (false) only when the call's deadline came before this pair was scored: score and logit are then NaN. */
+  scored?: false;
 }
 
 export interface RankedDocument extends PairScore {
   index: number;
 }
+
+const UNSCORED: PairScore = { score: NaN, logit: NaN, truncated: false, windows: 0, scored: false };
 
 export interface ScoreOptions extends SubmitOptions {
   longDocuments?: LongDocuments;
@@ -39,6 +43,11 @@ export interface ScoreOptions extends SubmitOptions {
   instruction?: string;
   /** Told how many tokens the call sent to the model (cached pairs are free), for usage reports. */
   onTokens?: (tokens: number) => void;
+  /**
+   * Milliseconds from now by which the call answers, with the pairs not scored by then marked
+   * `scored: false` (EngineOptions.maxCallMs caps it).
+   */
+  deadlineMs?: number;
 }
 
 export interface EngineOptions {
@@ -51,6 +60,8 @@ export interface EngineOptions {
    * the pairs not already cached; 0: no limit. Larger calls are refused before any inference.
    */
   maxCallTokens: number;
+  /** Most milliseconds a call may take before it answers with what is scored (see ScoreOptions.deadlineMs); 0: no limit. */
+  maxCallMs?: number;
 }
 
 /** A call that would send more tokens to the model than EngineOptions.maxCallTokens allows. */
@@ -156,6 +167,7 @@ export class ScoringEngine {
   /** Scores in input order. Repeated pairs, within the call or from earlier calls, are scored once. */
   async scorePairs(pairs: readonly Pair[], options: ScoreOptions = {}): Promise<PairScore[]> {
     this.inFlight++;
+    const deadline = this.deadlineOf(options.deadlineMs);
     const call = this.model.tokenizers.call();
     const onAbort = () => call.cancel(new AbortedError());
     options.signal?.addEventListener('abort', onAbort, { once: true });
@@ -177,16 +189,19 @@ export class ScoringEngine {
         prompt,
       );
       options.onTokens?.(encoded.reduce((n, windows) => n + windows.reduce((m, w) => m + w.inputIds.length, 0), 0));
-      const rows = await this.queue.submit(encoded.flat(), { ...options, onProgress: pairProgress(options.onProgress, pairs.length, results.filter(Boolean).length) });
+      const rows = await this.queue.submit(encoded.flat(), { ...options, deadline, onProgress: pairProgress(options.onProgress, pairs.length, results.filter(Boolean).length) });
       let row = 0;
       todo.forEach((pairIndex, n) => {
         const windows = encoded[n];
-        const scored = this.best(rows.slice(row, row + windows.length), windows);
+        const own = rows.slice(row, row + windows.length);
         row += windows.length;
+        // Cut off by the deadline: a chunked document scored in part is not scored.
+        if ([...own].some((r) => r === undefined)) return;
+        const scored = this.best(own, windows);
         this.cache.set(keys[pairIndex], scored);
         results[pairIndex] = scored;
       });
-      return pairs.map((_, i) => results[i] ?? results[firstOfKey.get(keys[i])!]!);
+      return pairs.map((_, i) => results[i] ?? results[firstOfKey.get(keys[i])!] ?? UNSCORED);
     } catch (err) {
       // The call's tokenization jobs not started yet are dropped.
       call.cancel(err instanceof Error ? err : new Error(String(err)));
@@ -196,6 +211,13 @@ export class ScoringEngine {
       this.inFlight--;
       if (this.inFlight === 0) this.retired?.();
     }
+  }
+
+  /** performance.now() by which a call must answer, from its deadlineMs and the server's maxCallMs; undefined: none. */
+  private deadlineOf(deadlineMs: number | undefined): number | undefined {
+    const server = this.options.maxCallMs ?? 0;
+    const ms = deadlineMs === undefined ? (server > 0 ? server : undefined) : server > 0 ? Math.min(deadlineMs, server) : deadlineMs;
+    return ms === undefined ? undefined : performance.now() + ms;
   }
 
   /**
@@ -287,7 +309,7 @@ export class ScoringEngine {
     return scores;
   }
 
-  /** Scores of every document, best first; equal scores keep input order. */
+  /** Scores of every document, best first; equal scores keep input order; those a deadline left unscored last, in input order. */
   async rerank(query: string, documents: readonly string[], options: ScoreOptions = {}): Promise<RankedDocument[]> {
     const scores = await this.scorePairs(
       documents.map((document) => ({ query, document })),
@@ -321,6 +343,7 @@ function pairProgress(report: SubmitOptions['onProgress'], total: number, done: 
   };
 }
 
-export function rankByScore<T extends { score: number; index: number }>(results: T[]): T[] {
-  return results.sort((a, b) => b.score - a.score || a.index - b.index);
+export function rankByScore<T extends { score: number; index: number; scored?: false }>(results: T[]): T[] {
+  const scored = results.filter((r) => r.scored !== false).sort((a, b) => b.score - a.score || a.index - b.index);
+  return [...scored, ...results.filter((r) => r.scored === false)];
 }

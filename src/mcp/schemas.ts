@@ -15,11 +15,15 @@ export const scoreFields = {
 export const rerankOutput = {
   model: z.string(),
   rerank_id: z.string().optional().describe('pass to feedback with the indexes or ids of relevant results'),
+  complete: z.boolean().describe('false when deadline_ms (or the server\'s --max-call-ms) came before every document was scored'),
   results: z.array(
     z.object({
       index: z.number().int().describe('position of the document in the input'),
       id: z.string().optional(),
       ...scoreFields,
+      score: scoreFields.score.optional(),
+      logit: scoreFields.logit.optional(),
+      scored: z.literal(false).optional().describe('present when the deadline came first: this document was not scored (no score or logit); these come last, in input order'),
       document: documentInput.optional(),
     }),
   ),

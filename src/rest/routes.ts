@@ -60,7 +60,7 @@ export function restRoutes(ctx: ServerContext, options: RestOptions): Router {
 
   /** Runs one call: validated input, the concurrency bound, cancellation when the client goes away. */
   const handle =
-    <T>(schema: ZodType<T>, work: (input: T, call: CallContext) => Promise<unknown>) =>
+    <T>(schema: ZodType<T>, work: (input: T, call: CallContext, res: Response) => Promise<unknown>) =>
     async (req: Request, res: Response): Promise<void> => {
       const controller = new AbortController();
       res.once('close', () => {
@@ -74,7 +74,7 @@ export function restRoutes(ctx: ServerContext, options: RestOptions): Router {
         }
         running++;
         try {
-          const body = await ctx.inFlight.track(() => work(input, { signal: controller.signal, source: clientName(req) }));
+          const body = await ctx.inFlight.track(() => work(input, { signal: controller.signal, source: clientName(req) }, res));
           if (!controller.signal.aborted) res.json(body);
         } finally {
           running--;
@@ -86,8 +86,9 @@ export function restRoutes(ctx: ServerContext, options: RestOptions): Router {
     };
 
   const cohere = (version: '1' | '2') =>
-    handle(cohereRerankRequest, async (input, call) => {
-      const outcome = await runRerank(ctx, { query: input.query, documents: input.documents.map((d) => (typeof d === 'string' ? d : { text: d.text })), instruction: input.instruction }, call);
+    handle(cohereRerankRequest, async (input, call, res) => {
+      const outcome = await runRerank(ctx, { query: input.query, documents: input.documents.map((d) => (typeof d === 'string' ? d : { text: d.text })), instruction: input.instruction, deadlineMs: input.deadline_ms }, call);
+      res.setHeader('X-Rerank-Complete', String(outcome.complete));
       // Jina's /v1 returns documents unless told not to; Cohere's v2 never does unless asked here.
       return cohereResponse(outcome, input, input.return_documents ?? version === '1', version, ctx.host.modelName);
     });
@@ -96,9 +97,11 @@ export function restRoutes(ctx: ServerContext, options: RestOptions): Router {
 
   router.post(
     '/rerank',
-    handle(teiRerankRequest, async (input, call) => {
-      const outcome = await runRerank(ctx, { query: input.query, documents: input.texts, instruction: input.instruction }, call);
-      return outcome.ranked.map((r) => ({ index: r.index, score: input.raw_scores ? r.logit : sigmoid(r.logit), ...(input.return_text ? { text: input.texts[r.index] } : {}) }));
+    handle(teiRerankRequest, async (input, call, res) => {
+      const outcome = await runRerank(ctx, { query: input.query, documents: input.texts, instruction: input.instruction, deadlineMs: input.deadline_ms }, call);
+      // TEI answers a bare array: whether a deadline cut the call short is in X-Rerank-Complete.
+      res.setHeader('X-Rerank-Complete', String(outcome.complete));
+      return outcome.ranked.map((r) => ({ index: r.index, score: r.scored === false ? null : input.raw_scores ? r.logit : sigmoid(r.logit), ...(r.scored === false ? { scored: false } : {}), ...(input.return_text ? { text: input.texts[r.index] } : {}) }));
     }),
   );
 
@@ -128,11 +131,12 @@ export function restRoutes(ctx: ServerContext, options: RestOptions): Router {
 function cohereResponse(outcome: RerankOutcome, input: CohereRerankRequest, returnDocuments: boolean, version: '1' | '2', model: string) {
   const results = (input.top_n === undefined ? outcome.ranked : outcome.ranked.slice(0, input.top_n)).map((r) => {
     const doc = input.documents[r.index];
-    return { index: r.index, relevance_score: sigmoid(r.logit), ...(returnDocuments ? { document: { text: typeof doc === 'string' ? doc : doc.text } } : {}) };
+    return { index: r.index, relevance_score: r.scored === false ? null : sigmoid(r.logit), ...(r.scored === false ? { scored: false } : {}), ...(returnDocuments ? { document: { text: typeof doc === 'string' ? doc : doc.text } } : {}) };
   });
   return {
     id: outcome.rerankId ?? randomUUID(),
     results,
+    complete: outcome.complete,
     model,
     usage: { total_tokens: outcome.tokens },
     meta: {

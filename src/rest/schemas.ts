@@ -6,7 +6,7 @@
  * mean nothing to a local cross-encoder.
  */
 import { z } from 'zod';
-import { MAX_DOCUMENTS, text } from '../api/schemas.js';
+import { deadlineMs, MAX_DOCUMENTS, text } from '../api/schemas.js';
 
 const documentObject = z.object({ text: text('a document text') }).passthrough();
 
@@ -25,6 +25,7 @@ export const cohereRerankRequest = z.object({
   max_tokens_per_doc: z.number().int().min(1, 'max_tokens_per_doc must be at least 1').optional(),
   /** For models with a prompt template (Qwen3-Reranker, mxbai-rerank-v2), as the MCP tools take it. */
   instruction: z.string().max(2000, 'instruction is limited to 2000 characters').optional(),
+  deadline_ms: deadlineMs(),
 });
 
 export const teiRerankRequest = z.object({
@@ -38,6 +39,7 @@ export const teiRerankRequest = z.object({
   truncate: z.boolean().optional(),
   truncation_direction: z.string().optional(),
   instruction: z.string().max(2000, 'instruction is limited to 2000 characters').optional(),
+  deadline_ms: deadlineMs(),
 });
 
 export type CohereRerankRequest = z.infer<typeof cohereRerankRequest>;

@@ -73,6 +73,7 @@ export function daemonKey(config: Config, env: NodeJS.ProcessEnv = process.env):
     batchWaitMs: config.batchWaitMs,
     chunkOverlap: config.chunkOverlap,
     maxCallTokens: config.maxCallTokens,
+    maxCallMs: config.maxCallMs,
     cacheSize: config.cacheSize,
     db: resolveDbPath(config.db, env),
     rerankLog: [config.rerankLogMaxCalls, config.rerankLogMaxDays, config.rerankLogMaxMb],
