@@ -18,6 +18,7 @@ export interface Config {
   maxLength: number | undefined;
   activation: Activation | undefined;
   promptTemplate: PromptTemplateSetting;
+  prefixReuse: 'auto' | 'off';
   instruction: string | undefined;
   threads: number | undefined;
   maxBatchTokens: number;
@@ -66,6 +67,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   { key: 'variant', flag: 'variant', env: 'RERANK_VARIANT', kind: { oneOf: ['fp32', 'int8'] }, default: 'fp32', help: 'ONNX file: fp32 = model.onnx, int8 = model_quantized.onnx' },
   { key: 'maxLength', flag: 'max-length', env: 'RERANK_MAX_LENGTH', kind: 'int', help: "tokens per pair, up to the model's maximum (default: tokenizer_config model_max_length, capped at max_position_embeddings, less padding_idx + 1 for RoBERTa-style models, and at 4096 for long-context models)" },
   { key: 'promptTemplate', flag: 'prompt-template', env: 'RERANK_PROMPT_TEMPLATE', kind: { oneOf: ['auto', 'none', 'qwen3-reranker', 'mxbai-rerank-v2'] }, default: 'auto', help: "prompt the pairs are put in: auto = the one config.json's reranker needs (Qwen3 seq-cls: qwen3-reranker, Qwen2 seq-cls: mxbai-rerank-v2, others none); none = raw pairs" },
+  { key: 'prefixReuse', flag: 'prefix-reuse', env: 'RERANK_PREFIX_REUSE', kind: { oneOf: ['auto', 'off'] }, default: 'auto', help: 'decoder rerankers: auto = when onnx/model_past.onnx lies beside model.onnx (finetune writes it), run the tokens all documents of a call share (prompt, instruction, query) once; off = always the plain graph' },
   { key: 'activation', flag: 'activation', env: 'RERANK_ACTIVATION', kind: { oneOf: ['identity', 'sigmoid', 'tanh'] }, help: "force the score activation (default: config.json's sentence_transformers.activation_fn, else sigmoid)" },
   { key: 'threads', flag: 'threads', env: 'RERANK_THREADS', kind: 'int', help: 'ONNX Runtime intra-op threads (default: available cores)' },
   { key: 'maxBatchTokens', flag: 'max-batch-tokens', env: 'RERANK_MAX_BATCH_TOKENS', kind: 'int', default: DEFAULT_ENGINE_OPTIONS.maxBatchTokens, help: 'token budget of one inference batch (pairs x longest pair)' },

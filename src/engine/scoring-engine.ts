@@ -11,6 +11,7 @@ import { PairTokenizer } from '../tokenizer/pair-tokenizer.js';
 import type { TokenizerCall } from '../tokenizer/tokenizer-service.js';
 import type { PromptOptions } from '../tokenizer/prompt-template.js';
 import { AbortedError, BatchQueue, type SubmitOptions } from './batch-queue.js';
+import type { EncodedPair } from '../model/onnx-session.js';
 import { ScoreCache, textHash, type CachedScore } from './score-cache.js';
 
 export interface Pair {
@@ -189,6 +190,7 @@ export class ScoringEngine {
         prompt,
       );
       options.onTokens?.(encoded.reduce((n, windows) => n + windows.reduce((m, w) => m + w.inputIds.length, 0), 0));
+      if (this.model.session.prefixGraph) markSharedPrefix(encoded.flat());
       const rows = await this.queue.submit(encoded.flat(), { ...options, deadline, onProgress: pairProgress(options.onProgress, pairs.length, results.filter(Boolean).length) });
       let row = 0;
       todo.forEach((pairIndex, n) => {
@@ -303,6 +305,7 @@ export class ScoringEngine {
       const batch = pairs.slice(start, start + batchSize).map(({ query, document }) => ({ query, document }));
       const { windows } = await call.encode({ pairs: batch, maxLength: this.model.maxLength, mode: 'truncate', overlap: 0, limit: 0, prompt });
       const encoded = windows.map((w) => requireTokens(w[0]));
+      if (this.model.session.prefixGraph) markSharedPrefix(encoded);
       const { logits, labels } = await this.model.session.run(encoded);
       encoded.forEach((e, row) => scores.push({ ...this.model.scoreRow(logits.subarray(row * labels, (row + 1) * labels)), truncated: e.truncated, windows: 1 }));
     }
@@ -328,6 +331,27 @@ export class ScoringEngine {
       if (this.inFlight === 0) this.retired();
     });
   }
+}
+
+/**
+ * Tells each pair how many leading ids all pairs of its call share (prompt, instruction, query):
+ * the prefix graph runs them once for the call. Ids, not text: they are what each pair's
+ * sequence starts with as the tokenizer gave it, whatever merged across the template's seams.
+ */
+function markSharedPrefix(pairs: EncodedPair[]): void {
+  if (pairs.length < 2) return;
+  const first = pairs[0].inputIds;
+  let shared = first.length;
+  for (const pair of pairs) {
+    shared = Math.min(shared, pair.inputIds.length);
+    for (let i = 0; i < shared; i++) {
+      if (pair.inputIds[i] !== first[i]) {
+        shared = i;
+        break;
+      }
+    }
+  }
+  for (const pair of pairs) pair.prefixLength = shared;
 }
 
 /**

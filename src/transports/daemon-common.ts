@@ -66,6 +66,7 @@ export function daemonKey(config: Config, env: NodeJS.ProcessEnv = process.env):
     package: PACKAGE_ROOT,
     model: local ? realpathSync(config.model!) : (config.model ?? DEFAULT_MODEL),
     variant: config.variant,
+    prefixReuse: config.prefixReuse,
     maxLength: config.maxLength ?? null,
     activation: config.activation ?? null,
     threads: config.threads ?? null,
