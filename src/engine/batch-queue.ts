@@ -31,6 +31,8 @@ export interface BatchQueueOptions {
   maxBatchTokens: number;
   /** How long an idle queue waits for other calls to join the first batch. */
   batchWaitMs: number;
+  /** The pace before any batch has run (ms per padded token), e.g. the model's test inference at load. */
+  initialMsPerToken?: number;
 }
 
 class Job {
@@ -159,7 +161,9 @@ export class BatchQueue {
   constructor(
     private readonly runBatch: RunBatch,
     private readonly options: BatchQueueOptions,
-  ) {}
+  ) {
+    this.msPerToken = options.initialMsPerToken ?? 0;
+  }
 
   /** Logit rows for `pairs`, in their order. */
   submit(pairs: readonly EncodedPair[], options: SubmitOptions = {}): Promise<Float32Array[]> {
@@ -244,8 +248,8 @@ export class BatchQueue {
   /**
    * Tokens of a batch that should end in half the time left before `deadline`, at the pace of
    * recent batches, so that batches get smaller as the deadline nears and the last one ends
-   * close to it. Before any batch has run, a batch of one pair measures the pace. A budget
-   * under one pair still makes batches of one pair (planBatches).
+   * close to it. With no pace known (no batch run, no initial pace), a batch of one pair measures
+   * it. A budget under one pair still makes batches of one pair (planBatches).
    */
   private deadlineBudget(deadline: number): number {
     if (this.msPerToken === 0) return 1;

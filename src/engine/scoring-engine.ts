@@ -162,7 +162,8 @@ export class ScoringEngine {
     readonly options: EngineOptions = DEFAULT_ENGINE_OPTIONS,
     readonly cache: ScoreCache = new ScoreCache(0),
   ) {
-    this.queue = new BatchQueue((batch) => model.session.run(batch), options);
+    // The load's test inference gives the pace a deadline's first batch is sized by.
+    this.queue = new BatchQueue((batch) => model.session.run(batch), { ...options, initialMsPerToken: model.session.msPerToken });
   }
 
   /** Scores in input order. Repeated pairs, within the call or from earlier calls, are scored once. */

@@ -136,6 +136,8 @@ export class CrossEncoderSession {
   readonly threads: number;
   /** The prefix graph serving batches whose pairs share a prefix; undefined: every batch runs whole. */
   prefixGraph: PrefixGraph | undefined;
+  /** Milliseconds per padded token of the last run (the load's test inference first): a deadline's first batch is sized by it. */
+  msPerToken = 0;
   private constructor(
     private readonly session: ort.InferenceSession,
     threads: number,
@@ -179,9 +181,11 @@ export class CrossEncoderSession {
 
   /** Logits for a batch, padded to its longest pair; rows in input order. */
   async run(batch: readonly EncodedPair[]): Promise<{ logits: Float32Array; labels: number }> {
+    const started = performance.now();
     const p = this.prefixGraph ? PrefixGraph.sharedPrefix(batch) : 0;
-    if (p > 0) return this.prefixGraph!.run(batch, p);
-    return this.runWhole(batch);
+    const out = p > 0 ? await this.prefixGraph!.run(batch, p) : await this.runWhole(batch);
+    this.msPerToken = (performance.now() - started) / (batch.length * batch.reduce((m, pair) => Math.max(m, pair.inputIds.length), 0));
+    return out;
   }
 
   /** The plain graph, whatever prefixes the pairs share. */
