@@ -355,6 +355,12 @@ def main(argv=None):
                           dynamic_axes={**{n: {0: "batch", 1: "sequence"} for n in names}, "logits": {0: "batch"}},
                           **export_kwargs)
     quantize_dynamic(fp32_path, int8_path, weight_type=QuantType.QInt8)
+    # Decoder rerankers also get the prefix-reuse graph (python/decoder_past.py); the server uses it when it is there.
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from decoder_past import PAST_FILE, export_with_past, is_decoder_reranker
+    past_diff = export_with_past(hf, onnx_dir) if is_decoder_reranker(hf) else None
+    if past_diff is None and os.path.exists(os.path.join(onnx_dir, PAST_FILE)):
+        os.remove(os.path.join(onnx_dir, PAST_FILE))
 
     # Verify: onnxruntime on held-out pairs (one padded batch, and one pair alone) against CrossEncoder.predict.
     expected = np.asarray(logits_of(check_rows), dtype=np.float32).reshape(-1)
@@ -373,6 +379,7 @@ def main(argv=None):
     fp32_diff = max(fp32_diff, float(abs(ort_logits(fp32_path, check_rows[:1])[0] - expected[0])))
     int8_diff = float(np.max(np.abs(ort_logits(int8_path, check_rows) - expected)))
     metrics["onnx"] = {"pairs_checked": len(check_rows), "fp32_max_abs_diff": fp32_diff, "int8_max_abs_diff": int8_diff,
+                       **({"past_max_abs_diff": past_diff} if past_diff is not None else {}),
                        "inputs": names, "opset": 17}
     with open(os.path.join(out, "metrics.json"), "w", encoding="utf-8") as f:
         json.dump(metrics, f, indent=2)

@@ -18,12 +18,14 @@ export interface Config {
   maxLength: number | undefined;
   activation: Activation | undefined;
   promptTemplate: PromptTemplateSetting;
+  prefixReuse: 'auto' | 'off';
   instruction: string | undefined;
   threads: number | undefined;
   maxBatchTokens: number;
   batchWaitMs: number;
   chunkOverlap: number;
   maxCallTokens: number;
+  maxCallMs: number;
   cacheSize: number;
   http: boolean;
   stateless: boolean;
@@ -70,12 +72,14 @@ export const OPTIONS: readonly OptionSpec[] = [
   { key: 'variant', flag: 'variant', env: 'RERANK_VARIANT', kind: { oneOf: ['fp32', 'int8'] }, default: 'fp32', help: 'ONNX file: fp32 = model.onnx, int8 = model_quantized.onnx' },
   { key: 'maxLength', flag: 'max-length', env: 'RERANK_MAX_LENGTH', kind: 'int', help: "tokens per pair, up to the model's maximum (default: tokenizer_config model_max_length, capped at max_position_embeddings, less padding_idx + 1 for RoBERTa-style models, and at 4096 for long-context models)" },
   { key: 'promptTemplate', flag: 'prompt-template', env: 'RERANK_PROMPT_TEMPLATE', kind: { oneOf: ['auto', 'none', 'qwen3-reranker', 'mxbai-rerank-v2'] }, default: 'auto', help: "prompt the pairs are put in: auto = the one config.json's reranker needs (Qwen3 seq-cls: qwen3-reranker, Qwen2 seq-cls: mxbai-rerank-v2, others none); none = raw pairs" },
+  { key: 'prefixReuse', flag: 'prefix-reuse', env: 'RERANK_PREFIX_REUSE', kind: { oneOf: ['auto', 'off'] }, default: 'auto', help: 'decoder rerankers: auto = when onnx/model_past.onnx lies beside model.onnx (finetune writes it), run the tokens all documents of a call share (prompt, instruction, query) once; off = always the plain graph' },
   { key: 'activation', flag: 'activation', env: 'RERANK_ACTIVATION', kind: { oneOf: ['identity', 'sigmoid', 'tanh'] }, help: "force the score activation (default: config.json's sentence_transformers.activation_fn, else sigmoid)" },
   { key: 'threads', flag: 'threads', env: 'RERANK_THREADS', kind: 'int', help: 'ONNX Runtime intra-op threads (default: available cores)' },
   { key: 'maxBatchTokens', flag: 'max-batch-tokens', env: 'RERANK_MAX_BATCH_TOKENS', kind: 'int', default: DEFAULT_ENGINE_OPTIONS.maxBatchTokens, help: 'token budget of one inference batch (pairs x longest pair)' },
   { key: 'batchWaitMs', flag: 'batch-wait-ms', env: 'RERANK_BATCH_WAIT_MS', kind: 'int', default: DEFAULT_ENGINE_OPTIONS.batchWaitMs, help: 'how long an idle batcher waits for concurrent calls to share a batch' },
   { key: 'chunkOverlap', flag: 'chunk-overlap', env: 'RERANK_CHUNK_OVERLAP', kind: 'int', default: DEFAULT_ENGINE_OPTIONS.chunkOverlap, help: 'tokens shared by neighbouring windows when rerank chunks a long document' },
   { key: 'maxCallTokens', flag: 'max-call-tokens', env: 'RERANK_MAX_CALL_TOKENS', kind: 'int', default: DEFAULT_ENGINE_OPTIONS.maxCallTokens, only: ['serve'], help: 'most tokens one rerank or score_pair call may send to the model, after truncation or chunking; larger calls are refused (0: no limit)' },
+  { key: 'maxCallMs', flag: 'max-call-ms', env: 'RERANK_MAX_CALL_MS', kind: 'int', default: 0, only: ['serve'], help: 'answer every rerank call within this many milliseconds, with the documents not scored by then flagged scored: false and complete: false (a call\'s deadline_ms may ask for less; 0: no limit)' },
   { key: 'cacheSize', flag: 'cache-size', env: 'RERANK_CACHE_SIZE', kind: 'int', default: 20000, only: ['serve'], help: 'scores kept in the in-memory LRU cache (0 turns it off)' },
   { key: 'http', flag: 'http', env: 'RERANK_HTTP', kind: 'boolean', default: false, only: ['serve'], help: 'serve Streamable HTTP on /mcp instead of stdio' },
   { key: 'stateless', flag: 'stateless', env: 'RERANK_STATELESS', kind: 'boolean', default: false, only: ['serve'], help: 'HTTP without sessions: every POST is answered on its own, so replicas behind a load balancer need no stickiness (GET /mcp gets 405)' },

@@ -8,7 +8,8 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { copyFileSync, cpSync, mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CrossEncoder, resolveMaxLength } from '../src/model/cross-encoder.js';
 import { ScoringEngine, DEFAULT_ENGINE_OPTIONS } from '../src/engine/scoring-engine.js';
@@ -99,6 +100,83 @@ for (const [name, fx, templates] of [
   });
 }
 
+/** Python's ids as the engine hands them over: each told the prefix all rows share (markSharedPrefix). */
+function sharing(ids: number[][]): { inputIds: number[]; typeIds: number[]; prefixLength: number }[] {
+  let shared = Math.min(...ids.map((x) => x.length));
+  for (const x of ids) for (let i = 0; i < shared; i++) if (x[i] !== ids[0][i]) shared = i;
+  return ids.map((inputIds) => ({ inputIds, typeIds: inputIds.map(() => 0), prefixLength: shared }));
+}
+
+for (const [name, fx, templates] of [
+  ['qwen3-tiny', QWEN3, ['qwen3_reranker', 'qwen3_reranker_instruction']],
+  ['mxbai-v2-tiny', MXBAI, ['mxbai_rerank_v2', 'mxbai_rerank_v2_instruction']],
+] as const) {
+  describe(`${name}: prefix reuse (onnx/model_past.onnx), given Python's ids`, () => {
+    let model: CrossEncoder;
+    before(async () => {
+      model = await CrossEncoder.load({ model: fx.dir, variant: 'fp32', maxLength: 512 });
+    });
+    after(() => model.release());
+
+    test('model_info names the path; --prefix-reuse off serves the plain graph', async () => {
+      assert.equal(model.info().inference, 'prefix-reuse');
+      assert.match(model.info().prefix_graph!, /model_past\.onnx$/);
+      const off = await CrossEncoder.load({ model: fx.dir, variant: 'fp32', maxLength: 512, prefixReuse: 'off' });
+      assert.equal(off.info().inference, 'plain');
+      assert.equal(off.session.prefixGraph, undefined);
+      await off.release();
+    });
+
+    for (const key of templates) {
+      const refs = fx.parity[key] as Refs;
+      test(`${key}: logits within 1e-4 of PyTorch in input-order and length-sorted batches, the shared prefix run once`, async () => {
+        const all = rows(refs);
+        const want = all.map((r) => r.logit);
+        const pairs = sharing(all.map((r) => r.ids));
+        const shared = pairs[0].prefixLength;
+        assert.ok(shared >= 20, `the pairs share ${shared} leading ids (system prompt, instruction)`);
+        const graph = model.session.prefixGraph!;
+        for (const batching of ['input order', 'length-sorted'] as const) {
+          const before = { ...graph.counters };
+          const batches: { i: number; pair: (typeof pairs)[number]; length: number }[][] = [];
+          const indexed = pairs.map((pair, i) => ({ i, pair, length: pair.inputIds.length }));
+          if (batching === 'input order') for (let i = 0; i < indexed.length; i += 16) batches.push(indexed.slice(i, i + 16));
+          else batches.push(...planBatches(indexed, 2048));
+          const got: number[] = [];
+          for (const batch of batches) {
+            const { logits, labels } = await model.session.run(batch.map((x) => x.pair));
+            for (let r = 0; r < batch.length; r++) got.push(logits[r * labels]);
+          }
+          const d = maxAbsDiff(got, batches.flat().map((x) => want[x.i]));
+          assert.ok(d <= 1e-4, `${batching}: max |Δ logit| ${d}`);
+          assert.equal(graph.counters.batches - before.batches, batches.length, `${batching}: every batch went through the prefix graph`);
+          assert.ok(graph.counters.prefixRuns - before.prefixRuns <= 1, `${batching}: the prefix ran at most once (kept from the other batching)`);
+        }
+      });
+    }
+
+    test('raw pairs share too little to be worth a prefix run: the plain graph serves them', async () => {
+      const before = model.session.prefixGraph!.counters.batches;
+      const pairs = sharing(rows(fx.parity.raw).slice(0, 16).map((r) => r.ids));
+      const { logits } = await model.session.run(pairs);
+      assert.ok(maxAbsDiff([...logits], rows(fx.parity.raw).slice(0, 16).map((r) => r.logit)) <= 1e-4);
+      assert.equal(model.session.prefixGraph!.counters.batches, before);
+    });
+  });
+}
+
+test('a prefix graph from other weights is refused at load with a warning: the plain graph serves', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'stale-past-'));
+  cpSync(QWEN3.dir, dir, { recursive: true });
+  copyFileSync(join(MXBAI.dir, 'onnx', 'model_past.onnx'), join(dir, 'onnx', 'model_past.onnx'));
+  const model = await CrossEncoder.load({ model: dir, variant: 'fp32', maxLength: 512 });
+  try {
+    assert.equal(model.info().inference, 'plain');
+  } finally {
+    await model.release();
+  }
+});
+
 describe('qwen3-tiny: template, tokenizer and server', () => {
   let raw: ScoringEngine;
   let prompted: ScoringEngine;
@@ -170,7 +248,11 @@ describe('qwen3-tiny: template, tokenizer and server', () => {
     assert.ok(d2 <= 1e-4, `raw, input order: max |Δ score| ${d2}`);
     const pairs = QWEN3.parity.pairs.map(([query, document]) => ({ query, document }));
     const refs = QWEN3.parity.qwen3_reranker_instruction!;
+    const counted = { ...prompted.model.session.prefixGraph!.counters };
     const scored = await prompted.scorePairs(pairs, { instruction: refs.instruction! });
+    // Through the prefix graph: the call's shared prefix once, every batch after it.
+    assert.equal(prompted.model.session.prefixGraph!.counters.prefixRuns - counted.prefixRuns, 1);
+    assert.ok(prompted.model.session.prefixGraph!.counters.batches - counted.batches >= 2);
     const d3 = maxAbsDiff(scored.map((s) => s.logit), refs.logits as number[]);
     assert.ok(d3 <= 1e-4, `prompted: max |Δ logit| ${d3}`);
     assert.ok(maxAbsDiff(scored.map((s) => s.score), (refs.logits as number[]).map(sigmoid)) <= 1e-4);
@@ -274,6 +356,7 @@ describe('qwen3-tiny through the MCP server and the CLI', () => {
   test('rerank and score_pair with and without instruction give the card reference scores; model_info names the template', async () => {
     const info = (await conn.client.callTool({ name: 'model_info', arguments: {} })).structuredContent as Record<string, unknown>;
     assert.equal(info.prompt_template, 'qwen3-reranker');
+    assert.equal(info.inference, 'prefix-reuse');
     assert.equal(info.max_length, QWEN3.parity.qwen3_reranker!.max_length);
     const pairs = QWEN3.parity.pairs.slice(0, 120).map(([query, document]) => ({ query, document }));
     for (const key of ['qwen3_reranker', 'qwen3_reranker_instruction'] as const) {
@@ -290,6 +373,8 @@ describe('qwen3-tiny through the MCP server and the CLI', () => {
     const res = await conn.client.callTool({ name: 'rerank', arguments: { query, documents, instruction: 'Find the code' } });
     assert.ok(!res.isError, JSON.stringify(res.content));
     assert.equal((res.structuredContent as { results: unknown[] }).results.length, 20);
+    const after = (await conn.client.callTool({ name: 'model_info', arguments: {} })).structuredContent as Record<string, number>;
+    assert.ok(after.prefix_runs >= 1 && after.prefix_batches >= 1, `prefix runs ${after.prefix_runs}, batches ${after.prefix_batches}`);
   });
 
   test('an instruction for a model without a template, and a pair with no tokens, are refused with one line', async () => {

@@ -44,8 +44,11 @@ describe('finetune: decoder and ModernBERT bases', { skip }, () => {
     assert.equal(metrics.prompt_template, 'qwen3-reranker');
     assert.ok(metrics.onnx.fp32_max_abs_diff <= 1e-4, `ONNX vs predict ${metrics.onnx.fp32_max_abs_diff}`);
     assert.deepEqual(metrics.onnx.inputs, ['input_ids', 'attention_mask']);
+    // The prefix-reuse graph beside it, checked against the fine-tuned weights, and served.
+    assert.ok(metrics.onnx.past_max_abs_diff <= 1e-4, `model_past.onnx vs PyTorch ${metrics.onnx.past_max_abs_diff}`);
     const model = await CrossEncoder.load({ model: out, variant: 'fp32' });
     try {
+      assert.equal(model.info().inference, 'prefix-reuse');
       assert.equal(model.info().prompt_template, 'qwen3-reranker');
       assert.equal(model.info().max_length, 256);
       assert.equal(model.info().pad_token_id, JSON.parse(readFileSync(join(fixture('qwen3-tiny'), 'config.json'), 'utf8')).pad_token_id);
@@ -65,6 +68,7 @@ describe('finetune: decoder and ModernBERT bases', { skip }, () => {
     try {
       assert.equal(model.info().prompt_template, 'none');
       assert.deepEqual(model.info().input_names, ['input_ids', 'attention_mask']);
+      assert.equal(model.info().inference, 'plain', 'no prefix graph for an encoder');
     } finally {
       await model.release();
     }

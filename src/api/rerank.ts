@@ -16,14 +16,18 @@ export interface RerankRequest {
   longDocuments?: LongDocuments;
   /** For models with a prompt template (see the engine's ScoreOptions). */
   instruction?: string;
+  /** Answer within this many milliseconds with what is scored by then (see the engine's ScoreOptions). */
+  deadlineMs?: number;
 }
 
 export interface RerankOutcome {
   /** The served model directory, as the MCP tools report it. */
   model: string;
   rerankId: string | undefined;
-  /** Best first; equal scores keep input order. */
+  /** Best first; equal scores keep input order; those a deadline left unscored (scored: false) last, in input order. */
   ranked: RankedDocument[];
+  /** False when a deadline came before every document was scored. */
+  complete: boolean;
   /** Tokens sent to the model (cached pairs are free). */
   tokens: number;
   /** Labels of the model's output: 1 (a logit) or 2 (log-odds of label 1, see pairLogit). */
@@ -40,18 +44,20 @@ export async function runRerank(ctx: ServerContext, request: RerankRequest, call
   if (record?.traced) record.setAttributes(rerankerAttributes(request.query, texts, engine.model.files.dir, record.traceDocuments));
   let tokens = 0;
   const ranked = await engine
-    .rerank(request.query, texts, { ...submitOptionsFor(call), longDocuments: request.longDocuments, instruction: request.instruction, onTokens: (n) => (tokens = n) })
+    .rerank(request.query, texts, { ...submitOptionsFor(call), longDocuments: request.longDocuments, instruction: request.instruction, deadlineMs: request.deadlineMs, onTokens: (n) => (tokens = n) })
     .catch((err) => explainRefusal(err, call));
+  const complete = ranked.every((r) => r.scored !== false);
   if (record?.traced) record.setAttributes(rankedAttributes(ranked, request.documents));
   const logged = () => ctx.feedback.logRerank({
     query: request.query,
-    candidates: ranked.map((r) => ({ index: r.index, id: documentId(request.documents[r.index]), text: texts[r.index], score: r.score, logit: r.logit })),
+    // The log keeps scores: documents a deadline left unscored are not in it.
+    candidates: ranked.filter((r) => r.scored !== false).map((r) => ({ index: r.index, id: documentId(request.documents[r.index]), text: texts[r.index], score: r.score, logit: r.logit })),
     modelId: engine.model.id,
     source: call.source,
     sessionId: call.sessionId,
   });
   const rerankId = record ? await record.phase('store write', logged, { 'rerank_mcp.store.operation': 'log_rerank' }) : await logged();
-  return { model: engine.model.files.dir, rerankId, ranked, tokens, numLabels: engine.model.numLabels };
+  return { model: engine.model.files.dir, rerankId, ranked, complete, tokens, numLabels: engine.model.numLabels };
 }
 
 /** OpenInference's reranker attributes; document texts only with --trace-documents (they are the user's data). */

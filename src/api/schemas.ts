@@ -49,6 +49,15 @@ const instruction = z
   .optional()
   .describe("task instruction for instruction-aware rerankers (Qwen3-Reranker, mxbai-rerank-v2), e.g. 'Given a code question, retrieve the function that answers it'; default: the model card's (model_info.default_instruction); refused for models without a prompt template");
 
+/** Shared with the REST bodies, built fresh for each (see the header). */
+export const deadlineMs = () =>
+  z
+    .number()
+    .int('deadline_ms must be a whole number of milliseconds')
+    .min(1, 'deadline_ms must be at least 1')
+    .optional()
+    .describe('answer within this many milliseconds: documents not scored by then come last, in input order, with scored: false, and complete is false (default: no deadline, or the server\'s --max-call-ms)');
+
 export const rerankInput = z
   .object({
     query: text('query').describe('what the agent is looking for'),
@@ -62,6 +71,7 @@ export const rerankInput = z
     return_documents: z.boolean().optional().describe('echo each document in its result (default true)'),
     long_documents: longDocuments,
     instruction,
+    deadline_ms: deadlineMs(),
   })
   .strict();
 

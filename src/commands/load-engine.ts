@@ -19,7 +19,7 @@ export async function prepareModel(config: Config, onProgress?: (p: ProgressEven
       onProgress?.(p);
     },
   });
-  return { model: resolved.dir, variant: config.variant, maxLength: config.maxLength, promptTemplate: config.promptTemplate, activation: config.activation, threads: config.threads };
+  return { model: resolved.dir, variant: config.variant, maxLength: config.maxLength, promptTemplate: config.promptTemplate, prefixReuse: config.prefixReuse, activation: config.activation, threads: config.threads };
 }
 
 export async function loadModel(config: Config): Promise<CrossEncoder> {
@@ -27,7 +27,7 @@ export async function loadModel(config: Config): Promise<CrossEncoder> {
 }
 
 export function engineOptionsFrom(config: Config): EngineOptions {
-  return { maxBatchTokens: config.maxBatchTokens, batchWaitMs: config.batchWaitMs, chunkOverlap: config.chunkOverlap, maxCallTokens: config.maxCallTokens };
+  return { maxBatchTokens: config.maxBatchTokens, batchWaitMs: config.batchWaitMs, chunkOverlap: config.chunkOverlap, maxCallTokens: config.maxCallTokens, maxCallMs: config.maxCallMs };
 }
 
 export async function loadEngine(config: Config): Promise<ScoringEngine> {

@@ -19,6 +19,12 @@ export interface SubmitOptions {
   signal?: AbortSignal;
   /** Called after each batch that held pairs of this call. */
   onProgress?: (done: number, total: number) => void;
+  /**
+   * performance.now() by which the call must be answered: then it resolves with the rows
+   * scored so far (the others left empty), launches no further batch, and does not wait for
+   * the one in flight. Its batches are cut one at a time to what fits in the time left.
+   */
+  deadline?: number;
   /** Told, once every pair is scored, how the call's time was spent (see QueueTimings). */
   onQueueTimings?: (timings: QueueTimings) => void;
 }
@@ -48,6 +54,8 @@ export interface BatchQueueOptions {
   maxBatchTokens: number;
   /** How long an idle queue waits for other calls to join the first batch. */
   batchWaitMs: number;
+  /** The pace before any batch has run (ms per padded token), e.g. the model's test inference at load. */
+  initialMsPerToken?: number;
 }
 
 class Job {
@@ -83,6 +91,7 @@ class Job {
     this.done++;
   }
 
+  /** Resolves with what is scored now: the rows not yet scored stay empty. */
   finish(): void {
     if (this.settled) return;
     this.settled = true;
@@ -120,13 +129,21 @@ class Group {
 
   constructor(
     readonly jobs: readonly Job[],
-    private readonly batches: Item[][],
+    private batches: Item[][],
+    /** For a call with a deadline: the batch budget now, so the rest is cut again before each batch. */
+    private readonly budget?: () => number,
   ) {
     this.remaining = batches.reduce((n, b) => n + cost(b), 0);
   }
 
   get live(): boolean {
     return this.next < this.batches.length && this.jobs.some((job) => !job.settled);
+  }
+
+  /** Padded tokens of the next batch, cut to the budget now when the group has one. */
+  nextCost(): number {
+    if (this.budget) this.batches = [...this.batches.slice(0, this.next), ...planBatches(this.batches.slice(this.next).flat(), this.budget())];
+    return cost(this.batches[this.next]);
   }
 
   /** The next batch's pairs of calls still waiting for them (none if all were cancelled). */
@@ -168,11 +185,15 @@ export class BatchQueue {
   readonly counters = { batches: 0, pairs: 0, paddedTokens: 0, tokens: 0 };
   /** Told of every batch run; whoever reports metrics sets it (the engine imports no metrics library). */
   onBatch: ((batch: BatchRun) => void) | undefined;
+  /** Milliseconds per padded token of recent batches (0: none run yet), to size batches under a deadline. */
+  private msPerToken = 0;
 
   constructor(
     private readonly runBatch: RunBatch,
     private readonly options: BatchQueueOptions,
-  ) {}
+  ) {
+    this.msPerToken = options.initialMsPerToken ?? 0;
+  }
 
   /** Logit rows for `pairs`, in their order. */
   submit(pairs: readonly EncodedPair[], options: SubmitOptions = {}): Promise<Float32Array[]> {
@@ -188,6 +209,14 @@ export class BatchQueue {
         signal.addEventListener('abort', onAbort, { once: true });
         job.unlisten = () => signal.removeEventListener('abort', onAbort);
       }
+      if (options.deadline !== undefined) {
+        const timer = setTimeout(() => job.finish(), Math.max(0, options.deadline - performance.now()));
+        const unlisten = job.unlisten;
+        job.unlisten = () => {
+          clearTimeout(timer);
+          unlisten();
+        };
+      }
       this.arrived.push(job);
       if (!this.draining) void this.drain();
     });
@@ -201,7 +230,15 @@ export class BatchQueue {
         this.groupArrivals();
         this.groups = this.groups.filter((g) => g.live);
         if (this.groups.length === 0) break;
-        const batch = this.pick().take();
+        const group = this.pick();
+        const deadline = group.jobs.length === 1 ? group.jobs[0].options.deadline : undefined;
+        // ONNX Runtime's run holds this thread until it returns, so the answer waits for the
+        // batch in flight: one that would end after the deadline at the recent pace is not started.
+        if (deadline !== undefined && performance.now() + group.nextCost() * this.msPerToken >= deadline) {
+          group.jobs[0].finish();
+          continue;
+        }
+        const batch = group.take();
         if (batch.length > 0) await this.runShared(batch);
       }
     } finally {
@@ -217,9 +254,18 @@ export class BatchQueue {
     this.arrived = [];
     let i = 0;
     while (i < arrived.length) {
-      const jobs = [arrived[i++]];
+      const first = arrived[i++];
+      const deadline = first.options.deadline;
+      if (deadline !== undefined) {
+        // Alone, so its batches can be cut to the time it has left.
+        const budget = () => this.deadlineBudget(deadline);
+        this.groups.push(new Group([first], planBatches(first.items, budget()), budget));
+        first.items = [];
+        continue;
+      }
+      const jobs = [first];
       let tokens = jobs[0].tokens;
-      while (i < arrived.length && tokens < groupTokens && arrived[i].tokens < groupTokens) {
+      while (i < arrived.length && tokens < groupTokens && arrived[i].tokens < groupTokens && arrived[i].options.deadline === undefined) {
         tokens += arrived[i].tokens;
         jobs.push(arrived[i++]);
       }
@@ -227,6 +273,17 @@ export class BatchQueue {
       for (const job of jobs) job.items = [];
       this.groups.push(new Group(jobs, planBatches(items, this.options.maxBatchTokens)));
     }
+  }
+
+  /**
+   * Tokens of a batch that should end in half the time left before `deadline`, at the pace of
+   * recent batches, so that batches get smaller as the deadline nears and the last one ends
+   * close to it. With no pace known (no batch run, no initial pace), a batch of one pair measures
+   * it. A budget under one pair still makes batches of one pair (planBatches).
+   */
+  private deadlineBudget(deadline: number): number {
+    if (this.msPerToken === 0) return 1;
+    return Math.min(this.options.maxBatchTokens, Math.floor((deadline - performance.now()) / 2 / this.msPerToken));
   }
 
   /**
@@ -281,6 +338,8 @@ export class BatchQueue {
     const ms = performance.now() - started;
     const width = items.reduce((m, item) => Math.max(m, item.length), 0);
     this.onBatch?.({ pairs: items.length, tokens: width * items.length, ms });
+    const pace = (performance.now() - started) / (width * items.length);
+    this.msPerToken = this.msPerToken === 0 ? pace : 0.5 * this.msPerToken + 0.5 * pace;
     this.counters.batches++;
     this.counters.pairs += items.length;
     this.counters.paddedTokens += width * items.length;

@@ -12,6 +12,7 @@ import { PairTokenizer } from '../tokenizer/pair-tokenizer.js';
 import type { TokenizerCall } from '../tokenizer/tokenizer-service.js';
 import type { PromptOptions } from '../tokenizer/prompt-template.js';
 import { AbortedError, BatchQueue, type SubmitOptions } from './batch-queue.js';
+import type { EncodedPair } from '../model/onnx-session.js';
 import { ScoreCache, textHash, type CachedScore } from './score-cache.js';
 
 export interface Pair {
@@ -28,11 +29,15 @@ export interface PairScore {
   truncated: boolean;
   /** How many windows of the document were scored (1 unless chunked). */
   windows: number;
+  /** Present (false) only when the call's deadline came before this pair was scored: score and logit are then NaN. */
+  scored?: false;
 }
 
 export interface RankedDocument extends PairScore {
   index: number;
 }
+
+const UNSCORED: PairScore = { score: NaN, logit: NaN, truncated: false, windows: 0, scored: false };
 
 export interface ScoreOptions extends SubmitOptions {
   longDocuments?: LongDocuments;
@@ -42,6 +47,11 @@ export interface ScoreOptions extends SubmitOptions {
   onTokens?: (tokens: number) => void;
   /** Told, when the call succeeds, where its time went: the engine hands out timings and reports them nowhere itself. */
   onTimings?: (timings: EngineTimings) => void;
+  /**
+   * Milliseconds from now by which the call answers, with the pairs not scored by then marked
+   * `scored: false` (EngineOptions.maxCallMs caps it).
+   */
+  deadlineMs?: number;
 }
 
 export type { EngineTimings } from '../timings.js';
@@ -56,6 +66,8 @@ export interface EngineOptions {
    * the pairs not already cached; 0: no limit. Larger calls are refused before any inference.
    */
   maxCallTokens: number;
+  /** Most milliseconds a call may take before it answers with what is scored (see ScoreOptions.deadlineMs); 0: no limit. */
+  maxCallMs?: number;
 }
 
 /** A call that would send more tokens to the model than EngineOptions.maxCallTokens allows. */
@@ -155,12 +167,14 @@ export class ScoringEngine {
     readonly options: EngineOptions = DEFAULT_ENGINE_OPTIONS,
     readonly cache: ScoreCache = new ScoreCache(0),
   ) {
-    this.queue = new BatchQueue((batch) => model.session.run(batch), options);
+    // The load's test inference gives the pace a deadline's first batch is sized by.
+    this.queue = new BatchQueue((batch) => model.session.run(batch), { ...options, initialMsPerToken: model.session.msPerToken });
   }
 
   /** Scores in input order. Repeated pairs, within the call or from earlier calls, are scored once. */
   async scorePairs(pairs: readonly Pair[], options: ScoreOptions = {}): Promise<PairScore[]> {
     this.inFlight++;
+    const deadline = this.deadlineOf(options.deadlineMs);
     const call = this.model.tokenizers.call();
     const onAbort = () => call.cancel(new AbortedError());
     options.signal?.addEventListener('abort', onAbort, { once: true });
@@ -184,18 +198,23 @@ export class ScoringEngine {
       );
       const tokens = encoded.reduce((n, windows) => n + windows.reduce((m, w) => m + w.inputIds.length, 0), 0);
       options.onTokens?.(tokens);
+      if (this.model.session.prefixGraph) markSharedPrefix(encoded.flat());
       const queuedAt = performance.now();
       let queued = { queueMs: 0, inferenceMs: 0, batches: 0 };
       const rows = await this.queue.submit(encoded.flat(), {
         ...options,
+        deadline,
         onProgress: pairProgress(options.onProgress, pairs.length, results.filter(Boolean).length),
         onQueueTimings: options.onTimings && (({ queueMs, inferenceMs, batches }) => (queued = { queueMs, inferenceMs, batches })),
       });
       let row = 0;
       todo.forEach((pairIndex, n) => {
         const windows = encoded[n];
-        const scored = this.best(rows.slice(row, row + windows.length), windows);
+        const own = rows.slice(row, row + windows.length);
         row += windows.length;
+        // Cut off by the deadline: a chunked document scored in part is not scored.
+        if ([...own].some((r) => r === undefined)) return;
+        const scored = this.best(own, windows);
         this.cache.set(keys[pairIndex], scored);
         results[pairIndex] = scored;
       });
@@ -203,7 +222,7 @@ export class ScoringEngine {
         const characters = pairs.reduce((n, p) => n + p.query.length + p.document.length, 0);
         options.onTimings({ startedAt, tokenizationMs: queuedAt - startedAt, queuedAt, ...queued, tokens, characters, pairs: pairs.length, cached: pairs.length - todo.length });
       }
-      return pairs.map((_, i) => results[i] ?? results[firstOfKey.get(keys[i])!]!);
+      return pairs.map((_, i) => results[i] ?? results[firstOfKey.get(keys[i])!] ?? UNSCORED);
     } catch (err) {
       // The call's tokenization jobs not started yet are dropped.
       call.cancel(err instanceof Error ? err : new Error(String(err)));
@@ -213,6 +232,13 @@ export class ScoringEngine {
       this.inFlight--;
       if (this.inFlight === 0) this.retired?.();
     }
+  }
+
+  /** performance.now() by which a call must answer, from its deadlineMs and the server's maxCallMs; undefined: none. */
+  private deadlineOf(deadlineMs: number | undefined): number | undefined {
+    const server = this.options.maxCallMs ?? 0;
+    const ms = deadlineMs === undefined ? (server > 0 ? server : undefined) : server > 0 ? Math.min(deadlineMs, server) : deadlineMs;
+    return ms === undefined ? undefined : performance.now() + ms;
   }
 
   /**
@@ -299,13 +325,14 @@ export class ScoringEngine {
       const batch = pairs.slice(start, start + batchSize).map(({ query, document }) => ({ query, document }));
       const { windows } = await call.encode({ pairs: batch, maxLength: this.model.maxLength, mode: 'truncate', overlap: 0, limit: 0, prompt });
       const encoded = windows.map((w) => requireTokens(w[0]));
+      if (this.model.session.prefixGraph) markSharedPrefix(encoded);
       const { logits, labels } = await this.model.session.run(encoded);
       encoded.forEach((e, row) => scores.push({ ...this.model.scoreRow(logits.subarray(row * labels, (row + 1) * labels)), truncated: e.truncated, windows: 1 }));
     }
     return scores;
   }
 
-  /** Scores of every document, best first; equal scores keep input order. */
+  /** Scores of every document, best first; equal scores keep input order; those a deadline left unscored last, in input order. */
   async rerank(query: string, documents: readonly string[], options: ScoreOptions = {}): Promise<RankedDocument[]> {
     const scores = await this.scorePairs(
       documents.map((document) => ({ query, document })),
@@ -327,6 +354,27 @@ export class ScoringEngine {
 }
 
 /**
+ * Tells each pair how many leading ids all pairs of its call share (prompt, instruction, query):
+ * the prefix graph runs them once for the call. Ids, not text: they are what each pair's
+ * sequence starts with as the tokenizer gave it, whatever merged across the template's seams.
+ */
+function markSharedPrefix(pairs: EncodedPair[]): void {
+  if (pairs.length < 2) return;
+  const first = pairs[0].inputIds;
+  let shared = first.length;
+  for (const pair of pairs) {
+    shared = Math.min(shared, pair.inputIds.length);
+    for (let i = 0; i < shared; i++) {
+      if (pair.inputIds[i] !== first[i]) {
+        shared = i;
+        break;
+      }
+    }
+  }
+  for (const pair of pairs) pair.prefixLength = shared;
+}
+
+/**
  * Progress in the caller's terms: pairs of the call, cache hits counted as done from the
  * start, windows and repeats spread over the rest; reported only when it moves forward.
  */
@@ -339,6 +387,7 @@ function pairProgress(report: SubmitOptions['onProgress'], total: number, done: 
   };
 }
 
-export function rankByScore<T extends { score: number; index: number }>(results: T[]): T[] {
-  return results.sort((a, b) => b.score - a.score || a.index - b.index);
+export function rankByScore<T extends { score: number; index: number; scored?: false }>(results: T[]): T[] {
+  const scored = results.filter((r) => r.scored !== false).sort((a, b) => b.score - a.score || a.index - b.index);
+  return [...scored, ...results.filter((r) => r.scored === false)];
 }

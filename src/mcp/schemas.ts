@@ -15,11 +15,15 @@ export const scoreFields = {
 export const rerankOutput = {
   model: z.string(),
   rerank_id: z.string().optional().describe('pass to feedback with the indexes or ids of relevant results'),
+  complete: z.boolean().describe('false when deadline_ms (or the server\'s --max-call-ms) came before every document was scored'),
   results: z.array(
     z.object({
       index: z.number().int().describe('position of the document in the input'),
       id: z.string().optional(),
       ...scoreFields,
+      score: scoreFields.score.optional(),
+      logit: scoreFields.logit.optional(),
+      scored: z.literal(false).optional().describe('present when the deadline came first: this document was not scored (no score or logit); these come last, in input order'),
       document: documentInput.optional(),
     }),
   ),
@@ -49,6 +53,11 @@ export const modelInfoOutput = {
   default_instruction: z.string().optional().describe('the instruction used when a call gives none (templates that have one)'),
   pad_token_id: z.number().int().optional(),
   onnxruntime_version: z.string().optional(),
+  inference: z.enum(['prefix-reuse', 'plain']).optional().describe('prefix-reuse: the tokens all documents of a call share run once (onnx/model_past.onnx); plain: every pair runs whole'),
+  prefix_graph: z.string().optional(),
+  prefix_runs: z.number().int().optional().describe('prefixes run through the prefix graph'),
+  prefix_batches: z.number().int().optional().describe('batches scored through the prefix graph'),
+  max_call_ms: z.number().int().optional(),
   threads: z.number().int().optional(),
   max_batch_tokens: z.number().int().optional(),
   batch_wait_ms: z.number().optional(),

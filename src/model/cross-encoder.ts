@@ -11,7 +11,8 @@ import { defaultInstruction, resolvePromptTemplate, type PromptOptions, type Pro
 import { InThreadTokenizer, type TokenizerService } from '../tokenizer/tokenizer-service.js';
 import { activationFromConfig, applyActivation, pairLogit, type Activation } from './activation.js';
 import { ModelLoadError, readJsonFile, resolveModelFiles, type ModelFiles, type Variant } from './model-dir.js';
-import { CrossEncoderSession, onnxRuntimeVersion } from './onnx-session.js';
+import { CrossEncoderSession, onnxRuntimeVersion, PrefixGraph } from './onnx-session.js';
+import { dirname } from 'node:path';
 
 export interface ModelOptions {
   model: string;
@@ -26,7 +27,16 @@ export interface ModelOptions {
   /** Overrides the activation from config.json. */
   activation?: Activation;
   threads?: number;
+  /**
+   * `auto` (default): score through onnx/model_past.onnx when it lies beside the fp32 graph, running
+   * the prefix every pair of a batch shares once (see PrefixGraph); `off`: always the plain graph.
+   */
+  prefixReuse?: PrefixReuse;
 }
+
+export type PrefixReuse = 'auto' | 'off';
+/** The graph python/decoder_past.py writes beside model.onnx. */
+export const PREFIX_GRAPH_FILE = 'model_past.onnx';
 
 /** Opens the tokenizer of a model directory: in this thread unless the caller (the engine) brings worker threads. */
 export type OpenTokenizer = (tokenizerPath: string, tokenizerConfigPath: string | null) => Promise<TokenizerService>;
@@ -65,6 +75,9 @@ export interface ModelInfo {
   pad_token_id: number;
   onnxruntime_version: string;
   threads: number;
+  /** Which graph scores batches: `prefix-reuse` (shared prefixes run once, PREFIX_GRAPH_FILE) or `plain`. */
+  inference: 'prefix-reuse' | 'plain';
+  prefix_graph?: string;
 }
 
 export class CrossEncoder {
@@ -148,6 +161,7 @@ export class CrossEncoder {
         await session.release();
         throw new ModelLoadError(`${files.onnxPath}: logits have ${numLabels} labels; expected 1 (relevance logit) or 2 (softmax, label 1 = relevant)`);
       }
+      if ((options.prefixReuse ?? 'auto') === 'auto') session.prefixGraph = await openPrefixGraph(files, config, session, await encode('query', 'a document the prefix graph is checked with', maxLength));
       let activation: Activation;
       try {
         activation = options.activation ?? activationFromConfig(config, numLabels);
@@ -200,12 +214,38 @@ export class CrossEncoder {
       pad_token_id: this.session.padTokenId,
       onnxruntime_version: onnxRuntimeVersion,
       threads: this.session.threads,
+      inference: this.session.prefixGraph ? 'prefix-reuse' : 'plain',
+      ...(this.session.prefixGraph ? { prefix_graph: this.session.prefixGraph.path } : {}),
     };
   }
 
   async release(): Promise<void> {
     await this.tokenizers.close();
     await this.session.release();
+  }
+}
+
+/**
+ * The prefix graph beside an fp32 graph, when there is one and it agrees with the plain graph on
+ * a pair (a graph left from an earlier export would not): otherwise undefined, with a warning.
+ */
+async function openPrefixGraph(files: ModelFiles, config: Record<string, unknown>, session: CrossEncoderSession, pair: PairEncoding): Promise<PrefixGraph | undefined> {
+  const path = join(dirname(files.onnxPath), PREFIX_GRAPH_FILE);
+  // Quantized scores depend on the batch as Python composed it; the prefix graph is fp32 only.
+  if (files.variant !== 'fp32' || !existsSync(path)) return undefined;
+  const heads = Number(config.num_attention_heads);
+  const shape = { kvHeads: Number(config.num_key_value_heads ?? heads), headDim: Number(config.head_dim ?? Number(config.hidden_size) / heads) };
+  let graph: PrefixGraph | undefined;
+  try {
+    graph = await PrefixGraph.open(path, session.threads, shape, session.padTokenId);
+    const whole = (await session.runWhole([pair])).logits[0];
+    const split = (await graph.run([pair], Math.max(1, pair.inputIds.length - 3))).logits[0];
+    if (!(Math.abs(whole - split) <= 1e-3)) throw new Error(`its logit ${split} on a test pair is not the plain graph's ${whole}: it was exported from other weights; export again (rerank-mcp finetune --epochs 0) or delete it`);
+    return graph;
+  } catch (err) {
+    await graph?.release();
+    log(`warning: ${path}: ${(err as Error).message.replace(new RegExp(`^cannot load ONNX model ${path}: `), '')}; scoring with the plain graph`);
+    return undefined;
   }
 }
 

@@ -10,6 +10,121 @@ import { ModelLoadError } from './model-dir.js';
 export interface EncodedPair {
   inputIds: number[];
   typeIds: number[];
+  /**
+   * How many leading ids this pair shares with every other pair of its call (set by the engine
+   * when the model has a prefix graph): a batch runs those once and only the rest per pair.
+   */
+  prefixLength?: number;
+}
+
+/** Fewer shared tokens than this are not worth a run of their own. */
+const MIN_PREFIX = 8;
+/** Prefixes whose keys and values are kept: a call's batches, and calls repeating a query, reuse them. */
+const PREFIXES_KEPT = 4;
+
+/**
+ * A decoder reranker's second graph (python/decoder_past.py, onnx/model_past.onnx): it continues
+ * from cached keys and values, so the tokens every pair of a call starts with (system prompt,
+ * instruction, query) are run once and each pair's own tokens attend to them. The shared part
+ * is the longest common prefix of the pairs' ids as the tokenizer gave them for the whole
+ * sequence, so it is exactly what each pair's sequence starts with, whatever BPE merged across
+ * the template's boundaries; and with causal attention its keys and values are the same alone
+ * as in front of any suffix. Suffixes are padded on the right, position ids go on from the prefix.
+ */
+export class PrefixGraph {
+  private readonly pastNames: string[];
+  private readonly presentNames: string[];
+  private kept: { key: string; feeds: Record<string, ort.Tensor> }[] = [];
+  /** Prefix runs and batches scored through this graph, for model_info (and the tests that prove the path is taken). */
+  readonly counters = { prefixRuns: 0, batches: 0 };
+
+  private constructor(
+    private readonly session: ort.InferenceSession,
+    readonly path: string,
+    private readonly kvHeads: number,
+    private readonly headDim: number,
+    private readonly padTokenId: number,
+  ) {
+    const layers = session.inputNames.filter((n) => /^past_key_values\.\d+\.key$/.test(n)).length;
+    this.pastNames = Array.from({ length: layers }, (_, i) => [`past_key_values.${i}.key`, `past_key_values.${i}.value`]).flat();
+    this.presentNames = Array.from({ length: layers }, (_, i) => [`present.${i}.key`, `present.${i}.value`]).flat();
+  }
+
+  static async open(path: string, threads: number, shape: { kvHeads: number; headDim: number }, padTokenId: number): Promise<PrefixGraph> {
+    let session: ort.InferenceSession;
+    try {
+      session = await ort.InferenceSession.create(path, { intraOpNumThreads: threads, interOpNumThreads: 1, graphOptimizationLevel: 'all', executionMode: 'sequential', enableMemPattern: false });
+    } catch (err) {
+      throw new ModelLoadError(`cannot load ONNX model ${path}: ${(err as Error).message}`);
+    }
+    const graph = new PrefixGraph(session, path, shape.kvHeads, shape.headDim, padTokenId);
+    const expected = ['input_ids', 'attention_mask', 'position_ids', ...graph.pastNames];
+    if (graph.pastNames.length === 0 || expected.some((n) => !session.inputNames.includes(n)) || graph.presentNames.some((n) => !session.outputNames.includes(n)) || !session.outputNames.includes('logits')) {
+      await session.release();
+      throw new ModelLoadError(`${path}: graph inputs [${session.inputNames.join(', ')}] and outputs [${session.outputNames.join(', ')}] are not those of python/decoder_past.py (input_ids, attention_mask, position_ids, past_key_values.<i>.key/value; logits, present.<i>.key/value); export it again or delete it`);
+    }
+    return graph;
+  }
+
+  /** Leading ids every pair of `batch` shares and may run as a prefix (0: run the batch whole). */
+  static sharedPrefix(batch: readonly EncodedPair[]): number {
+    let p = Math.min(...batch.map((pair) => Math.min(pair.prefixLength ?? 0, pair.inputIds.length - 1)));
+    const first = batch[0].inputIds;
+    for (const pair of batch) for (let i = 0; i < p; i++) if (pair.inputIds[i] !== first[i]) p = i;
+    return p >= MIN_PREFIX ? p : 0;
+  }
+
+  async run(batch: readonly EncodedPair[], p: number): Promise<{ logits: Float32Array; labels: number }> {
+    const past = await this.prefix(batch[0].inputIds.slice(0, p));
+    const width = batch.reduce((m, pair) => Math.max(m, pair.inputIds.length - p), 0);
+    const ids = new BigInt64Array(batch.length * width).fill(BigInt(this.padTokenId));
+    const mask = new BigInt64Array(batch.length * (p + width));
+    const positions = new BigInt64Array(batch.length * width);
+    batch.forEach((pair, row) => {
+      mask.fill(1n, row * (p + width), row * (p + width) + pair.inputIds.length);
+      for (let i = p; i < pair.inputIds.length; i++) ids[row * width + i - p] = BigInt(pair.inputIds[i]);
+      for (let i = 0; i < width; i++) positions[row * width + i] = BigInt(p + i);
+    });
+    const out = await this.session.run(
+      {
+        input_ids: new ort.Tensor('int64', ids, [batch.length, width]),
+        attention_mask: new ort.Tensor('int64', mask, [batch.length, p + width]),
+        position_ids: new ort.Tensor('int64', positions, [batch.length, width]),
+        ...past,
+      },
+      ['logits'],
+    );
+    this.counters.batches++;
+    const logits = out.logits;
+    return { logits: logits.data as Float32Array, labels: Number(logits.dims[1]) };
+  }
+
+  /** The keys and values of `ids` as past_key_values feeds: kept ones, or one run of the graph over them. */
+  private async prefix(ids: number[]): Promise<Record<string, ort.Tensor>> {
+    const key = ids.join(',');
+    const found = this.kept.find((k) => k.key === key);
+    if (found) return found.feeds;
+    const x = BigInt64Array.from(ids, BigInt);
+    const empty = new ort.Tensor('float32', new Float32Array(0), [1, this.kvHeads, 0, this.headDim]);
+    const out = await this.session.run(
+      {
+        input_ids: new ort.Tensor('int64', x, [1, ids.length]),
+        attention_mask: new ort.Tensor('int64', new BigInt64Array(ids.length).fill(1n), [1, ids.length]),
+        position_ids: new ort.Tensor('int64', BigInt64Array.from(ids, (_, i) => BigInt(i)), [1, ids.length]),
+        ...Object.fromEntries(this.pastNames.map((n) => [n, empty])),
+      },
+      this.presentNames,
+    );
+    this.counters.prefixRuns++;
+    const feeds = Object.fromEntries(this.pastNames.map((n, i) => [n, out[this.presentNames[i]]]));
+    this.kept = [{ key, feeds }, ...this.kept.slice(0, PREFIXES_KEPT - 1)];
+    return feeds;
+  }
+
+  release(): Promise<void> {
+    this.kept = [];
+    return this.session.release();
+  }
 }
 
 const REQUIRED_INPUTS = ['input_ids', 'attention_mask'];
@@ -19,6 +134,10 @@ export class CrossEncoderSession {
   readonly inputNames: readonly string[];
   readonly hasTokenTypeIds: boolean;
   readonly threads: number;
+  /** The prefix graph serving batches whose pairs share a prefix; undefined: every batch runs whole. */
+  prefixGraph: PrefixGraph | undefined;
+  /** Milliseconds per padded token of the last run (the load's test inference first): a deadline's first batch is sized by it. */
+  msPerToken = 0;
   private constructor(
     private readonly session: ort.InferenceSession,
     threads: number,
@@ -62,6 +181,15 @@ export class CrossEncoderSession {
 
   /** Logits for a batch, padded to its longest pair; rows in input order. */
   async run(batch: readonly EncodedPair[]): Promise<{ logits: Float32Array; labels: number }> {
+    const started = performance.now();
+    const p = this.prefixGraph ? PrefixGraph.sharedPrefix(batch) : 0;
+    const out = p > 0 ? await this.prefixGraph!.run(batch, p) : await this.runWhole(batch);
+    this.msPerToken = (performance.now() - started) / (batch.length * batch.reduce((m, pair) => Math.max(m, pair.inputIds.length), 0));
+    return out;
+  }
+
+  /** The plain graph, whatever prefixes the pairs share. */
+  async runWhole(batch: readonly EncodedPair[]): Promise<{ logits: Float32Array; labels: number }> {
     const feeds = batchFeeds(batch, this.hasTokenTypeIds, this.padTokenId);
     const out = await this.session.run(feeds);
     const logits = out.logits;
@@ -71,7 +199,8 @@ export class CrossEncoderSession {
     return { logits: logits.data as Float32Array, labels: Number(logits.dims[1]) };
   }
 
-  release(): Promise<void> {
+  async release(): Promise<void> {
+    await this.prefixGraph?.release();
     return this.session.release();
   }
 }

@@ -161,8 +161,9 @@ export function restRoutes(ctx: ServerContext, options: RestOptions): Router {
       } catch (err) {
         throw err instanceof DocumentProblem ? new HttpError(400, err.message) : err;
       }
-      const outcome = await runRerank(ctx, { query: input.query, documents: texts, instruction: input.instruction }, call);
+      const outcome = await runRerank(ctx, { query: input.query, documents: texts, instruction: input.instruction, deadlineMs: input.deadline_ms }, call);
       labelHeader(res, outcome);
+      res.setHeader('X-Rerank-Complete', String(outcome.complete));
       // Jina's /v1 returns documents unless told not to; Cohere's v2 never does unless asked here.
       return cohereResponse(outcome, input, input.return_documents ?? version === '1', version, ctx.host.modelName);
     });
@@ -172,9 +173,11 @@ export function restRoutes(ctx: ServerContext, options: RestOptions): Router {
   router.post(
     '/rerank',
     handle(teiRerankRequest, async (input, call, res) => {
-      const outcome = await runRerank(ctx, { query: input.query, documents: input.texts, instruction: input.instruction }, call);
+      const outcome = await runRerank(ctx, { query: input.query, documents: input.texts, instruction: input.instruction, deadlineMs: input.deadline_ms }, call);
       labelHeader(res, outcome);
-      return outcome.ranked.map((r) => ({ index: r.index, score: input.raw_scores ? r.logit : sigmoid(r.logit), ...(input.return_text ? { text: input.texts[r.index] } : {}) }));
+      // TEI answers a bare array: whether a deadline cut the call short is in X-Rerank-Complete.
+      res.setHeader('X-Rerank-Complete', String(outcome.complete));
+      return outcome.ranked.map((r) => ({ index: r.index, score: r.scored === false ? null : input.raw_scores ? r.logit : sigmoid(r.logit), ...(r.scored === false ? { scored: false } : {}), ...(input.return_text ? { text: input.texts[r.index] } : {}) }));
     }),
   );
 
@@ -217,11 +220,12 @@ function cohereResponse(outcome: RerankOutcome, input: CohereRerankRequest, retu
   const results = (input.top_n === undefined ? outcome.ranked : outcome.ranked.slice(0, input.top_n)).map((r) => {
     const doc = input.documents[r.index];
     // An object comes back as sent (Cohere v1 keeps every field); a string as {text}.
-    return { index: r.index, relevance_score: sigmoid(r.logit), ...(returnDocuments ? { document: typeof doc === 'string' ? { text: doc } : doc } : {}) };
+    return { index: r.index, relevance_score: r.scored === false ? null : sigmoid(r.logit), ...(r.scored === false ? { scored: false } : {}), ...(returnDocuments ? { document: typeof doc === 'string' ? { text: doc } : doc } : {}) };
   });
   return {
     id: outcome.rerankId ?? randomUUID(),
     results,
+    complete: outcome.complete,
     model,
     usage: { total_tokens: outcome.tokens },
     meta: {

@@ -7,7 +7,7 @@
  * the Python SDKs and Dify send `null` for every optional field they were not given.
  */
 import { z } from 'zod';
-import { MAX_DOCUMENTS, MAX_TEXT_CHARS, text } from '../api/schemas.js';
+import { deadlineMs, MAX_DOCUMENTS, MAX_TEXT_CHARS, text } from '../api/schemas.js';
 
 /** Cohere v1 and Jina take objects; `text` is what is ranked unless rank_fields names other fields. */
 const documentObject = z.object({ text: text('a document text').optional() }).passthrough();
@@ -36,6 +36,7 @@ export const cohereRerankRequest = z.object({
     .optional(),
   /** For models with a prompt template (Qwen3-Reranker, mxbai-rerank-v2), as the MCP tools take it. */
   instruction: instruction(),
+  deadline_ms: deadlineMs(),
 });
 
 export const teiRerankRequest = z.object({
@@ -49,6 +50,7 @@ export const teiRerankRequest = z.object({
   truncate: z.boolean({ invalid_type_error: 'truncate must be true or false' }).optional(),
   truncation_direction: z.string().max(20).optional(),
   instruction: instruction(),
+  deadline_ms: deadlineMs(),
 });
 
 export type CohereRerankRequest = z.infer<typeof cohereRerankRequest>;

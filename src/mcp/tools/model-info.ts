@@ -51,6 +51,8 @@ function describe(engine: ScoringEngine) {
     pairs_scored: engine.queue.counters.pairs,
     chunk_overlap: engine.options.chunkOverlap,
     max_call_tokens: engine.options.maxCallTokens,
+    max_call_ms: engine.options.maxCallMs ?? 0,
+    ...(engine.model.session.prefixGraph ? { prefix_runs: engine.model.session.prefixGraph.counters.prefixRuns, prefix_batches: engine.model.session.prefixGraph.counters.batches } : {}),
     cache: engine.cache.stats(),
   };
 }

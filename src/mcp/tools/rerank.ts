@@ -23,21 +23,21 @@ export function registerRerankTool(server: McpServer, ctx: ServerContext): void 
     },
     (args, extra) =>
       inFlight.track(async () => {
-        const outcome = await runRerank(ctx, { query: args.query, documents: args.documents, longDocuments: args.long_documents, instruction: args.instruction }, callOf(extra, server));
+        const outcome = await runRerank(ctx, { query: args.query, documents: args.documents, longDocuments: args.long_documents, instruction: args.instruction, deadlineMs: args.deadline_ms }, callOf(extra, server));
         const returnDocuments = args.return_documents ?? true;
-        let results = outcome.ranked.filter((r) => args.min_score === undefined || r.score >= args.min_score);
+        let results = outcome.ranked.filter((r) => args.min_score === undefined || r.scored === false || r.score >= args.min_score);
         if (args.top_k !== undefined) results = results.slice(0, args.top_k);
         return structuredResult({
           model: outcome.model,
           ...(outcome.rerankId ? { rerank_id: outcome.rerankId } : {}),
+          complete: outcome.complete,
           results: results.map((r) => {
             const input = args.documents[r.index];
             const id = documentId(input);
             return {
               index: r.index,
               ...(id !== undefined ? { id } : {}),
-              score: r.score,
-              logit: r.logit,
+              ...(r.scored === false ? { scored: false as const } : { score: r.score, logit: r.logit }),
               truncated: r.truncated,
               windows: r.windows,
               ...(returnDocuments ? { document: input } : {}),
