@@ -95,7 +95,7 @@ describe('rerank log byte cap', () => {
     store.close();
   });
 
-  test('the service keeps the log under --rerank-log-max-mb and does not log a call larger than the cap', async () => {
+  test('the service keeps the log under --rerank-log-max-mb and does not log a call larger than half the cap', async () => {
     const path = join(tempDir(), 'feedback.db');
     const cap = 100_000;
     const service = new FeedbackService(path, { maxCalls: 10_000, maxDays: 30, maxBytes: cap });
@@ -108,7 +108,8 @@ describe('rerank log byte cap', () => {
     assert.ok(bytes <= cap, `${bytes} bytes`);
     await assert.rejects(store.labelRerank(ids[0]!, [0], []), /unknown rerank_id/);
     assert.equal((await store.labelRerank(ids[11]!, [0], [])).count, 1);
-    assert.equal(await service.logRerank(call(99, cap + 1)), undefined);
+    assert.equal(await service.logRerank(call(99, cap / 2 + 1)), undefined);
+    assert.equal(typeof (await service.logRerank(call(98, cap / 2 - 10))), 'string');
     assert.equal(rerankCallBytes(call(1, 10)), 12);
     await service.close();
   });

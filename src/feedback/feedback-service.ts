@@ -162,8 +162,10 @@ export class FeedbackService {
   async logRerank(call: RerankCall): Promise<string | undefined> {
     if (!this.rerankLogEnabled || Date.now() < this.logPausedUntil) return undefined;
     const bytes = rerankCallBytes(call);
-    if (bytes > this.maxBytes) {
-      log(`rerank call of ${(bytes / 1024 / 1024).toFixed(1)} MiB of text not logged (no rerank_id): over --rerank-log-max-mb ${this.maxBytes / 1024 / 1024}`);
+    // A call over half the cap would evict most of the calls others may still label, and its write
+    // holds the store for a second or more (95 MB: every small call's rerank_id waited ~1 s behind it).
+    if (bytes > this.maxBytes / 2) {
+      log(`rerank call of ${(bytes / 1024 / 1024).toFixed(1)} MiB of text not logged (no rerank_id): over half of --rerank-log-max-mb ${this.maxBytes / 1024 / 1024}; raise it to label calls this large`);
       return undefined;
     }
     try {
