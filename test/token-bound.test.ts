@@ -30,7 +30,7 @@ const tokenizerOf = (dir: string) => PairTokenizer.fromFiles(join(dir, 'tokenize
 
 /** Every text of the fixtures' pairs. */
 function fixtureTexts(): string[] {
-  const files = ['xlmr-tiny-parity.json', 'qwen3-tiny-parity.json', 'mxbai-v2-tiny-parity.json', 'modernbert-tiny-parity.json', 'unicode-planes.json',
+  const files = ['xlmr-tiny-parity.json', 'qwen3-tiny-parity.json', 'mxbai-v2-tiny-parity.json', 'modernbert-tiny-parity.json', 'parity/unicode-planes.json',
     'bytelevel/qwen3-pairs.json', 'bytelevel/mxbai-v2-pairs.json', 'bytelevel/modernbert-pairs.json'];
   return files.flatMap((f) => (JSON.parse(readFileSync(join(F, f), 'utf8')) as { pairs: [string, string][] }).pairs.flat());
 }
