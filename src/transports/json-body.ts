@@ -7,8 +7,9 @@
  * in place, large ones in a worker thread that hands back the parsed value, and no more than
  * LARGE_BODY_SLOTS large bodies are read and parsed at once (the others wait unread, held back by
  * TCP). A body whose parsed value has more JSON values than MAX_JSON_VALUES is refused before it
- * reaches this thread: copying a value back costs the event loop time in proportion to its count
- * of values (~0.1 s for the cap, scripts/json-body-bench.ts), not to its bytes.
+ * reaches this thread: copying a value back costs the event loop time per value as well as per byte
+ * (v8.deserialize, the format postMessage uses, on this 2-core AVX2 EPYC: 200 000 numbers 7 ms,
+ * 1000 strings of 95 KB 142 ms), and a 95 MB body of bare numbers holds ~47 million of them.
  */
 import { Worker } from 'node:worker_threads';
 import express, { type NextFunction, type Request, type RequestHandler, type Response } from 'express';
