@@ -5,8 +5,9 @@
  * own queue and the calls take turns at free workers, so a small call waits for at most one
  * job of a large one per worker, not for all of it.
  */
+import { startModuleWorker } from '../module-worker.js';
 import { availableParallelism } from 'node:os';
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
 import type { EncodeJob, EncodeResult, TokenizerCall, TokenizerDescription, TokenizerService } from '../tokenizer/tokenizer-service.js';
 
 interface Task {
@@ -27,14 +28,7 @@ export function defaultPoolSize(): number {
   return Math.max(2, Math.min(4, Math.floor(availableParallelism() / 2)));
 }
 
-// Run from the TypeScript sources (tests, scripts under tsx), the worker needs tsx's loader too.
-const fromSources = import.meta.url.endsWith('.ts');
-const workerUrl = new URL(fromSources ? './tokenizer-worker.ts' : './tokenizer-worker.js', import.meta.url);
-function startWorker(workerData: unknown): Worker {
-  if (!fromSources) return new Worker(workerUrl, { workerData });
-  const api = import.meta.resolve('tsx/esm/api');
-  return new Worker(`import(${JSON.stringify(api)}).then((tsx) => tsx.tsImport(${JSON.stringify(workerUrl.href)}, ${JSON.stringify(import.meta.url)}))`, { eval: true, workerData });
-}
+const startWorker = (workerData: unknown): Worker => startModuleWorker(import.meta.url, 'tokenizer-worker', workerData);
 
 export class TokenizerPool implements TokenizerService {
   /** Queued tasks per call, calls in turn order (Map keeps insertion order: a served call goes to the back). */

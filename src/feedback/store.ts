@@ -4,7 +4,8 @@
  * PostgreSQL is, and because SQLite runs in a worker thread. Both give the same answers: same validation, same
  * repeat counting, same rerank-log limits, and the training set is selected by the same code.
  */
-import { Worker } from 'node:worker_threads';
+import { startModuleWorker } from '../module-worker.js';
+import type { Worker } from 'node:worker_threads';
 import { isPostgresUrl } from './db-path.js';
 import type { ExportOptions, TrainingRow } from './export.js';
 import { FeedbackError, type Eviction, type FeedbackInput, type FeedbackStats, type RecordResult, type RerankCall } from './feedback-store.js';
@@ -55,14 +56,7 @@ export async function openStore(location: string, options: OpenStoreOptions = {}
   return SqliteBackend.open(location, options);
 }
 
-// Run from the TypeScript sources (tests, scripts under tsx), the worker needs tsx's loader too.
-const fromSources = import.meta.url.endsWith('.ts');
-const workerUrl = new URL(fromSources ? './sqlite-worker.ts' : './sqlite-worker.js', import.meta.url);
-function startWorker(workerData: unknown): Worker {
-  if (!fromSources) return new Worker(workerUrl, { workerData });
-  const api = import.meta.resolve('tsx/esm/api');
-  return new Worker(`import(${JSON.stringify(api)}).then((tsx) => tsx.tsImport(${JSON.stringify(workerUrl.href)}, ${JSON.stringify(import.meta.url)}))`, { eval: true, workerData });
-}
+const startWorker = (workerData: unknown): Worker => startModuleWorker(import.meta.url, 'sqlite-worker', workerData);
 
 /**
  * Workers started ahead of the first open, by path: starting one (a thread, its modules,
