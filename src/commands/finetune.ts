@@ -44,7 +44,8 @@ const HELP = `Fine-tune the reranker on recorded feedback, evaluate it on held-o
 optionally promote it into the directory a server is serving.
 
 Usage: rerank-mcp finetune --db PATH --out DIR [--base DIR|REPO] [--promote-to DIR] [--min-gain X]
-                           [--epochs N] [--lr X] [--batch-size N] [--negatives N] [--seed N] [--python PATH]
+                           [--epochs N] [--lr X] [--batch-size N] [--negatives N] [--seed N] [--fuse auto|on|off]
+                           [--python PATH]
        rerank-mcp finetune --epochs 0 --base DIR|REPO --out DIR      (export a checkpoint as a servable model)
 
 Options:
@@ -64,6 +65,10 @@ Options:
   --negatives <n>      per labeled rerank call, candidates nobody labeled used as negatives, best-ranked
                        first (default ${DEFAULT_NEGATIVES})
   --seed <n>           seed of the held-out split and of training (default ${DEFAULT_SEED})
+  --fuse auto|on|off   ONNX Runtime's transformer fusions (BERT, Qwen2/Qwen3) into onnx/model_fused.onnx,
+                       which the server prefers for fp32: auto (default) keeps it only when it runs faster
+                       on this CPU with logits within 1e-4 of model.onnx; on keeps it whenever the logits
+                       agree; off writes none (docs/decoder-speed.md#fused-graphs)
   --python <path>      Python with the packages of ${REQUIREMENTS}
                        (env RERANK_PYTHON, else python3)
 
@@ -89,6 +94,7 @@ interface Options {
   batchSize: number;
   negatives: number;
   seed: number;
+  fuse: 'auto' | 'on' | 'off';
   python: string;
 }
 
@@ -112,7 +118,7 @@ function parseOptions(argv: string[], env: NodeJS.ProcessEnv): Options | null {
   try {
     ({ values } = parseArgs({
       args: argv,
-      options: { db: str, out: str, base: str, 'promote-to': str, 'min-gain': str, epochs: str, lr: str, 'batch-size': str, negatives: str, seed: str, python: str, help: { type: 'boolean', short: 'h' } },
+      options: { db: str, out: str, base: str, 'promote-to': str, 'min-gain': str, epochs: str, lr: str, 'batch-size': str, negatives: str, seed: str, fuse: str, python: str, help: { type: 'boolean', short: 'h' } },
       allowPositionals: false,
       strict: true,
     }));
@@ -142,8 +148,15 @@ function parseOptions(argv: string[], env: NodeJS.ProcessEnv): Options | null {
     batchSize: num('batch-size', 16, (n) => Number.isInteger(n) && n > 0, 'a whole number > 0'),
     negatives: num('negatives', DEFAULT_NEGATIVES, (n) => Number.isInteger(n) && n >= 0, 'a whole number >= 0'),
     seed: num('seed', DEFAULT_SEED, (n) => Number.isInteger(n) && n >= 0, 'a whole number >= 0'),
+    fuse: fuseSetting(values.fuse),
     python: values.python ?? (env.RERANK_PYTHON || 'python3'),
   };
+}
+
+function fuseSetting(raw: string | undefined): Options['fuse'] {
+  if (raw === undefined) return 'auto';
+  if (raw === 'auto' || raw === 'on' || raw === 'off') return raw;
+  throw new Refusal(`--fuse: expected auto, on or off, got "${raw}"`);
 }
 
 async function finetune(o: Options, env: NodeJS.ProcessEnv): Promise<number> {
@@ -168,7 +181,7 @@ async function finetune(o: Options, env: NodeJS.ProcessEnv): Promise<number> {
   try {
     const epochs = o.epochs ?? defaultEpochs(set?.train.length ?? 0);
     if (o.epochs === undefined) log(`epochs: ${epochs} (the default for ${set?.train.length ?? 0} training pairs: ceil(4000 / pairs), from 1 to 10)`);
-    const args = [FINETUNE_SCRIPT, '--base', base.path, '--out', out, '--epochs', String(epochs), '--lr', String(o.lr), '--batch-size', String(o.batchSize), '--seed', String(o.seed)];
+    const args = [FINETUNE_SCRIPT, '--base', base.path, '--out', out, '--epochs', String(epochs), '--lr', String(o.lr), '--batch-size', String(o.batchSize), '--seed', String(o.seed), '--fuse', o.fuse];
     if (set) {
       log(`training set from ${o.db}: ${set.train.length} pairs (${set.positives} relevant, ${set.negatives} not), ${set.eval.length} held-out rerank calls over ${set.evalQueries} of ${set.labeledQueries} labeled queries`);
       writeFileSync(join(work, 'train.jsonl'), set.train.map((r) => JSON.stringify(r) + '\n').join(''));

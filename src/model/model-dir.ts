@@ -3,7 +3,8 @@
  * so that a wrong path fails at start-up with one line naming the file and what was expected.
  */
 import { existsSync, lstatSync, readFileSync, readlinkSync, statSync } from 'node:fs';
-import { basename, join, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
+import { log } from '../log.js';
 
 export type Variant = 'fp32' | 'int8';
 
@@ -79,10 +80,11 @@ export function resolveModelFiles(dirArg: string, variant: Variant): ModelFiles 
     return path;
   };
   const candidates = ONNX_CANDIDATES[variant];
-  const onnxPath = candidates.map((c) => join(dir, c)).find((p) => existsSync(p));
-  if (!onnxPath) {
+  const plainPath = candidates.map((c) => join(dir, c)).find((p) => existsSync(p));
+  if (!plainPath) {
     throw new ModelLoadError(`ONNX file missing for variant ${variant}: looked for ${candidates.map((c) => join(dir, c)).join(', ')}`);
   }
+  const onnxPath = variant === 'fp32' ? fusedGraph(plainPath) ?? plainPath : plainPath;
   const tokenizerConfig = join(dir, 'tokenizer_config.json');
   return {
     root,
@@ -94,6 +96,23 @@ export function resolveModelFiles(dirArg: string, variant: Variant): ModelFiles 
     tokenizerConfigPath: existsSync(tokenizerConfig) ? tokenizerConfig : null,
     externalDataPaths: externalDataNames(onnxPath).filter((p) => existsSync(p)),
   };
+}
+
+/**
+ * python/fuse_graph.py writes onnx/model_fused.onnx beside model.onnx only where ONNX Runtime's transformer
+ * fusions measured faster with the same logits, so it is served in its place. One older than model.onnx was
+ * fused from an earlier export (the file was replaced since) and would score other weights: it is skipped.
+ */
+export const FUSED_GRAPH_FILE = 'model_fused.onnx';
+
+function fusedGraph(plainPath: string): string | undefined {
+  const fused = join(dirname(plainPath), FUSED_GRAPH_FILE);
+  if (!existsSync(fused)) return undefined;
+  if (statSync(fused).mtimeMs < statSync(plainPath).mtimeMs) {
+    log(`warning: ${fused} is older than ${plainPath}, so it was fused from an earlier export: serving ${basename(plainPath)}; run python python/fuse_graph.py ${dirname(dirname(plainPath))} again, or delete it`);
+    return undefined;
+  }
+  return fused;
 }
 
 export function readJsonFile(path: string): Record<string, unknown> {
