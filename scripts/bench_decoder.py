@@ -16,6 +16,35 @@ SUFFIX = '<|im_end|>\n<|im_start|>assistant\n<think>\n\n</think>\n\n'
 INSTRUCTION = 'Given a web search query, retrieve relevant passages that answer the query'
 
 
+def decoder_rows(tok, query, docs):
+    """The Qwen3-Reranker card's process_inputs ids of each (query, document) pair."""
+    pre, suf = tok.encode(PREFIX, add_special_tokens=False), tok.encode(SUFFIX, add_special_tokens=False)
+    return [pre + tok.encode(f"<Instruct>: {INSTRUCTION}\n<Query>: {query}\n<Document>: {d}", add_special_tokens=False) + suf for d in docs]
+
+
+def run_sorted(sess, rows, pad, budget=1024, extra=None):
+    """Logits of token-id rows in input order: length-sorted batches of at most `budget` tokens (pairs x longest),
+    right-padded with `pad`; `extra(ids, mask)` adds inputs such as token_type_ids."""
+    order = sorted(range(len(rows)), key=lambda i: len(rows[i]))
+    out = [0.0] * len(rows)
+    batch = []
+    for i in order + [None]:
+        if i is not None and (not batch or (len(batch) + 1) * len(rows[i]) <= budget):
+            batch.append(i)
+            continue
+        width = max(len(rows[j]) for j in batch)
+        ids = np.full((len(batch), width), pad, np.int64)
+        mask = np.zeros_like(ids)
+        for r, j in enumerate(batch):
+            ids[r, :len(rows[j])] = rows[j]
+            mask[r, :len(rows[j])] = 1
+        feeds = {"input_ids": ids, "attention_mask": mask, **(extra(ids, mask, batch) if extra else {})}
+        for r, v in zip(batch, sess.run(["logits"], feeds)[0][:, 0]):
+            out[r] = float(v)
+        batch = [i] if i is not None else []
+    return out
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("system", choices=["raw-ort", "st"])
@@ -37,25 +66,7 @@ def main():
         pad = json.load(open(f"{a.model}/config.json"))["pad_token_id"]
 
         def call():
-            pre, suf = tok.encode(PREFIX, add_special_tokens=False), tok.encode(SUFFIX, add_special_tokens=False)
-            rows = [pre + tok.encode(f"<Instruct>: {INSTRUCTION}\n<Query>: {query}\n<Document>: {d}", add_special_tokens=False) + suf for d in docs]
-            order = sorted(range(len(rows)), key=lambda i: len(rows[i]))
-            out = [0.0] * len(rows)
-            batch = []
-            for i in order + [None]:
-                if i is not None and (not batch or (len(batch) + 1) * len(rows[i]) <= 1024):
-                    batch.append(i)
-                    continue
-                width = max(len(rows[j]) for j in batch)
-                ids = np.full((len(batch), width), pad, np.int64)
-                mask = np.zeros_like(ids)
-                for r, j in enumerate(batch):
-                    ids[r, :len(rows[j])] = rows[j]
-                    mask[r, :len(rows[j])] = 1
-                for r, v in zip(batch, sess.run(["logits"], {"input_ids": ids, "attention_mask": mask})[0][:, 0]):
-                    out[r] = float(v)
-                batch = [i] if i is not None else []
-            return out
+            return run_sorted(sess, decoder_rows(tok, query, docs), pad)
     else:
         import torch
         from sentence_transformers import CrossEncoder
