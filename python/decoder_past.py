@@ -9,6 +9,7 @@ onnx/model_past.onnx, beside the plain graph:
   outputs  logits [batch, labels] (read at each row's last token that is not pad, as the plain graph),
            present.<i>.key / .value [batch, kv_heads, p + s, head_dim] (what the prefix run keeps)
 A prefix run is the same graph with p = 0.
+onnx/model_past_quantized.onnx (quantize_past): the same graph with dynamic int8 weights, for --variant int8.
 
 The causal mask is built here from position_ids and attention_mask and handed to the model as a 4-D
 additive mask: transformers' own mask sizes come from Python ints under tracing, which would freeze the
@@ -21,6 +22,8 @@ import numpy as np
 import torch
 
 PAST_FILE = "model_past.onnx"
+# The int8 variant's prefix graph (served with --variant int8 beside onnx/model_quantized.onnx).
+PAST_QUANTIZED_FILE = "model_past_quantized.onnx"
 
 
 class WithPast(torch.nn.Module):
@@ -89,6 +92,23 @@ def export_with_past(model, onnx_dir, external_data=None):
         m = onnx.load(path)
         onnx.save_model(m, path, save_as_external_data=True, all_tensors_to_one_file=True, location=f"{PAST_FILE}_data", size_threshold=1024)
     return check_with_past(model, path, cfg.pad_token_id)
+
+
+def quantize_past(onnx_dir):
+    """Writes onnx_dir/model_past_quantized.onnx from model_past.onnx with the settings finetune.py gives
+    model_quantized.onnx (dynamic int8 weights), with its weights beside it when the fp32 graph's are."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+    src, dst = os.path.join(onnx_dir, PAST_FILE), os.path.join(onnx_dir, PAST_QUANTIZED_FILE)
+    remove_quantized_past(onnx_dir)
+    quantize_dynamic(src, dst, weight_type=QuantType.QInt8, use_external_data_format=os.path.exists(f"{src}_data"))
+    return dst
+
+
+def remove_quantized_past(onnx_dir):
+    """A quantized prefix graph left from an earlier export would not match the new weights (the server refuses it, with a warning)."""
+    for name in (PAST_QUANTIZED_FILE, f"{PAST_QUANTIZED_FILE}.data", f"{PAST_QUANTIZED_FILE}_data"):
+        if os.path.exists(os.path.join(onnx_dir, name)):
+            os.remove(os.path.join(onnx_dir, name))
 
 
 def check_with_past(model, path, pad_token_id):

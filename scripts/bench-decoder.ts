@@ -4,8 +4,10 @@
  * in one run: rerank-mcp's engine with prefix reuse and with the plain graph, raw onnxruntime (Python)
  * on the same model.onnx, and sentence-transformers' CrossEncoder (PyTorch); then a call with
  * deadline_ms. Ratios are against "ours, plain graph" measured in the same run. See docs/decoder-speed.md.
+ * --int8 adds the int8 variant (onnx/model_quantized.onnx, and model_past_quantized.onnx for prefix
+ * reuse) to the alternation: not exact, so the table also says whether its top 5 is the plain graph's.
  *
- *   npm run bench:decoder -- --model .cache/models/qwen3-shape-l28 [--repeats 2] [--threads 2] [--skip st]
+ *   npm run bench:decoder -- --model .cache/models/qwen3-shape-l28 [--repeats 2] [--threads 2] [--skip st] [--int8]
  */
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -15,7 +17,7 @@ import { parseArgs } from 'node:util';
 import { CrossEncoder } from '../src/model/cross-encoder.js';
 import { DEFAULT_ENGINE_OPTIONS, ScoringEngine } from '../src/engine/scoring-engine.js';
 
-const { values } = parseArgs({ options: { model: { type: 'string' }, repeats: { type: 'string', default: '2' }, threads: { type: 'string', default: String(availableParallelism()) }, skip: { type: 'string', multiple: true, default: [] }, deadline: { type: 'string', default: '5000' } } });
+const { values } = parseArgs({ options: { model: { type: 'string' }, repeats: { type: 'string', default: '2' }, threads: { type: 'string', default: String(availableParallelism()) }, skip: { type: 'string', multiple: true, default: [] }, deadline: { type: 'string', default: '5000' }, int8: { type: 'boolean', default: false } } });
 if (!values.model) throw new Error('--model <dir made by scripts/make_bench_decoder.py> is required');
 const model = values.model;
 const repeats = Number(values.repeats);
@@ -32,11 +34,12 @@ interface Row {
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)];
 const rows: Row[] = [];
 
-async function load(prefixReuse: 'auto' | 'off'): Promise<{ row: Row; engine: ScoringEngine }> {
-  const m = await CrossEncoder.load({ model, variant: 'fp32', threads, prefixReuse });
+async function load(prefixReuse: 'auto' | 'off', variant: 'fp32' | 'int8' = 'fp32'): Promise<{ row: Row; engine: ScoringEngine }> {
+  const m = await CrossEncoder.load({ model, variant, threads, prefixReuse });
   const engine = new ScoringEngine(m, { ...DEFAULT_ENGINE_OPTIONS, batchWaitMs: 0 });
   await engine.rerank('warm up', ['one short document']);
-  return { row: { system: `ours, ${prefixReuse === 'auto' ? `prefix reuse (${m.info().inference})` : 'plain graph'}`, seconds: [], logits: [] }, engine };
+  const ours = variant === 'int8' ? 'ours int8' : 'ours';
+  return { row: { system: `${ours}, ${prefixReuse === 'auto' ? `prefix reuse (${m.info().inference})` : 'plain graph'}`, seconds: [], logits: [] }, engine };
 }
 
 async function timeCall({ row, engine }: { row: Row; engine: ScoringEngine }): Promise<void> {
@@ -57,9 +60,12 @@ function pythonSystem(system: 'raw-ort' | 'st', label: string): Row {
 // that a neighbour's load on a shared machine hits both alike.
 const plain = await load('off');
 const reuse = await load('auto');
-for (let i = 0; i < repeats; i++) for (const system of i % 2 === 0 ? [plain, reuse] : [reuse, plain]) await timeCall(system);
-rows.push(plain.row, reuse.row);
+const int8 = values.int8 ? [await load('off', 'int8'), await load('auto', 'int8')] : [];
+const ours = [plain, reuse, ...int8];
+for (let i = 0; i < repeats; i++) for (const system of i % 2 === 0 ? ours : [...ours].reverse()) await timeCall(system);
+rows.push(...ours.map((o) => o.row));
 await plain.engine.model.release();
+for (const o of int8) await o.engine.model.release();
 if (!values.skip.includes('raw-ort')) rows.push(pythonSystem('raw-ort', 'raw onnxruntime (Python), same model.onnx, sorted <=1024-token batches'));
 if (!values.skip.includes('st')) rows.push(pythonSystem('st', `sentence-transformers CrossEncoder, PyTorch, ${threads} threads`));
 
@@ -85,10 +91,17 @@ const flags = (() => {
 })();
 console.log(`\n${cpu}, ${availableParallelism()} cores (${flags}), ${threads} threads; model ${model}: ${config.num_hidden_layers} layers, hidden ${config.hidden_size}, heads ${config.num_attention_heads}/${config.num_key_value_heads}`);
 console.log(`1 query x ${documents.length} documents, ${repeats} call(s) per system (ours: alternating; Python systems after them), median\n`);
-console.log('| system | one call, median | vs ours plain | max |Δlogit| vs ours plain |');
-console.log('|---|---|---|---|');
+const top5 = (logits: number[]) => logits.map((l, i) => [l, i]).sort((a, b) => b[0] - a[0]).slice(0, 5).map(([, i]) => i);
+const want5 = top5(rows[0].logits);
+const asPlain = (logits: number[]) => {
+  const got = top5(logits);
+  if (got.join() === want5.join()) return 'yes';
+  return `${got.every((i) => want5.includes(i)) ? 'same 5, order' : 'no:'} ${got.join(',')}`;
+};
+console.log(`| system | one call, median | vs ours plain | max |Δlogit| vs ours plain | top 5 as ours plain (${want5.join(',')}) |`);
+console.log('|---|---|---|---|---|');
 for (const r of rows) {
   const d = Math.max(...r.logits.map((l, i) => Math.abs(l - rows[0].logits[i])));
-  console.log(`| ${r.system} | ${median(r.seconds).toFixed(2)} s | ${(median(r.seconds) / base).toFixed(2)} | ${d.toExponential(1)} |`);
+  console.log(`| ${r.system} | ${median(r.seconds).toFixed(2)} s | ${(median(r.seconds) / base).toFixed(2)} | ${d.toExponential(1)} | ${asPlain(r.logits)} |`);
 }
 console.log(`\ndeadline_ms ${deadlineMs} (prefix reuse): answered after ${(deadlineElapsed / 1000).toFixed(2)} s with ${scored.length} of ${documents.length} scored (max |Δlogit| vs the full call ${deadlineDelta.toExponential(1)}), complete: ${scored.length === documents.length}`);

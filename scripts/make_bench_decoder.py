@@ -5,7 +5,8 @@
 The body has Qwen3-Reranker-0.6B's shape (hidden 1024, MLP 3072, 16 query / 8 key-value heads of 128,
 28 layers unless --layers says fewer, for quick iterations); the tokenizer is test/fixtures/qwen3-tiny's
 byte-level BPE (a 905-token vocabulary: the embedding table is small, the compute per token the same,
-since a seq-cls model has no LM head). Writes onnx/model.onnx and onnx/model_past.onnx (external data) and
+since a seq-cls model has no LM head). Writes onnx/model.onnx and onnx/model_past.onnx (external data), their
+dynamic-int8 twins onnx/model_quantized.onnx and onnx/model_past_quantized.onnx (for --variant int8), and
 bench.json: one query and 20 code chunks of 150-255 tokens inside the Qwen3-Reranker prompt.
 """
 import argparse
@@ -20,7 +21,7 @@ import torch
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "python"))
-from decoder_past import export_with_past  # noqa: E402
+from decoder_past import export_with_past, quantize_past  # noqa: E402
 
 TINY = ROOT / "test" / "fixtures" / "qwen3-tiny"
 IDENT = "socket retry timeout handler buffer parse token index stream module config client server request response cache queue worker batch score".split()
@@ -68,6 +69,10 @@ def main():
     onnx.save_model(m, str(out / "onnx" / "model.onnx"), save_as_external_data=True, all_tensors_to_one_file=True, location="model.onnx_data", size_threshold=1024)
     del m
     print(f"model_past.onnx max |dlogit| vs PyTorch: {export_with_past(model, str(out / 'onnx'), external_data=True):.2e}", flush=True)
+    # As finetune.py quantizes its export.
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+    quantize_dynamic(str(out / "onnx" / "model.onnx"), str(out / "onnx" / "model_quantized.onnx"), weight_type=QuantType.QInt8, use_external_data_format=True)
+    quantize_past(str(out / "onnx"))
 
     tok = PreTrainedTokenizerFast.from_pretrained(str(out))
     rng = random.Random(a.seed)

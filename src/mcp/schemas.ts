@@ -53,7 +53,7 @@ export const modelInfoOutput = {
   default_instruction: z.string().optional().describe('the instruction used when a call gives none (templates that have one)'),
   pad_token_id: z.number().int().optional(),
   onnxruntime_version: z.string().optional(),
-  inference: z.enum(['prefix-reuse', 'plain']).optional().describe('prefix-reuse: the tokens all documents of a call share run once (onnx/model_past.onnx); plain: every pair runs whole'),
+  inference: z.enum(['prefix-reuse', 'plain']).optional().describe('prefix-reuse: the tokens all documents of a call share run once (onnx/model_past.onnx, or model_past_quantized.onnx for int8; see prefix_graph); plain: every pair runs whole'),
   prefix_graph: z.string().optional(),
   prefix_runs: z.number().int().optional().describe('prefixes run through the prefix graph'),
   prefix_batches: z.number().int().optional().describe('batches scored through the prefix graph'),

@@ -28,8 +28,9 @@ export interface ModelOptions {
   activation?: Activation;
   threads?: number;
   /**
-   * `auto` (default): score through onnx/model_past.onnx when it lies beside the fp32 graph, running
-   * the prefix every pair of a batch shares once (see PrefixGraph); `off`: always the plain graph.
+   * `auto` (default): score through onnx/model_past.onnx when it lies beside the fp32 graph (with
+   * --variant int8, onnx/model_past_quantized.onnx), running the prefix every pair of a batch shares
+   * once (see PrefixGraph); `off`: always the plain graph.
    */
   prefixReuse?: PrefixReuse;
 }
@@ -37,6 +38,8 @@ export interface ModelOptions {
 export type PrefixReuse = 'auto' | 'off';
 /** The graph python/decoder_past.py writes beside model.onnx. */
 export const PREFIX_GRAPH_FILE = 'model_past.onnx';
+/** The int8 variant's prefix graph (python/decoder_past.py quantize_past): dynamic int8, as model_quantized.onnx. */
+export const PREFIX_GRAPH_INT8_FILE = 'model_past_quantized.onnx';
 
 /** Opens the tokenizer of a model directory: in this thread unless the caller (the engine) brings worker threads. */
 export type OpenTokenizer = (tokenizerPath: string, tokenizerConfigPath: string | null) => Promise<TokenizerService>;
@@ -75,7 +78,7 @@ export interface ModelInfo {
   pad_token_id: number;
   onnxruntime_version: string;
   threads: number;
-  /** Which graph scores batches: `prefix-reuse` (shared prefixes run once, PREFIX_GRAPH_FILE) or `plain`. */
+  /** Which graph scores batches: `prefix-reuse` (shared prefixes run once, PREFIX_GRAPH_FILE or for int8 PREFIX_GRAPH_INT8_FILE, named in prefix_graph) or `plain`. */
   inference: 'prefix-reuse' | 'plain';
   prefix_graph?: string;
 }
@@ -226,21 +229,28 @@ export class CrossEncoder {
 }
 
 /**
- * The prefix graph beside an fp32 graph, when there is one and it agrees with the plain graph on
- * a pair (a graph left from an earlier export would not): otherwise undefined, with a warning.
+ * The prefix graph for the variant beside its plain graph (fp32: PREFIX_GRAPH_FILE, int8:
+ * PREFIX_GRAPH_INT8_FILE), when there is one and it agrees with the plain graph on a pair (a graph
+ * left from an earlier export would not): otherwise undefined, with a warning.
  */
 async function openPrefixGraph(files: ModelFiles, config: Record<string, unknown>, session: CrossEncoderSession, pair: PairEncoding): Promise<PrefixGraph | undefined> {
-  const path = join(dirname(files.onnxPath), PREFIX_GRAPH_FILE);
-  // Quantized scores depend on the batch as Python composed it; the prefix graph is fp32 only.
-  if (files.variant !== 'fp32' || !existsSync(path)) return undefined;
+  const path = join(dirname(files.onnxPath), files.variant === 'int8' ? PREFIX_GRAPH_INT8_FILE : PREFIX_GRAPH_FILE);
+  if (!existsSync(path)) return undefined;
   const heads = Number(config.num_attention_heads);
   const shape = { kvHeads: Number(config.num_key_value_heads ?? heads), headDim: Number(config.head_dim ?? Number(config.hidden_size) / heads) };
   let graph: PrefixGraph | undefined;
   try {
     graph = await PrefixGraph.open(path, session.threads, shape, session.padTokenId);
     const whole = (await session.runWhole([pair])).logits[0];
-    const split = (await graph.run([pair], Math.max(1, pair.inputIds.length - 3))).logits[0];
-    if (!(Math.abs(whole - split) <= 1e-3)) throw new Error(`its logit ${split} on a test pair is not the plain graph's ${whole}: it was exported from other weights; export again (rerank-mcp finetune --epochs 0) or delete it`);
+    // fp32: the pair split into a prefix and a suffix, as served. int8: dynamic quantization scales each
+    // activation tensor by its own range, so a split run differs from the whole one by quantization
+    // noise (up to 0.7 logit on the tiny fixtures), too close to what a graph from other weights gives;
+    // run whole through the prefix graph it quantizes the same tensors as the plain graph and agrees
+    // to the bit, so the same bound catches weights that differ even slightly (a stale export).
+    const split = files.variant === 'int8'
+      ? (await graph.logitsAlone(pair.inputIds))[0]
+      : (await graph.run([pair], Math.max(1, pair.inputIds.length - 3))).logits[0];
+    if (!(Math.abs(whole - split) <= 1e-3)) throw new Error(`its logit ${split} on a test pair is not the plain graph's ${whole}: it was exported from other weights${files.variant === 'int8' ? ` or quantized otherwise than ${files.onnxPath}` : ''}; export again (rerank-mcp finetune --epochs 0) or delete it`);
     return graph;
   } catch (err) {
     await graph?.release();

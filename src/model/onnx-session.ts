@@ -23,7 +23,8 @@ const MIN_PREFIX = 8;
 const PREFIXES_KEPT = 4;
 
 /**
- * A decoder reranker's second graph (python/decoder_past.py, onnx/model_past.onnx): it continues
+ * A decoder reranker's second graph (python/decoder_past.py, onnx/model_past.onnx, or for int8
+ * onnx/model_past_quantized.onnx): it continues
  * from cached keys and values, so the tokens every pair of a call starts with (system prompt,
  * instruction, query) are run once and each pair's own tokens attend to them. The shared part
  * is the longest common prefix of the pairs' ids as the tokenizer gave them for the whole
@@ -104,21 +105,29 @@ export class PrefixGraph {
     const key = ids.join(',');
     const found = this.kept.find((k) => k.key === key);
     if (found) return found.feeds;
-    const x = BigInt64Array.from(ids, BigInt);
-    const empty = new ort.Tensor('float32', new Float32Array(0), [1, this.kvHeads, 0, this.headDim]);
-    const out = await this.session.run(
-      {
-        input_ids: new ort.Tensor('int64', x, [1, ids.length]),
-        attention_mask: new ort.Tensor('int64', new BigInt64Array(ids.length).fill(1n), [1, ids.length]),
-        position_ids: new ort.Tensor('int64', BigInt64Array.from(ids, (_, i) => BigInt(i)), [1, ids.length]),
-        ...Object.fromEntries(this.pastNames.map((n) => [n, empty])),
-      },
-      this.presentNames,
-    );
+    const out = await this.fromStart(ids, this.presentNames);
     this.counters.prefixRuns++;
     const feeds = Object.fromEntries(this.pastNames.map((n, i) => [n, out[this.presentNames[i]]]));
     this.kept = [{ key, feeds }, ...this.kept.slice(0, PREFIXES_KEPT - 1)];
     return feeds;
+  }
+
+  /** The logits of `ids` run as a prefix is (no past, one row): the same tensors the plain graph computes, for the load-time check. */
+  async logitsAlone(ids: number[]): Promise<Float32Array> {
+    return (await this.fromStart(ids, ['logits'])).logits.data as Float32Array;
+  }
+
+  private fromStart(ids: number[], outputs: string[]): Promise<ort.InferenceSession.ReturnType> {
+    const empty = new ort.Tensor('float32', new Float32Array(0), [1, this.kvHeads, 0, this.headDim]);
+    return this.session.run(
+      {
+        input_ids: new ort.Tensor('int64', BigInt64Array.from(ids, BigInt), [1, ids.length]),
+        attention_mask: new ort.Tensor('int64', new BigInt64Array(ids.length).fill(1n), [1, ids.length]),
+        position_ids: new ort.Tensor('int64', BigInt64Array.from(ids, (_, i) => BigInt(i)), [1, ids.length]),
+        ...Object.fromEntries(this.pastNames.map((n) => [n, empty])),
+      },
+      outputs,
+    );
   }
 
   release(): Promise<void> {
