@@ -373,7 +373,6 @@ def main(argv=None):
                           **export_kwargs)
     quantize_dynamic(fp32_path, int8_path, weight_type=QuantType.QInt8)
     # Decoder rerankers also get the prefix-reuse graph (python/decoder_past.py); the server uses it when it is there.
-    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     from decoder_past import PAST_FILE, export_with_past, is_decoder_reranker, quantize_past, remove_quantized_past
     past_diff = export_with_past(hf, onnx_dir) if is_decoder_reranker(hf) else None
     if past_diff is not None:
@@ -385,8 +384,9 @@ def main(argv=None):
 
     # ONNX Runtime's transformer fusions, written to onnx/model_fused.onnx only where they are faster here with the same logits.
     fused = fuse_if_faster(out, force=args.fuse == "on", log=lambda m: print(m, flush=True)) if args.fuse != "off" else {"kept": False, "reason": "--fuse off"}
-    if args.fuse == "off" and os.path.exists(os.path.join(onnx_dir, FUSED_FILE)):
-        os.remove(os.path.join(onnx_dir, FUSED_FILE))
+    for stale in ((FUSED_FILE, FUSED_FILE + ".data") if args.fuse == "off" else ()):
+        if os.path.exists(os.path.join(onnx_dir, stale)):
+            os.remove(os.path.join(onnx_dir, stale))
 
     # Verify: onnxruntime on held-out pairs (one padded batch, and one pair alone) against CrossEncoder.predict.
     expected = np.asarray(logits_of(check_rows), dtype=np.float32).reshape(-1)
