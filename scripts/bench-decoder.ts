@@ -7,10 +7,12 @@
  * --int8 adds the int8 variant (onnx/model_quantized.onnx, and model_past_quantized.onnx for prefix
  * reuse) to the alternation: not exact, so the table also says whether its top 5 is the plain graph's.
  *
- *   npm run bench:decoder -- --model .cache/models/qwen3-shape-l28 [--repeats 2] [--threads 2] [--skip st] [--int8]
+ *   npm run bench:decoder -- [--model DIR] [--repeats 2] [--threads 2] [--skip raw-ort|st] [--int8]
+ *
+ * Without --model it generates .cache/models/qwen3-0.6b-shape on first use.
  */
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { availableParallelism, cpus } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -18,11 +20,17 @@ import { CrossEncoder } from '../src/model/cross-encoder.js';
 import { DEFAULT_ENGINE_OPTIONS, ScoringEngine } from '../src/engine/scoring-engine.js';
 
 const { values } = parseArgs({ options: { model: { type: 'string' }, repeats: { type: 'string', default: '2' }, threads: { type: 'string', default: String(availableParallelism()) }, skip: { type: 'string', multiple: true, default: [] }, deadline: { type: 'string', default: '5000' }, int8: { type: 'boolean', default: false } } });
-if (!values.model) throw new Error('--model <dir made by scripts/make_bench_decoder.py> is required');
-const model = values.model;
+const python = process.env.RERANK_PYTHON ?? '.venv-finetune/bin/python';
+// Without --model, the full 0.6B shape is generated once (about a minute and 4.5 GB on disk) and kept.
+const model = values.model ?? '.cache/models/qwen3-0.6b-shape';
+if (!existsSync(join(model, 'bench.json'))) {
+  if (values.model) throw new Error(`${model}/bench.json is missing: make the model with ${python} scripts/make_bench_decoder.py --out ${model}`);
+  console.error(`generating ${model} (scripts/make_bench_decoder.py: 28 layers, random weights)...`);
+  const made = spawnSync(python, [join('scripts', 'make_bench_decoder.py'), '--out', model], { stdio: ['ignore', 'inherit', 'inherit'] });
+  if (made.status !== 0) throw new Error(`scripts/make_bench_decoder.py failed (exit ${made.status}): it needs ${python} with python/requirements-finetune.txt (set RERANK_PYTHON)`);
+}
 const repeats = Number(values.repeats);
 const threads = Number(values.threads);
-const python = process.env.RERANK_PYTHON ?? '.venv-finetune/bin/python';
 const { query, documents } = JSON.parse(readFileSync(join(model, 'bench.json'), 'utf8')) as { query: string; documents: string[] };
 const config = JSON.parse(readFileSync(join(model, 'config.json'), 'utf8')) as Record<string, number>;
 
