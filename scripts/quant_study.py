@@ -1,6 +1,6 @@
 """What ONNX Runtime's CPU quantizations buy on a cross-encoder, in speed and in score error (issue 25 item 4).
 
-    python scripts/quant_study.py --model DIR [--calls 4] [--rounds 3] [--threads 2]
+    python scripts/quant_study.py --model DIR [--calls 4] [--rounds 3] [--threads 2]   (4-bit variants: pip install onnx-ir)
 
 DIR is a decoder bench model (scripts/make_bench_decoder.py: bench.json's code chunks) or a BERT cross-encoder
 (the agro triplets' queries, 20 candidates each, as `npm run bench` builds its calls). From DIR/onnx/model.onnx
