@@ -75,6 +75,39 @@ describe('PostgreSQL restarts under write load', { skip }, () => {
     }
   });
 
+  test('a COMMIT cut by a crash is not acknowledged when its xid is handed out again after recovery', { timeout: 90_000 }, async () => {
+    const url = await pgServer.createDatabase('xid_reuse');
+    const store = await openStore(url);
+    try {
+      assert.equal((await store.record([{ query: 'before', document: 'd', label: 0 }])).count, 1);
+      // A deferred trigger runs inside COMMIT, before its commit record is written: the crash lands
+      // there, and the inserts' WAL was never flushed, so recovery does not know the xid was used.
+      await sql(url, `CREATE FUNCTION slow_commit() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN PERFORM pg_sleep(3); RETURN NULL; END $$;
+        CREATE CONSTRAINT TRIGGER slow_commit AFTER INSERT ON feedback_events DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION slow_commit()`);
+      const settled = store.record([{ query: 'cut by the crash', document: 'd', label: 1 }]).then((r) => r, (e: Error) => e);
+      let xid: number | undefined;
+      for (let i = 0; i < 100 && xid === undefined; i++) {
+        await sleep(50);
+        const rows = await sql<{ x: string | null }>(url, "SELECT backend_xid::text AS x FROM pg_stat_activity WHERE query = 'COMMIT' AND state = 'active'");
+        if (rows[0]?.x) xid = Number(rows[0].x);
+      }
+      assert.ok(xid !== undefined, 'the label COMMIT is running its deferred trigger');
+      await pgServer.restart('immediate');
+      await sql(url, 'DROP TRIGGER slow_commit ON feedback_events');
+      // Other transactions commit after recovery (the DROP above is the first): the first of them is given
+      // our xid again, since it was never durable, and txid_status then says 'committed' for it.
+      for (let i = 0; i < 20; i++) await sql(url, 'SELECT txid_current()');
+      const [{ status }] = await sql<{ status: string | null }>(url, 'SELECT txid_status($1::bigint) AS status', [xid]);
+      const result = await settled;
+      const stored = await storedQueries(url);
+      assert.equal(stored.has('cut by the crash'), false, 'the crash rolled the write back');
+      assert.ok(result instanceof Error, `the write was acknowledged (${JSON.stringify(result)}) but is not stored; txid_status of its xid ${xid}: ${status}`);
+      assert.equal((await store.record([{ query: 'after', document: 'd', label: 0 }])).count, 1, 'the store goes on');
+    } finally {
+      await store.close();
+    }
+  });
+
   test('restart fast, restart immediate, stop then start: the server lives, writes resume, nothing acknowledged is lost', { timeout: 120_000 }, async (t) => {
     const dbName = 'restarts';
     const url = await pgServer.createDatabase(dbName);

@@ -81,6 +81,12 @@ const MIGRATION_LOCK = 7_205_113_901;
 const POOL_SIZE = 4;
 const CONNECT_TIMEOUT_MS = 5_000;
 /** How long a label write whose COMMIT answer was lost waits for the server to say what became of it: a restart takes seconds. */
+/** What a label transaction wrote, so that a COMMIT whose answer was lost can be checked against the rows themselves. */
+interface Written {
+  createdAt?: string;
+  hashes?: Buffer[];
+}
+
 const OUTCOME_WAIT_MS = 10_000;
 const OUTCOME_POLL_MS = 250;
 
@@ -176,9 +182,12 @@ export class PostgresStore implements FeedbackBackend {
    * One transaction on one pooled connection; committed before it resolves, rolled back on any
    * error. `labels`: the caller acknowledges labels on success, so a COMMIT whose answer never came
    * (the server restarted or the connection dropped meanwhile) is settled by asking the server
-   * whether the transaction committed, instead of guessing: acknowledged only if it did.
+   * whether the transaction committed, instead of guessing: acknowledged only if it did, and only
+   * if the rows it wrote are there. txid_status alone is not enough after a crash (pg_ctl stop -m
+   * immediate): an xid whose records never reached the disk is handed out again after recovery,
+   * and another writer's commit under it reads as ours.
    */
-  private async transaction<T>(work: (client: pg.PoolClient) => Promise<T>, options: { begin?: string; labels?: boolean } = {}): Promise<T> {
+  private async transaction<T>(work: (client: pg.PoolClient) => Promise<T>, options: { begin?: string; labels?: Written } = {}): Promise<T> {
     let client: pg.PoolClient;
     try {
       client = await this.pool.connect();
@@ -213,8 +222,8 @@ export class PostgresStore implements FeedbackBackend {
         // The dead connection goes back first: the question needs another one from the pool.
         release();
         const outcome = await this.outcome(xid);
-        if (outcome === 'committed') return result;
-        if (outcome === 'aborted') throw explainPgError(lost ?? err, this.url);
+        if (outcome === 'committed' && (await this.stored(options.labels!))) return result;
+        if (outcome !== undefined) throw explainPgError(lost ?? err, this.url);
         throw explainPgError(Object.assign(new Error(`the connection was lost during COMMIT and the server did not come back within ${OUTCOME_WAIT_MS / 1000} s to say whether this write was stored (look for it before sending it again)`), { code: '08006' }), this.url);
       }
     } catch (err) {
@@ -254,7 +263,8 @@ export class PostgresStore implements FeedbackBackend {
 
   async record(items: FeedbackInput[]): Promise<RecordResult> {
     const rows = items.map((item, i) => eventRow(item, `item ${i}`));
-    return this.transaction((c) => this.insertEvents(c, rows), { labels: true });
+    const written: Written = {};
+    return this.transaction((c) => this.insertEvents(c, rows, written), { labels: written });
   }
 
   async logRerank(call: RerankCall): Promise<string> {
@@ -285,6 +295,7 @@ export class PostgresStore implements FeedbackBackend {
   async labelRerank(rerankId: string, relevant: (number | string)[], irrelevant: (number | string)[], meta: LabelMeta = {}): Promise<RecordResult> {
     const unknown = () => new FeedbackError(`unknown rerank_id "${rerankId}" (never logged here, or pruned from the rerank log)`);
     if (rerankId.includes('\u0000')) throw unknown();
+    const written: Written = {};
     return this.transaction(async (c) => {
       // FOR SHARE: a concurrent prune waits until this labelling has committed.
       const found = await c.query<{ query: Buffer; model_id: Buffer; source: Buffer | null; session_id: Buffer | null }>(
@@ -297,11 +308,22 @@ export class PostgresStore implements FeedbackBackend {
       const candidates = (
         await c.query<{ idx: number; doc_id: Buffer | null; text: Buffer; score: number }>('SELECT idx, doc_id, text, score FROM rerank_candidates WHERE rerank_id = $1 ORDER BY idx', [rerankId])
       ).rows.map((row): CandidateRow => ({ idx: row.idx, doc_id: text(row.doc_id), text: text(row.text)!, score: row.score }));
-      return this.insertEvents(c, labelEvents(rerankId, call, candidates, relevant, irrelevant, meta));
-    }, { labels: true });
+      return this.insertEvents(c, labelEvents(rerankId, call, candidates, relevant, irrelevant, meta), written);
+    }, { labels: written });
   }
 
-  private async insertEvents(c: pg.PoolClient, rows: EventRow[]): Promise<RecordResult> {
+  /** Whether every row a label transaction wrote is in the database (asked on another connection). */
+  private async stored(written: Written): Promise<boolean> {
+    if (!written.hashes?.length) return true;
+    try {
+      const found = await this.pool.query<{ n: string }>('SELECT count(*)::text AS n FROM feedback_events WHERE pair_hash = ANY($1::bytea[]) AND created_at = $2', [written.hashes, written.createdAt]);
+      return Number(found.rows[0].n) >= written.hashes.length;
+    } catch {
+      return false;
+    }
+  }
+
+  private async insertEvents(c: pg.PoolClient, rows: EventRow[], written: Written = {}): Promise<RecordResult> {
     const hashes = rows.map((r) => pairHash(r.query, r.document));
     let repeats = 0;
     // Judged before inserting, so a pair sent twice in one batch is not a repeat of itself.
@@ -311,6 +333,7 @@ export class PostgresStore implements FeedbackBackend {
     }
     if (rows.length === 0) return { ids: [], count: 0, repeats };
     const createdAt = this.timestamp();
+    Object.assign(written, { createdAt, hashes });
     const inserted = await c.query<{ id: number }>(
       `INSERT INTO feedback_events (created_at, source, session_id, model_id, model_score, query, document, document_id, label, metadata, rerank_id, pair_hash)
        SELECT $1, u.source, u.session_id, u.model_id, u.model_score, u.query, u.document, u.document_id, u.label, u.metadata, u.rerank_id, u.pair_hash FROM unnest($2::bytea[], $3::bytea[], $4::bytea[], $5::float8[], $6::bytea[], $7::bytea[], $8::bytea[], $9::float8[], $10::text[], $11::text[], $12::bytea[])
