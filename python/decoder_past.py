@@ -97,10 +97,10 @@ def export_with_past(model, onnx_dir, external_data=None):
 def quantize_past(onnx_dir):
     """Writes onnx_dir/model_past_quantized.onnx from model_past.onnx with the settings finetune.py gives
     model_quantized.onnx (dynamic int8 weights), with its weights beside it when the fp32 graph's are."""
-    from onnxruntime.quantization import QuantType, quantize_dynamic
+    from quantize import quantize_int8
     src, dst = os.path.join(onnx_dir, PAST_FILE), os.path.join(onnx_dir, PAST_QUANTIZED_FILE)
     remove_quantized_past(onnx_dir)
-    quantize_dynamic(src, dst, weight_type=QuantType.QInt8, use_external_data_format=os.path.exists(f"{src}_data"))
+    quantize_int8(src, dst)
     return dst
 
 

@@ -244,7 +244,6 @@ def main(argv=None):
         import onnxruntime as ort
         import torch
         from datasets import Dataset
-        from onnxruntime.quantization import QuantType, quantize_dynamic
         from sentence_transformers import __version__ as st_version
         from sentence_transformers.cross_encoder import CrossEncoder, CrossEncoderTrainer, CrossEncoderTrainingArguments
         from sentence_transformers.cross_encoder.losses import BinaryCrossEntropyLoss
@@ -354,7 +353,8 @@ def main(argv=None):
             return self.inner(input_ids=input_ids, attention_mask=attention_mask, return_dict=True, **extra).logits
 
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-    from fuse_graph import FUSED_FILE, fuse_if_faster, optimizer_type
+    from fuse_graph import FUSED_FILE, fuse_if_faster, optimizer_type, remove_fused
+    from quantize import quantize_int8
     # BERT encoders are exported with eager attention and an additive mask so that python/fuse_graph.py can fuse them.
     additive_mask = args.fuse != "off" and optimizer_type(hf.config.to_dict()) == "bert"
     if additive_mask:
@@ -371,7 +371,7 @@ def main(argv=None):
                           output_names=["logits"], opset_version=17, do_constant_folding=True,
                           dynamic_axes={**{n: {0: "batch", 1: "sequence"} for n in names}, "logits": {0: "batch"}},
                           **export_kwargs)
-    quantize_dynamic(fp32_path, int8_path, weight_type=QuantType.QInt8)
+    quantize_int8(fp32_path, int8_path)
     # Decoder rerankers also get the prefix-reuse graph (python/decoder_past.py); the server uses it when it is there.
     from decoder_past import PAST_FILE, export_with_past, is_decoder_reranker, quantize_past, remove_quantized_past
     past_diff = export_with_past(hf, onnx_dir) if is_decoder_reranker(hf) else None
@@ -384,9 +384,8 @@ def main(argv=None):
 
     # ONNX Runtime's transformer fusions, written to onnx/model_fused.onnx only where they are faster here with the same logits.
     fused = fuse_if_faster(out, force=args.fuse == "on", log=lambda m: print(m, flush=True)) if args.fuse != "off" else {"kept": False, "reason": "--fuse off"}
-    for stale in ((FUSED_FILE, FUSED_FILE + ".data") if args.fuse == "off" else ()):
-        if os.path.exists(os.path.join(onnx_dir, stale)):
-            os.remove(os.path.join(onnx_dir, stale))
+    if args.fuse == "off":
+        remove_fused(onnx_dir)
 
     # Verify: onnxruntime on held-out pairs (one padded batch, and one pair alone) against CrossEncoder.predict.
     expected = np.asarray(logits_of(check_rows), dtype=np.float32).reshape(-1)

@@ -100,7 +100,7 @@ def batch_rotary_positions(model):
 
 
 def fuse(plain_path, out_path, config):
-    """Writes the fused graph to out_path; returns what fused."""
+    """Writes the fused graph to out_path (where nothing is: fuse_if_faster removed an earlier one); returns what fused."""
     import onnx
     from onnxruntime.transformers.fusion_options import FusionOptions
     from onnxruntime.transformers.optimizer import optimize_model
@@ -109,27 +109,32 @@ def fuse(plain_path, out_path, config):
     options = FusionOptions(kind)
     # The server feeds the tokenizer's 2-D mask; keep it as the graph's input as it is.
     options.use_raw_attention_mask(True)
-    work = tempfile.mkdtemp(prefix="fuse-")
-    source, rewrites = plain_path, {}
-    if kind == "bert":
-        model = onnx.load(plain_path)
-        rewrites = prepare_bert(model, heads)
-        source = os.path.join(work, "prepared.onnx")
-        onnx.save_model(model, source, save_as_external_data=True, all_tensors_to_one_file=True, location="prepared.onnx.data", size_threshold=1024)
-        del model
-    optimized = optimize_model(source, model_type=kind, num_heads=heads, hidden_size=hidden, opt_level=0,
-                               optimization_options=options, use_gpu=False)
+    with tempfile.TemporaryDirectory(prefix="fuse-") as work:
+        source, rewrites = plain_path, {}
+        if kind == "bert":
+            model = onnx.load(plain_path)
+            rewrites = prepare_bert(model, heads)
+            source = os.path.join(work, "prepared.onnx")
+            onnx.save_model(model, source, save_as_external_data=True, all_tensors_to_one_file=True, location="prepared.onnx.data", size_threshold=1024)
+            del model
+        # The optimizer reads the prepared graph's weights into memory here, so the scratch folder can go after it.
+        optimized = optimize_model(source, model_type=kind, num_heads=heads, hidden_size=hidden, opt_level=0,
+                                   optimization_options=options, use_gpu=False)
     fused_ops = {k: v for k, v in optimized.get_fused_operator_statistics().items() if v}
     if kind == "qwen3":
         rewrites["rotary_positions_batched"] = batch_rotary_positions(optimized.model)
     location = os.path.basename(out_path) + ".data"
-    for stale in (out_path, os.path.join(os.path.dirname(out_path), location)):
-        if os.path.exists(stale):
-            os.remove(stale)
     onnx.save_model(optimized.model, out_path, save_as_external_data=True, all_tensors_to_one_file=True, location=location, size_threshold=1024)
     if os.path.getsize(os.path.join(os.path.dirname(out_path), location)) == 0:
         os.remove(os.path.join(os.path.dirname(out_path), location))
     return {"optimizer": kind, "rewrites": rewrites, "fused": fused_ops}
+
+
+def remove_fused(onnx_dir):
+    """A fused graph from an earlier export, or one not kept, with its weights."""
+    for name in (FUSED_FILE, FUSED_FILE + ".data"):
+        if os.path.exists(os.path.join(onnx_dir, name)):
+            os.remove(os.path.join(onnx_dir, name))
 
 
 def _session(path, threads):
@@ -186,9 +191,7 @@ def fuse_if_faster(model_dir, keep_below=0.97, rounds=7, threads=None, force=Fal
     plain_path, fused_path = os.path.join(onnx_dir, PLAIN_FILE), os.path.join(onnx_dir, FUSED_FILE)
     with open(os.path.join(model_dir, "config.json"), encoding="utf-8") as f:
         config = json.load(f)
-    for stale in (fused_path, fused_path + ".data"):
-        if os.path.exists(stale):
-            os.remove(stale)
+    remove_fused(onnx_dir)
     if optimizer_type(config) is None:
         return {"kept": False, "reason": f"no ONNX Runtime fusions for model_type {config.get('model_type')}"}
     import numpy as np
@@ -197,9 +200,7 @@ def fuse_if_faster(model_dir, keep_below=0.97, rounds=7, threads=None, force=Fal
         report = fuse(plain_path, fused_path, config)
         plain, fused = _session(plain_path, threads), _session(fused_path, threads)
     except Exception as err:  # the optimizer meets graphs it was not written for: the export stands without it
-        for stale in (fused_path, fused_path + ".data"):
-            if os.path.exists(stale):
-                os.remove(stale)
+        remove_fused(onnx_dir)
         reason = f"fusion failed ({type(err).__name__}: {str(err)[:300]})"
         log(f"fusions: not kept, {reason}")
         return {"kept": False, "reason": reason}
@@ -227,9 +228,7 @@ def fuse_if_faster(model_dir, keep_below=0.97, rounds=7, threads=None, force=Fal
     else:
         report.update(kept=True, reason="forced" if force and not report["ratio"] < keep_below else "faster, same scores")
     if not report["kept"]:
-        for stale in (fused_path, fused_path + ".data"):
-            if os.path.exists(stale):
-                os.remove(stale)
+        remove_fused(onnx_dir)
     log(f"fusions ({report['optimizer']}): {report['fused']}; max |dlogit| {report['max_abs_diff']:.2e}, "
         f"time {report['ratio']} x plain on {report['batch']}: {'kept ' + FUSED_FILE if report['kept'] else 'not kept, ' + report['reason']}")
     return report

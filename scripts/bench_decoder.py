@@ -22,9 +22,9 @@ def decoder_rows(tok, query, docs):
     return [pre + tok.encode(f"<Instruct>: {INSTRUCTION}\n<Query>: {query}\n<Document>: {d}", add_special_tokens=False) + suf for d in docs]
 
 
-def run_sorted(sess, rows, pad, budget=1024, extra=None):
+def run_sorted(sess, rows, pad, budget=1024, type_rows=None):
     """Logits of token-id rows in input order: length-sorted batches of at most `budget` tokens (pairs x longest),
-    right-padded with `pad`; `extra(ids, mask)` adds inputs such as token_type_ids."""
+    right-padded with `pad`; `type_rows` (an encoder's token_type_ids per row) padded with 0."""
     order = sorted(range(len(rows)), key=lambda i: len(rows[i]))
     out = [0.0] * len(rows)
     batch = []
@@ -38,7 +38,11 @@ def run_sorted(sess, rows, pad, budget=1024, extra=None):
         for r, j in enumerate(batch):
             ids[r, :len(rows[j])] = rows[j]
             mask[r, :len(rows[j])] = 1
-        feeds = {"input_ids": ids, "attention_mask": mask, **(extra(ids, mask, batch) if extra else {})}
+        feeds = {"input_ids": ids, "attention_mask": mask}
+        if type_rows is not None:
+            feeds["token_type_ids"] = np.zeros_like(ids)
+            for r, j in enumerate(batch):
+                feeds["token_type_ids"][r, :len(type_rows[j])] = type_rows[j]
         for r, v in zip(batch, sess.run(["logits"], feeds)[0][:, 0]):
             out[r] = float(v)
         batch = [i] if i is not None else []

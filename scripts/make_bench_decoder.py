@@ -22,6 +22,10 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "python"))
 from decoder_past import export_with_past, quantize_past  # noqa: E402
+from quantize import quantize_int8  # noqa: E402
+
+sys.path.insert(0, str(ROOT / "scripts"))
+from onnx_export import export_onnx, to_external_data  # noqa: E402
 
 TINY = ROOT / "test" / "fixtures" / "qwen3-tiny"
 IDENT = "socket retry timeout handler buffer parse token index stream module config client server request response cache queue worker batch score".split()
@@ -58,20 +62,10 @@ def main():
                          tie_word_embeddings=False, rope_theta=1000000.0, initializer_range=0.02)
     model = Qwen3ForSequenceClassification(config).eval()
     model.save_pretrained(str(out))
-    ids = torch.randint(5, 800, (2, 12))
-    with torch.no_grad():
-        torch.onnx.export(_Logits(model), (ids, torch.ones_like(ids)), str(out / "onnx" / "model.onnx"),
-                          input_names=["input_ids", "attention_mask"], output_names=["logits"],
-                          dynamic_axes={"input_ids": {0: "batch", 1: "sequence"}, "attention_mask": {0: "batch", 1: "sequence"}, "logits": {0: "batch"}},
-                          opset_version=17, dynamo=False)
-    import onnx
-    m = onnx.load(str(out / "onnx" / "model.onnx"))
-    onnx.save_model(m, str(out / "onnx" / "model.onnx"), save_as_external_data=True, all_tensors_to_one_file=True, location="model.onnx_data", size_threshold=1024)
-    del m
+    export_onnx(model, out / "onnx" / "model.onnx", vocab=800)
+    to_external_data(out / "onnx" / "model.onnx")
     print(f"model_past.onnx max |dlogit| vs PyTorch: {export_with_past(model, str(out / 'onnx'), external_data=True):.2e}", flush=True)
-    # As finetune.py quantizes its export.
-    from onnxruntime.quantization import QuantType, quantize_dynamic
-    quantize_dynamic(str(out / "onnx" / "model.onnx"), str(out / "onnx" / "model_quantized.onnx"), weight_type=QuantType.QInt8, use_external_data_format=True)
+    quantize_int8(str(out / "onnx" / "model.onnx"), str(out / "onnx" / "model_quantized.onnx"))
     quantize_past(str(out / "onnx"))
 
     tok = PreTrainedTokenizerFast.from_pretrained(str(out))
@@ -86,15 +80,6 @@ def main():
         docs.append(tok.decode(ids[:want]))
     (out / "bench.json").write_text(json.dumps({"query": "where is the socket retried after a timeout, and how is the buffer parsed?", "documents": docs}, indent=1))
     print(f"{out}: {a.layers} layers, document tokens {[len(tok.encode(d, add_special_tokens=False)) for d in docs]}")
-
-
-class _Logits(torch.nn.Module):
-    def __init__(self, m):
-        super().__init__()
-        self.m = m
-
-    def forward(self, input_ids, attention_mask):
-        return self.m(input_ids=input_ids, attention_mask=attention_mask).logits
 
 
 if __name__ == "__main__":

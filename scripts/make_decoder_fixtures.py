@@ -39,9 +39,11 @@ from sentence_transformers import CrossEncoder
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / 'python'))
 from decoder_past import export_with_past, quantize_past  # noqa: E402
+from quantize import quantize_int8  # noqa: E402
 from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from onnx_export import export_onnx, to_external_data  # noqa: E402,F401  (make_long_context_model.py imports export_onnx from here)
 from make_xlmr_fixture import ALPHABETS, ARABIC, CJK, CODE, CYRILLIC, EMOJI, GREEK, LATIN, NFKC, RARE  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -152,31 +154,6 @@ def modernbert_tokenizer(rng):
     tok.post_processor = processors.TemplateProcessing(
         single='[CLS]:0 $A:0 [SEP]:0', pair='[CLS]:0 $A:0 [SEP]:0 $B:0 [SEP]:0', special_tokens=[('[CLS]', cls), ('[SEP]', sep)])
     return tok
-
-
-def export_onnx(model, path, example_len=12):
-    class Logits(torch.nn.Module):
-        def __init__(self, m):
-            super().__init__()
-            self.m = m
-
-        def forward(self, input_ids, attention_mask):
-            return self.m(input_ids=input_ids, attention_mask=attention_mask).logits
-
-    ids = torch.randint(5, 100, (2, example_len))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    torch.onnx.export(
-        Logits(model), (ids, torch.ones_like(ids)), str(path),
-        input_names=['input_ids', 'attention_mask'], output_names=['logits'],
-        dynamic_axes={'input_ids': {0: 'batch', 1: 'sequence'}, 'attention_mask': {0: 'batch', 1: 'sequence'}, 'logits': {0: 'batch'}},
-        opset_version=17, dynamo=False)
-
-
-def to_external_data(path):
-    """As Hub repos of large models ship it: the graph in model.onnx, its weights in model.onnx_data."""
-    import onnx
-    m = onnx.load(str(path))
-    onnx.save_model(m, str(path), save_as_external_data=True, all_tensors_to_one_file=True, location=f'{path.name}_data', size_threshold=1024)
 
 
 def logits_alone(model, ids):
@@ -319,9 +296,7 @@ def build_modernbert(rng, pairs):
 
 def export_int8(onnx_dir):
     """The --variant int8 files as finetune writes them: model_quantized.onnx and the quantized prefix graph."""
-    from onnxruntime.quantization import QuantType, quantize_dynamic
-    quantize_dynamic(str(onnx_dir / 'model.onnx'), str(onnx_dir / 'model_quantized.onnx'), weight_type=QuantType.QInt8,
-                     use_external_data_format=(onnx_dir / 'model.onnx_data').exists())
+    quantize_int8(str(onnx_dir / 'model.onnx'), str(onnx_dir / 'model_quantized.onnx'))
     quantize_past(str(onnx_dir))
 
 

@@ -31,6 +31,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "scripts"))
 from bench_decoder import decoder_rows, run_sorted  # noqa: E402
 
+sys.path.insert(0, str(ROOT / "python"))
+from quantize import quantize_int8  # noqa: E402
+
 VARIANTS = ("int8", "int8-pc", "uint8", "qdq", "4bit-int8", "4bit-fp32")
 
 
@@ -45,7 +48,7 @@ def cpu_flags():
 
 
 def workload(model_dir, calls):
-    """Token-id rows per call, the pad id, and a function adding the graph's other inputs."""
+    """Token-id rows per call, their token type rows (encoders; None for decoders), and the pad id."""
     from transformers import AutoTokenizer
     tok = AutoTokenizer.from_pretrained(model_dir)
     config = json.loads((Path(model_dir) / "config.json").read_text())
@@ -54,7 +57,7 @@ def workload(model_dir, calls):
     bench = Path(model_dir) / "bench.json"
     if bench.exists():
         docs = json.loads(bench.read_text())["documents"]
-        return [decoder_rows(tok, q, docs) for q in queries], config["pad_token_id"], None
+        return [decoder_rows(tok, q, docs) for q in queries], [None] * len(queries), config["pad_token_id"]
     pool = [t["positive_text"] for t in triplets] + [d for t in triplets for d in t["negative_texts"]]
     rows, types = [], []
     for i, q in enumerate(queries):
@@ -63,20 +66,14 @@ def workload(model_dir, calls):
         enc = [tok(q, d, truncation=True, max_length=512) for d in docs]
         rows.append([e["input_ids"] for e in enc])
         types.append([e["token_type_ids"] for e in enc])
-    state = {"call": 0}
-
-    def extra(ids, mask, batch):
-        tt = np.zeros_like(ids)
-        for r, j in enumerate(batch):
-            t = types[state["call"]][j]
-            tt[r, :len(t)] = t
-        return {"token_type_ids": tt}
-    return rows, config.get("pad_token_id") or 0, (extra, state)
+    return rows, types, config.get("pad_token_id") or 0
 
 
 def build(variant, src, out, calib):
     from onnxruntime.quantization import QuantFormat, QuantType, quantize_dynamic, quantize_static
-    if variant in ("int8", "int8-pc", "uint8"):
+    if variant == "int8":
+        quantize_int8(src, out)
+    elif variant in ("int8-pc", "uint8"):
         quantize_dynamic(src, out, weight_type=QuantType.QUInt8 if variant == "uint8" else QuantType.QInt8,
                          per_channel=variant == "int8-pc", use_external_data_format=True)
     elif variant == "qdq":
@@ -110,8 +107,7 @@ def main():
     a = p.parse_args()
     import onnxruntime as ort
     src = str(Path(a.model) / "onnx" / "model.onnx")
-    calls, pad, extra_state = workload(a.model, a.calls)
-    extra, state = extra_state if extra_state else (None, {"call": 0})
+    calls, types, pad = workload(a.model, a.calls)
 
     def session(path):
         o = ort.SessionOptions()
@@ -119,11 +115,7 @@ def main():
         return ort.InferenceSession(path, o, providers=["CPUExecutionProvider"])
 
     def run_calls(sess):
-        out = []
-        for i, rows in enumerate(calls):
-            state["call"] = i
-            out.append(run_sorted(sess, rows, pad, extra=extra))
-        return out
+        return [run_sorted(sess, rows, pad, type_rows=t) for rows, t in zip(calls, types)]
 
     class Recorder:  # the first call's feeds, for calibration
         def __init__(self, s):
@@ -136,8 +128,7 @@ def main():
     work = tempfile.mkdtemp(prefix="quant-study-")
     sessions = {"fp32": session(src)}
     rec = Recorder(sessions["fp32"])
-    state["call"] = 0
-    run_sorted(rec, calls[0], pad, extra=extra)
+    run_sorted(rec, calls[0], pad, type_rows=types[0])
     for v in a.variants.split(","):
         out = os.path.join(work, f"{v}.onnx")
         t = time.time()

@@ -58,9 +58,7 @@ class RawOrt implements BenchSystem {
     // The same maximum length as CrossEncoder.load.
     const maxLength = resolveMaxLength(readJsonFile(files.configPath), files.tokenizerConfigPath ? readJsonFile(files.tokenizerConfigPath) : {});
     // The ceiling runs the plain export as anyone would; the server may serve the fused graph beside it (python/fuse_graph.py).
-    const { FUSED_GRAPH_FILE } = (await distModule('model/model-dir.js')) as ModelDirModule;
-    const onnxPath = files.onnxPath.endsWith(`/${FUSED_GRAPH_FILE}`) ? files.onnxPath.slice(0, -FUSED_GRAPH_FILE.length) + 'model.onnx' : files.onnxPath;
-    const raw = new RawOrt(tokenizer, batchFeeds, maxLength, onnxPath, init.threads);
+    const raw = new RawOrt(tokenizer, batchFeeds, maxLength, files.plainOnnxPath, init.threads);
     if (init.plan) raw.plan = init.plan;
     await raw.session();
     return raw;

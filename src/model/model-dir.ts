@@ -42,6 +42,8 @@ export interface ModelFiles {
   dir: string;
   variant: Variant;
   onnxPath: string;
+  /** The exported graph onnxPath stands in for: itself, or model.onnx when the fused graph beside it is served. */
+  plainOnnxPath: string;
   configPath: string;
   tokenizerPath: string;
   tokenizerConfigPath: string | null;
@@ -91,6 +93,7 @@ export function resolveModelFiles(dirArg: string, variant: Variant): ModelFiles 
     dir,
     variant,
     onnxPath,
+    plainOnnxPath: plainPath,
     configPath: need('config.json'),
     tokenizerPath: need('tokenizer.json'),
     tokenizerConfigPath: existsSync(tokenizerConfig) ? tokenizerConfig : null,
