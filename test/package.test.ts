@@ -99,6 +99,13 @@ test('npm pack → npm install -g with mcp.json\'s env → mcp.json and every cl
   const named = [...new Set(help.match(/docs\/[\w.-]+\.md/g) ?? [])];
   assert.ok(named.length > 0, 'the help names docs/daemon.md');
   for (const file of named) assert.ok(listing.includes(`package/${file}`), `${file}, which --help names, is in the tarball`);
+  // finetune runs python/finetune.py from the installed package: every module of ours it imports, and they import, is there.
+  const ours = new Set(readdirSync(join(REPO_ROOT, 'python')).filter((f) => f.endsWith('.py')).map((f) => f.slice(0, -3)));
+  for (const mod of ours) {
+    for (const [, imported] of readFileSync(join(REPO_ROOT, 'python', `${mod}.py`), 'utf8').matchAll(/^\s*from (\w+) import/gm)) {
+      if (ours.has(imported)) assert.ok(listing.includes(`package/python/${imported}.py`), `python/${imported}.py, which python/${mod}.py imports, is in the tarball`);
+    }
+  }
 
   const prefix = join(work, 'global');
   const install = spawnSync('npm', ['install', '-g', '--prefer-offline', '--prefix', prefix, join(work, tarball)], { cwd: outside, env: installEnv, encoding: 'utf8' });
@@ -116,6 +123,16 @@ test('npm pack → npm install -g with mcp.json\'s env → mcp.json and every cl
   const score = spawnSync(join(bin, 'rerank-mcp'), ['score', '--model', TINY_CE], { cwd: outside, input: '{"query":"q","document":"d"}\n', encoding: 'utf8' });
   assert.equal(score.status, 0, score.stderr);
   assert.equal(typeof JSON.parse(score.stdout).score, 'number');
+
+  // finetune from the installed package exports a servable model (its Python modules are all there).
+  if (process.env.RERANK_PYTHON) {
+    const base = join(work, 'tiny-base');
+    execFileSync(process.env.RERANK_PYTHON, [join(REPO_ROOT, 'scripts', 'make_tiny_base.py'), '--tokenizer', TINY_CE, '--out', base], { env: { ...process.env, HF_HUB_OFFLINE: '1' }, stdio: ['ignore', 'ignore', 'pipe'] });
+    const exported = spawnSync(join(bin, 'rerank-mcp'), ['finetune', '--epochs', '0', '--base', base, '--out', join(work, 'exported'), '--fuse', 'off', '--python', process.env.RERANK_PYTHON], { cwd: outside, encoding: 'utf8' });
+    assert.equal(exported.status, 0, exported.stderr.slice(-2000));
+    const scored = spawnSync(join(bin, 'rerank-mcp'), ['score', '--model', join(work, 'exported')], { cwd: outside, input: '{"query":"q","document":"d"}\n', encoding: 'utf8' });
+    assert.equal(scored.status, 0, scored.stderr);
+  } else t.diagnostic('RERANK_PYTHON is not set: finetune from the installed package not tried');
 
   // 1. exactly mcp.json's command, found on PATH as a global install puts it there; only the model and DB are this test's.
   const launchEnv = { ...baseEnv, ...entry.env, PATH: `${bin}:${process.env.PATH}`, RERANK_MODEL: TINY_CE, RERANK_FEEDBACK_DB: join(work, 'mcp-json.db') };
