@@ -497,7 +497,9 @@ test('after a daemon crash, a call in flight is answered even when a second requ
     send({ id: 'init', method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'raw', version: '1' } } });
     await until('initialize', 60_000, async () => (answersTo('init').length ? true : undefined));
     send({ method: 'notifications/initialized' });
-    const documents = Array.from({ length: 1000 }, (_, i) => `${i}: a document about ranking and search number ${i}. `.repeat(6));
+    // Long enough to be still running when the duplicate id and the SIGKILL arrive: at 6 repeats a quiet
+    // machine finished the whole call before the duplicate reached the daemon (CI, 2.3 s for the test).
+    const documents = Array.from({ length: 1000 }, (_, i) => `${i}: a document about ranking and search number ${i}. `.repeat(24));
     send({ id: 'x', method: 'tools/call', params: { name: 'rerank', arguments: { query: 'search', documents }, _meta: { progressToken: 'p' } } });
     await until('the rerank to be under way', 60_000, async () => (received.some((m) => m.method === 'notifications/progress') ? true : undefined));
     send({ id: 'x', method: 'tools/call', params: { name: 'score_pair', arguments: { query: 'q', document: 'd' } } });
